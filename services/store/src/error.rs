@@ -1,0 +1,87 @@
+//! The store's error type.
+
+/// Why a store call failed. The API layer maps each variant to one gRPC code.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such resource (in this tenant).
+    #[error("{kind} {name} not found")]
+    NotFound {
+        /// Resource kind, e.g. `project`.
+        kind: &'static str,
+        /// Full resource name.
+        name: String,
+    },
+    /// A resource with this name exists already.
+    #[error("{kind} {name} already exists")]
+    AlreadyExists {
+        /// Resource kind.
+        kind: &'static str,
+        /// Full resource name.
+        name: String,
+    },
+    /// The caller's etag is not the resource's current one.
+    #[error("{kind} {name} was changed by someone else (stale etag); read it again and retry")]
+    StaleEtag {
+        /// Resource kind.
+        kind: &'static str,
+        /// Full resource name.
+        name: String,
+    },
+    /// The resource still has dependents and the caller did not ask to cascade.
+    #[error("{kind} {name} {detail}")]
+    InUse {
+        /// Resource kind.
+        kind: &'static str,
+        /// Full resource name.
+        name: String,
+        /// What still depends on it, and how to proceed.
+        detail: String,
+    },
+    /// A referenced resource vanished, or a dependent appeared, in a concurrent transaction.
+    #[error("a related resource was created or deleted concurrently; retry")]
+    ConcurrentChange(#[source] sqlx::Error),
+    /// A stored row could not be decoded.
+    #[error("stored {what} is corrupt")]
+    Corrupt {
+        /// What failed to decode.
+        what: String,
+    },
+    /// The database URL names no supported backend.
+    #[error("store URL must start with sqlite: or postgres:")]
+    UnsupportedUrl,
+    /// Applying migrations failed.
+    #[error("database migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The database failed.
+    #[error("database query failed")]
+    Backend(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    /// Classifies a failed write: constraint violations become [`StoreError::AlreadyExists`]
+    /// (for `kind`/`name`) or [`StoreError::ConcurrentChange`].
+    pub(crate) fn from_write(
+        kind: &'static str,
+        name: impl std::fmt::Display,
+    ) -> impl FnOnce(sqlx::Error) -> Self {
+        move |err| match err.as_database_error() {
+            Some(db) if db.is_unique_violation() => Self::AlreadyExists {
+                kind,
+                name: name.to_string(),
+            },
+            Some(db) if db.is_foreign_key_violation() => Self::ConcurrentChange(err),
+            _ => Self::Backend(err),
+        }
+    }
+
+    /// Whether this failure was caused by a unique-key collision or a concurrent change:
+    /// the cases where a retried request may find its first answer stored.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::AlreadyExists { .. } | Self::ConcurrentChange(_))
+    }
+}
+
+/// Wraps a query failure.
+pub(crate) fn backend(err: sqlx::Error) -> StoreError {
+    StoreError::Backend(err)
+}

@@ -1,0 +1,261 @@
+//! Outpost's durable store: every resource of the management API, on SQLite (the embedded
+//! default) or PostgreSQL (shared installations), through one code path (`sqlx::Any` and one
+//! portable migration folder).
+//!
+//! **Durable** here: tenants, users, teams, tokens (hashes only), role bindings, datacenters,
+//! projects, environments, services, events, audit records and idempotency answers.
+//! **Derived**, never stored: etags (from `version`), a caller's effective role (from role
+//! bindings and team membership).
+//!
+//! Every query is scoped by tenant: methods take typed names that carry their tenant, and
+//! every `WHERE` clause includes it, so one tenant's rows cannot be reached through another's
+//! names. Authorization (who may call what) is the API layer's job; scoping is this one's.
+//!
+//! Writes go through a [`Tx`]. On SQLite all writes share one connection, because SQLite
+//! allows one writer and a second would fail with `SQLITE_BUSY` instead of waiting; reads use
+//! their own pool and see the last committed state (WAL mode).
+#![warn(missing_docs)]
+
+mod error;
+mod identity;
+mod platform;
+mod records;
+mod rows;
+mod workloads;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use outpost_domain::Timestamp;
+use sqlx::{AnyConnection, AnyPool, Executor, any::AnyPoolOptions, pool::PoolConnection};
+
+pub use error::StoreError;
+pub use identity::IdentityQueries;
+pub use platform::PlatformQueries;
+pub use records::{NewAuditRecord, RecordQueries, StoredAnswer};
+pub use workloads::WorkloadQueries;
+
+/// Every query trait, for `use outpost_store::prelude::*`.
+pub mod prelude {
+    pub use crate::{IdentityQueries, PlatformQueries, Queries, RecordQueries, WorkloadQueries};
+}
+
+/// Result of store calls.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A page of a keyset-paginated list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items, in list order.
+    pub items: Vec<T>,
+    /// Key to pass as [`PageRequest::after`] for the next page; `None` on the last page.
+    pub next_after: Option<String>,
+}
+
+/// Which page of a list to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Continue after this key (from [`Page::next_after`]).
+    pub after: Option<String>,
+    /// Page size, already bounded by the caller.
+    pub limit: u32,
+}
+
+/// Who made a change, for events.
+pub type Actor<'a> = &'a str;
+
+/// Handle to the database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH?mode=rwc` or `postgres://…`) and runs pending
+    /// migrations. Safe to call from several processes at once on one PostgreSQL: the
+    /// migrator takes an advisory lock.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let store = match backend {
+            Backend::Sqlite => {
+                let write = sqlite_pool(url, 1).await?;
+                // WAL lets readers proceed while the writer commits; it is a property of the
+                // file, so setting it once on the writer is enough.
+                sqlx::query("PRAGMA journal_mode=WAL")
+                    .execute(&write)
+                    .await
+                    .map_err(StoreError::Backend)?;
+                sqlx::migrate!("./migrations")
+                    .run(&write)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+                let read = sqlite_pool(url, max_connections.max(1)).await?;
+                Self {
+                    read,
+                    write,
+                    backend,
+                }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max_connections.max(2))
+                    .connect(url)
+                    .await
+                    .map_err(StoreError::Backend)?;
+                sqlx::migrate!("./migrations")
+                    .run(&pool)
+                    .await
+                    .map_err(StoreError::Migrate)?;
+                Self {
+                    read: pool.clone(),
+                    write: pool,
+                    backend,
+                }
+            }
+        };
+        Ok(store)
+    }
+
+    /// The database kind.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a read-write transaction. Dropping it without [`Tx::commit`] rolls back.
+    pub async fn begin(&self) -> Result<Tx> {
+        let tx = self.write.begin().await.map_err(StoreError::Backend)?;
+        Ok(Tx { tx })
+    }
+
+    /// A connection for reads outside any transaction.
+    pub async fn reader(&self) -> Result<Reader> {
+        let conn = self.read.acquire().await.map_err(StoreError::Backend)?;
+        Ok(Reader { conn })
+    }
+
+    /// Closes every connection; used on shutdown.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // NORMAL is durable in WAL mode except for the last commits on power loss;
+                // busy_timeout makes a reader wait out a checkpoint instead of failing.
+                conn.execute(
+                    "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .map_err(StoreError::Backend)
+}
+
+/// A pooled connection for reads. Implements [`Queries`].
+#[derive(Debug)]
+pub struct Reader {
+    conn: PoolConnection<sqlx::Any>,
+}
+
+/// A read-write transaction. Implements [`Queries`] (reads see its own writes) and every
+/// mutating method. Rolls back unless [`Tx::commit`] is called.
+#[derive(Debug)]
+pub struct Tx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+impl Tx {
+    /// Makes every change of this transaction durable, or none of them.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(StoreError::Backend)
+    }
+}
+
+/// Read queries, available on a [`Reader`] and inside a [`Tx`]. The methods live in the
+/// per-resource modules.
+pub trait Queries: Send {
+    /// The underlying connection.
+    fn conn(&mut self) -> &mut AnyConnection;
+}
+
+impl Queries for Reader {
+    fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+impl Queries for Tx {
+    fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+/// Current time for rows written now.
+pub fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// A new random id for `uid` columns.
+fn new_uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A new id that sorts by creation time, for history rows (events, audit records).
+fn new_time_ordered_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// Fetch one more row than asked, to learn whether another page follows.
+fn split_page<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Page<T> {
+    let limit = limit as usize;
+    let next_after = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(&key)
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_after,
+    }
+}
+
+/// `LIMIT` for a page request: one extra row to detect a following page.
+fn fetch_limit(page: &PageRequest) -> i64 {
+    i64::from(page.limit) + 1
+}

@@ -1,0 +1,519 @@
+//! The store's test suite. Every test runs twice, on a fresh SQLite file and on a fresh
+//! PostgreSQL database (`store_test!`), so both backends are held to the same behaviour.
+
+use outpost_domain::{
+    ApiTokenName, DatacenterName, EnvironmentName, ProjectName, RoleBindingName, ServiceName,
+    Shape, TeamName, TenantName, Timestamp, UserName,
+    authz::Role,
+    resources::{Member, ServiceSpec, Source},
+};
+
+use crate::{PageRequest, Store, StoreError, prelude::*};
+
+macro_rules! store_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (store, _dir) = crate::testing::fresh_sqlite().await;
+                super::$name(store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(crate::testing::fresh_postgres().await).await;
+            }
+        }
+    };
+}
+
+const ACTOR: &str = "users/test";
+
+fn page(limit: u32) -> PageRequest {
+    PageRequest { after: None, limit }
+}
+
+fn spec(image: &str) -> ServiceSpec {
+    ServiceSpec {
+        source: Source::Image(image.into()),
+        shape: Some(Shape::Flx),
+        replicas: 1,
+        ..Default::default()
+    }
+}
+
+/// A tenant `t`, a datacenter `dc1` and project `tenants/t/projects/p`.
+async fn seed(store: &Store, tenant: &str) -> ProjectName {
+    let mut tx = store.begin().await.unwrap();
+    tx.tenant_create(&TenantName::new(tenant), "T", ACTOR)
+        .await
+        .unwrap();
+    let dc = DatacenterName {
+        datacenter: "dc1".into(),
+    };
+    if tx.datacenter_get(&dc).await.is_err() {
+        tx.datacenter_create(&dc, "DC 1", "fra", ACTOR)
+            .await
+            .unwrap();
+    }
+    let project = ProjectName {
+        tenant: tenant.into(),
+        project: "p".into(),
+    };
+    tx.project_create(&project, "P", &dc, ACTOR).await.unwrap();
+    tx.commit().await.unwrap();
+    project
+}
+
+fn env_of(project: &ProjectName, env: &str) -> EnvironmentName {
+    EnvironmentName {
+        tenant: project.tenant.clone(),
+        project: project.project.clone(),
+        environment: env.into(),
+    }
+}
+
+fn svc_of(project: &ProjectName, env: &str, svc: &str) -> ServiceName {
+    ServiceName {
+        tenant: project.tenant.clone(),
+        project: project.project.clone(),
+        environment: env.into(),
+        service: svc.into(),
+    }
+}
+
+async fn creating_a_project_creates_three_environments(store: Store) {
+    let project = seed(&store, "t").await;
+    let mut r = store.reader().await.unwrap();
+    let envs = r.environment_list(&project, &page(10)).await.unwrap();
+    let names: Vec<_> = envs
+        .items
+        .iter()
+        .map(|e| e.name.environment.as_str())
+        .collect();
+    assert_eq!(names, ["development", "production", "staging"]);
+    assert!(envs.items.iter().all(|e| e.datacenter.datacenter == "dc1"));
+    let events = r.event_list(&project.to_string(), &page(10)).await.unwrap();
+    assert_eq!(events.items.len(), 1);
+    assert_eq!(events.items[0].reason, "Created");
+}
+store_test!(creating_a_project_creates_three_environments);
+
+async fn names_are_unique_per_scope(store: Store) {
+    let project = seed(&store, "t").await;
+    let mut tx = store.begin().await.unwrap();
+    let err = tx
+        .project_create(
+            &project,
+            "again",
+            &DatacenterName {
+                datacenter: "dc1".into(),
+            },
+            ACTOR,
+        )
+        .await;
+    assert!(
+        matches!(err, Err(StoreError::AlreadyExists { .. })),
+        "{err:?}"
+    );
+    drop(tx);
+    // The same project name in another tenant is a different project.
+    seed(&store, "u").await;
+}
+store_test!(names_are_unique_per_scope);
+
+async fn stale_versions_are_refused(store: Store) {
+    let project = seed(&store, "t").await;
+    let dc = DatacenterName {
+        datacenter: "dc1".into(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    let p = tx
+        .project_update(&project, 1, "P2", &dc, ACTOR)
+        .await
+        .unwrap();
+    assert_eq!(p.meta.version, 2);
+    let err = tx.project_update(&project, 1, "P3", &dc, ACTOR).await;
+    assert!(matches!(err, Err(StoreError::StaleEtag { .. })), "{err:?}");
+    let err = tx.project_delete(&project, Some(1), false, ACTOR).await;
+    assert!(matches!(err, Err(StoreError::StaleEtag { .. })), "{err:?}");
+    tx.commit().await.unwrap();
+}
+store_test!(stale_versions_are_refused);
+
+async fn deleting_a_project_with_services_needs_cascade(store: Store) {
+    let project = seed(&store, "t").await;
+    let mut tx = store.begin().await.unwrap();
+    tx.service_create(&svc_of(&project, "staging", "api"), &spec("nginx:1"), ACTOR)
+        .await
+        .unwrap();
+    let err = tx.project_delete(&project, None, false, ACTOR).await;
+    assert!(matches!(err, Err(StoreError::InUse { .. })), "{err:?}");
+    let err = tx
+        .environment_delete(&env_of(&project, "staging"), None, false, ACTOR)
+        .await;
+    assert!(matches!(err, Err(StoreError::InUse { .. })), "{err:?}");
+    tx.project_delete(&project, None, true, ACTOR)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut r = store.reader().await.unwrap();
+    assert!(matches!(
+        r.project_get(&project).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        r.service_get(&svc_of(&project, "staging", "api")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // History outlives the resource.
+    assert_eq!(
+        r.event_list(&project.to_string(), &page(10))
+            .await
+            .unwrap()
+            .items[0]
+            .reason,
+        "Deleted"
+    );
+}
+store_test!(deleting_a_project_with_services_needs_cascade);
+
+async fn rollback_leaves_nothing_behind(store: Store) {
+    let project = seed(&store, "t").await;
+    let name = svc_of(&project, "production", "api");
+    {
+        let mut tx = store.begin().await.unwrap();
+        tx.service_create(&name, &spec("nginx:1"), ACTOR)
+            .await
+            .unwrap();
+        // Dropped without commit.
+    }
+    let mut r = store.reader().await.unwrap();
+    assert!(matches!(
+        r.service_get(&name).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(
+        r.event_list(&name.to_string(), &page(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+store_test!(rollback_leaves_nothing_behind);
+
+async fn environment_placement_is_fixed_after_first_deploy(store: Store) {
+    let project = seed(&store, "t").await;
+    let env = env_of(&project, "production");
+    let dc2 = DatacenterName {
+        datacenter: "dc2".into(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.datacenter_create(&dc2, "DC 2", "ams", ACTOR)
+        .await
+        .unwrap();
+    let moved = tx
+        .environment_update(&env, 1, "", &dc2, ACTOR)
+        .await
+        .unwrap();
+    assert_eq!(moved.datacenter, dc2);
+    tx.environment_mark_deployed(&env, Timestamp(1))
+        .await
+        .unwrap();
+    let err = tx
+        .environment_update(
+            &env,
+            moved.meta.version,
+            "",
+            &DatacenterName {
+                datacenter: "dc1".into(),
+            },
+            ACTOR,
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::InUse { .. })), "{err:?}");
+    // A datacenter in use cannot be removed.
+    let err = tx.datacenter_delete(&dc2, None, ACTOR).await;
+    assert!(matches!(err, Err(StoreError::InUse { .. })), "{err:?}");
+    tx.commit().await.unwrap();
+}
+store_test!(environment_placement_is_fixed_after_first_deploy);
+
+async fn pages_cover_every_item_once(store: Store) {
+    let project = seed(&store, "t").await;
+    let env = env_of(&project, "development");
+    let mut tx = store.begin().await.unwrap();
+    for i in 0..23 {
+        tx.service_create(
+            &svc_of(&project, "development", &format!("s{i:02}")),
+            &spec("nginx"),
+            ACTOR,
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut r = store.reader().await.unwrap();
+    let mut seen = Vec::new();
+    let mut req = page(5);
+    for _ in 0..10 {
+        let p = r.service_list(&env, &req).await.unwrap();
+        seen.extend(p.items.into_iter().map(|s| s.name.service));
+        match p.next_after {
+            Some(after) => req.after = Some(after),
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..23).map(|i| format!("s{i:02}")).collect();
+    assert_eq!(seen, want);
+}
+store_test!(pages_cover_every_item_once);
+
+async fn tokens_resolve_to_principals_with_their_highest_role(store: Store) {
+    seed(&store, "t").await;
+    let alice = UserName {
+        tenant: Some("t".into()),
+        user: "alice".into(),
+    };
+    let team = TeamName {
+        tenant: "t".into(),
+        team: "ops".into(),
+    };
+    let token = ApiTokenName {
+        user: alice.clone(),
+        api_token: "tok1".into(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.user_create(&alice, "Alice", "", ACTOR).await.unwrap();
+    tx.api_token_create(&token, "", "hash-1", Timestamp(i64::MAX), ACTOR)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let p = store
+        .principal_for_token("hash-1", Timestamp(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((p.user.clone(), p.role), (alice.clone(), None));
+
+    let mut tx = store.begin().await.unwrap();
+    let rb = |n: &str| RoleBindingName {
+        tenant: "t".into(),
+        role_binding: n.into(),
+    };
+    tx.role_binding_create(
+        &rb("rb1"),
+        &Member::User(alice.clone()),
+        Role::Viewer,
+        ACTOR,
+    )
+    .await
+    .unwrap();
+    tx.team_create(&team, "Ops", std::slice::from_ref(&alice), ACTOR)
+        .await
+        .unwrap();
+    tx.role_binding_create(&rb("rb2"), &Member::Team(team.clone()), Role::Admin, ACTOR)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let p = store
+        .principal_for_token("hash-1", Timestamp(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.role, Some(Role::Admin));
+
+    // Expired and revoked tokens authenticate nothing.
+    assert!(
+        store
+            .principal_for_token("hash-1", Timestamp(i64::MAX))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.api_token_revoke(&token, ACTOR).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        store
+            .principal_for_token("hash-1", Timestamp(0))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Deleting the team drops its grant; deleting the user drops everything of theirs.
+    let mut tx = store.begin().await.unwrap();
+    tx.team_delete(&team, None, ACTOR).await.unwrap();
+    tx.user_delete(&alice, None, ACTOR).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut r = store.reader().await.unwrap();
+    assert!(
+        r.role_binding_list(&TenantName::new("t"), &page(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+store_test!(tokens_resolve_to_principals_with_their_highest_role);
+
+async fn one_tenants_names_never_reach_anothers_rows(store: Store) {
+    let a = seed(&store, "a").await;
+    let b = seed(&store, "b").await;
+    let mut tx = store.begin().await.unwrap();
+    tx.service_create(
+        &svc_of(&b, "production", "secret-svc"),
+        &spec("nginx"),
+        ACTOR,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut r = store.reader().await.unwrap();
+    // Same project, environment and service ids, tenant a: nothing.
+    assert!(matches!(
+        r.service_get(&svc_of(&a, "production", "secret-svc")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(
+        r.service_list(&env_of(&a, "production"), &page(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+store_test!(one_tenants_names_never_reach_anothers_rows);
+
+async fn tenant_delete_refuses_then_cascades(store: Store) {
+    let project = seed(&store, "t").await;
+    let tenant = TenantName::new("t");
+    let mut tx = store.begin().await.unwrap();
+    tx.service_create(
+        &svc_of(&project, "production", "api"),
+        &spec("nginx"),
+        ACTOR,
+    )
+    .await
+    .unwrap();
+    let err = tx.tenant_delete(&tenant, None, false, ACTOR).await;
+    assert!(matches!(err, Err(StoreError::InUse { .. })), "{err:?}");
+    tx.tenant_delete(&tenant, None, true, ACTOR).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut r = store.reader().await.unwrap();
+    assert!(r.tenant_list(&page(10)).await.unwrap().items.is_empty());
+}
+store_test!(tenant_delete_refuses_then_cascades);
+
+async fn idempotency_keys_are_per_principal_and_unique(store: Store) {
+    let mut tx = store.begin().await.unwrap();
+    tx.idempotency_put("users/a", "req-1", "/m", b"first")
+        .await
+        .unwrap();
+    tx.idempotency_put("users/b", "req-1", "/m", b"other")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let err = tx
+        .idempotency_put("users/a", "req-1", "/m", b"second")
+        .await;
+    assert!(err.as_ref().is_err_and(StoreError::is_conflict), "{err:?}");
+    drop(tx);
+    let mut r = store.reader().await.unwrap();
+    let answer = r
+        .idempotency_get("users/a", "req-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.response, b"first");
+}
+store_test!(idempotency_keys_are_per_principal_and_unique);
+
+/// Many writers racing to create the same names: each name ends up created exactly once,
+/// every loser gets a clean AlreadyExists, and nothing is half-written.
+async fn concurrent_writers_neither_corrupt_nor_duplicate(store: Store) {
+    let project = seed(&store, "t").await;
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let store = store.clone();
+        let project = project.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut won = 0;
+            for i in 0..10 {
+                let name = svc_of(&project, "production", &format!("s{i}"));
+                let mut tx = store.begin().await.unwrap();
+                match tx
+                    .service_create(&name, &spec(&format!("img:{worker}")), ACTOR)
+                    .await
+                {
+                    Ok(_) => match tx.commit().await {
+                        Ok(()) => won += 1,
+                        Err(e) => panic!("commit failed: {e:?}"),
+                    },
+                    Err(StoreError::AlreadyExists { .. }) => {}
+                    Err(e) => panic!("unexpected error: {e:?}"),
+                }
+            }
+            won
+        }));
+    }
+    let wins: i32 = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .sum();
+    assert_eq!(wins, 10);
+    let mut r = store.reader().await.unwrap();
+    let services = r
+        .service_list(&env_of(&project, "production"), &page(100))
+        .await
+        .unwrap();
+    assert_eq!(services.items.len(), 10);
+    for s in &services.items {
+        assert_eq!(
+            r.event_list(&s.name.to_string(), &page(10))
+                .await
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
+    }
+
+    // Racing updates on one row: versions advance one at a time, no update is lost.
+    let name = svc_of(&project, "production", "s0");
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        let name = name.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut applied = 0;
+            for _ in 0..10 {
+                let mut tx = store.begin().await.unwrap();
+                let cur = tx.service_get(&name).await.unwrap();
+                let mut s = cur.spec.clone();
+                s.replicas += 1;
+                match tx.service_update(&name, cur.meta.version, &s, ACTOR).await {
+                    Ok(_) => {
+                        tx.commit().await.unwrap();
+                        applied += 1;
+                    }
+                    Err(StoreError::StaleEtag { .. }) => {}
+                    Err(e) => panic!("unexpected error: {e:?}"),
+                }
+            }
+            applied
+        }));
+    }
+    let applied: i64 = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .sum();
+    let cur = r.service_get(&name).await.unwrap();
+    assert_eq!(cur.spec.replicas, 1 + applied);
+    assert_eq!(cur.meta.version, 1 + applied);
+}
+store_test!(concurrent_writers_neither_corrupt_nor_duplicate);
