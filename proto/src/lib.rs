@@ -3,6 +3,8 @@
 //! types; nothing here touches the store or the network.
 #![warn(missing_docs)]
 
+pub mod convert;
+
 /// `outpost.management.v1`: the public management API.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod management {

@@ -1,0 +1,297 @@
+//! The only conversions between wire messages and domain types. Domain → wire is total;
+//! wire → domain never fails either: values that cannot be represented (an unknown enum
+//! number, a negative port) are carried through so that domain validation can name the field.
+
+use outpost_domain::{
+    Timestamp,
+    authz::Role,
+    resources::{self as d, Member},
+    shape::Shape,
+};
+
+use crate::management::v1 as pb;
+
+/// Wire timestamp of a domain time.
+pub fn timestamp(t: Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.0.div_euclid(1000),
+        nanos: i32::try_from(t.0.rem_euclid(1000) * 1_000_000).unwrap_or_default(),
+    }
+}
+
+/// Domain time of a wire timestamp (saturating).
+pub fn from_timestamp(t: &prost_types::Timestamp) -> Timestamp {
+    let ms = t
+        .seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(t.nanos / 1_000_000));
+    Timestamp(ms)
+}
+
+impl From<d::Tenant> for pb::Tenant {
+    fn from(t: d::Tenant) -> Self {
+        Self {
+            name: t.name.to_string(),
+            uid: t.meta.uid.clone(),
+            display_name: t.display_name,
+            create_time: Some(timestamp(t.meta.create_time)),
+            update_time: Some(timestamp(t.meta.update_time)),
+            etag: t.meta.etag(),
+        }
+    }
+}
+
+impl From<d::User> for pb::User {
+    fn from(u: d::User) -> Self {
+        Self {
+            name: u.name.to_string(),
+            uid: u.meta.uid.clone(),
+            display_name: u.display_name,
+            email: u.email,
+            create_time: Some(timestamp(u.meta.create_time)),
+            update_time: Some(timestamp(u.meta.update_time)),
+            etag: u.meta.etag(),
+        }
+    }
+}
+
+impl From<d::Team> for pb::Team {
+    fn from(t: d::Team) -> Self {
+        Self {
+            name: t.name.to_string(),
+            uid: t.meta.uid.clone(),
+            display_name: t.display_name,
+            members: t.members.iter().map(ToString::to_string).collect(),
+            create_time: Some(timestamp(t.meta.create_time)),
+            update_time: Some(timestamp(t.meta.update_time)),
+            etag: t.meta.etag(),
+        }
+    }
+}
+
+impl From<d::ApiToken> for pb::ApiToken {
+    fn from(t: d::ApiToken) -> Self {
+        Self {
+            name: t.name.to_string(),
+            display_name: t.display_name,
+            create_time: Some(timestamp(t.create_time)),
+            expire_time: Some(timestamp(t.expire_time)),
+            revoke_time: t.revoke_time.map(timestamp),
+        }
+    }
+}
+
+/// Wire role of a domain role.
+pub fn role(r: Role) -> pb::Role {
+    match r {
+        Role::Viewer => pb::Role::Viewer,
+        Role::Developer => pb::Role::Developer,
+        Role::Admin => pb::Role::Admin,
+        Role::Owner => pb::Role::Owner,
+    }
+}
+
+/// Domain role of a wire role number; `None` for unset or unknown.
+pub fn from_role(n: i32) -> Option<Role> {
+    match pb::Role::try_from(n).ok()? {
+        pb::Role::Unspecified => None,
+        pb::Role::Viewer => Some(Role::Viewer),
+        pb::Role::Developer => Some(Role::Developer),
+        pb::Role::Admin => Some(Role::Admin),
+        pb::Role::Owner => Some(Role::Owner),
+    }
+}
+
+impl From<d::RoleBinding> for pb::RoleBinding {
+    fn from(b: d::RoleBinding) -> Self {
+        Self {
+            name: b.name.to_string(),
+            member: match &b.member {
+                Member::User(u) => u.to_string(),
+                Member::Team(t) => t.to_string(),
+            },
+            role: role(b.role).into(),
+            create_time: Some(timestamp(b.create_time)),
+        }
+    }
+}
+
+impl From<d::Datacenter> for pb::Datacenter {
+    fn from(dc: d::Datacenter) -> Self {
+        Self {
+            name: dc.name.to_string(),
+            uid: dc.meta.uid.clone(),
+            display_name: dc.display_name,
+            location: dc.location,
+            create_time: Some(timestamp(dc.meta.create_time)),
+            update_time: Some(timestamp(dc.meta.update_time)),
+            etag: dc.meta.etag(),
+        }
+    }
+}
+
+impl From<d::Project> for pb::Project {
+    fn from(p: d::Project) -> Self {
+        Self {
+            name: p.name.to_string(),
+            uid: p.meta.uid.clone(),
+            display_name: p.display_name,
+            default_datacenter: p.default_datacenter.to_string(),
+            create_time: Some(timestamp(p.meta.create_time)),
+            update_time: Some(timestamp(p.meta.update_time)),
+            etag: p.meta.etag(),
+        }
+    }
+}
+
+impl From<d::Environment> for pb::Environment {
+    fn from(e: d::Environment) -> Self {
+        Self {
+            name: e.name.to_string(),
+            uid: e.meta.uid.clone(),
+            display_name: e.display_name,
+            datacenter: e.datacenter.to_string(),
+            first_deploy_time: e.first_deploy_time.map(timestamp),
+            create_time: Some(timestamp(e.meta.create_time)),
+            update_time: Some(timestamp(e.meta.update_time)),
+            etag: e.meta.etag(),
+        }
+    }
+}
+
+fn shape(s: Shape) -> pb::Shape {
+    match s {
+        Shape::Flx => pb::Shape::Flx,
+        Shape::Max => pb::Shape::Max,
+        Shape::Pwr => pb::Shape::Pwr,
+    }
+}
+
+fn from_shape(n: i32) -> Option<Shape> {
+    match pb::Shape::try_from(n).ok()? {
+        pb::Shape::Unspecified => None,
+        pb::Shape::Flx => Some(Shape::Flx),
+        pb::Shape::Max => Some(Shape::Max),
+        pb::Shape::Pwr => Some(Shape::Pwr),
+    }
+}
+
+impl From<d::Service> for pb::Service {
+    fn from(s: d::Service) -> Self {
+        let spec = s.spec;
+        Self {
+            name: s.name.to_string(),
+            uid: s.meta.uid.clone(),
+            display_name: spec.display_name,
+            source: match spec.source {
+                d::Source::Unset => None,
+                d::Source::Image(image) => Some(pb::service::Source::Image(image)),
+                d::Source::Git(git) => Some(pb::service::Source::Git(pb::GitSource {
+                    url: git.url,
+                    r#ref: git.git_ref,
+                    dockerfile_path: git.dockerfile_path,
+                })),
+            },
+            shape: spec.shape.map(shape).unwrap_or_default().into(),
+            replicas: i32::try_from(spec.replicas).unwrap_or(i32::MAX),
+            env: spec
+                .env
+                .into_iter()
+                .map(|e| pb::EnvVar {
+                    name: e.name,
+                    value: e.value,
+                })
+                .collect(),
+            ports: spec
+                .ports
+                .into_iter()
+                .map(|p| pb::Port {
+                    container_port: i32::try_from(p.container_port).unwrap_or_default(),
+                    protocol: match p.protocol {
+                        d::Protocol::Tcp => pb::Protocol::Tcp,
+                        d::Protocol::Udp => pb::Protocol::Udp,
+                    }
+                    .into(),
+                    name: p.name,
+                })
+                .collect(),
+            health_check_path: spec.health_check_path,
+            create_time: Some(timestamp(s.meta.create_time)),
+            update_time: Some(timestamp(s.meta.update_time)),
+            etag: s.meta.etag(),
+        }
+    }
+}
+
+impl From<&pb::Service> for d::ServiceSpec {
+    fn from(s: &pb::Service) -> Self {
+        Self {
+            display_name: s.display_name.clone(),
+            source: match &s.source {
+                None => d::Source::Unset,
+                Some(pb::service::Source::Image(image)) => d::Source::Image(image.clone()),
+                Some(pb::service::Source::Git(git)) => d::Source::Git(d::GitSource {
+                    url: git.url.clone(),
+                    git_ref: git.r#ref.clone(),
+                    dockerfile_path: git.dockerfile_path.clone(),
+                }),
+            },
+            shape: from_shape(s.shape),
+            replicas: i64::from(s.replicas),
+            env: s
+                .env
+                .iter()
+                .map(|e| d::EnvVar {
+                    name: e.name.clone(),
+                    value: e.value.clone(),
+                })
+                .collect(),
+            ports: s
+                .ports
+                .iter()
+                .map(|p| d::Port {
+                    container_port: i64::from(p.container_port),
+                    // An unknown protocol number is treated as the default rather than
+                    // refused: the enum has no other meaning to fall back to.
+                    protocol: match pb::Protocol::try_from(p.protocol) {
+                        Ok(pb::Protocol::Udp) => d::Protocol::Udp,
+                        _ => d::Protocol::Tcp,
+                    },
+                    name: p.name.clone(),
+                })
+                .collect(),
+            health_check_path: s.health_check_path.clone(),
+        }
+    }
+}
+
+impl From<d::Event> for pb::Event {
+    fn from(e: d::Event) -> Self {
+        Self {
+            name: format!("{}/events/{}", e.resource, e.id),
+            resource: e.resource,
+            reason: e.reason,
+            message: e.message,
+            actor: e.actor,
+            create_time: Some(timestamp(e.create_time)),
+        }
+    }
+}
+
+impl From<d::AuditRecord> for pb::AuditRecord {
+    fn from(r: d::AuditRecord) -> Self {
+        Self {
+            name: match &r.tenant {
+                Some(t) => format!("tenants/{t}/auditRecords/{}", r.id),
+                None => format!("auditRecords/{}", r.id),
+            },
+            actor: r.actor,
+            method: r.method,
+            target: r.target,
+            result: r.result,
+            peer: r.peer,
+            request_id: r.request_id,
+            create_time: Some(timestamp(r.create_time)),
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! The public API's tonic services, one module per resource, and what they share: the call
+//! context, authorization, transactions with idempotency, paging and update masks.
+//!
+//! A handler decodes, authorizes, validates through the domain, calls the store and encodes;
+//! nothing else. Audit records and per-call tracing live in [`crate::rpc`], so no handler can
+//! forget them.
+
+mod audit;
+mod datacenters;
+mod environments;
+mod events;
+mod projects;
+mod role_bindings;
+mod services;
+mod teams;
+mod tenants;
+mod tokens;
+mod users;
+
+use std::sync::Arc;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use outpost_domain::{
+    DatacenterName, NameError, Violations,
+    authz::{self, Kind, Principal, Verb},
+    resources::version_of_etag,
+};
+use outpost_store::{PageRequest, Reader, Store, Tx, prelude::*};
+use prost::Message;
+use tonic::{GrpcMethod, Request};
+
+use crate::{
+    auth::Authenticator,
+    error::ApiError,
+    rpc::{CallRecord, CallSlot},
+};
+
+pub use self::{
+    audit::AuditApi, datacenters::DatacenterApi, environments::EnvironmentApi, events::EventApi,
+    projects::ProjectApi, role_bindings::RoleBindingApi, services::ServiceApi, teams::TeamApi,
+    tenants::TenantApi, tokens::ApiTokenApi, users::UserApi,
+};
+
+/// State every API service shares. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Api {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    auth: Authenticator,
+}
+
+/// Who is calling, from where, and which method.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub principal: Principal,
+    /// `/package.Service/Method`.
+    pub method: String,
+    call: Option<CallSlot>,
+}
+
+impl Ctx {
+    /// The caller's resource name, recorded as the actor of events and audit records.
+    pub fn actor(&self) -> String {
+        self.principal.user.to_string()
+    }
+
+    fn record(&self, update: impl FnOnce(&mut CallRecord)) {
+        if let Some(slot) = &self.call {
+            update(
+                &mut slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+        }
+    }
+}
+
+/// Longest accepted `request_id`.
+const MAX_REQUEST_ID_LEN: usize = 64;
+/// Page size when the caller gives none.
+const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Largest page; bigger requests are clamped (AIP-158).
+const MAX_PAGE_SIZE: u32 = 1000;
+
+impl Api {
+    /// API state over `store`.
+    pub fn new(store: Store) -> Self {
+        let auth = Authenticator::new(store.clone());
+        Self {
+            inner: Arc::new(Inner { store, auth }),
+        }
+    }
+
+    /// Drops cached credentials after a change to who may do what.
+    pub(crate) fn credentials_changed(&self) {
+        self.inner.auth.invalidate();
+    }
+
+    /// Authenticates the request and records the caller for the audit log.
+    pub(crate) async fn context<T>(&self, req: &Request<T>) -> Result<Ctx, ApiError> {
+        let authorization = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        let principal = self.inner.auth.authenticate(authorization).await?;
+        let method = req
+            .extensions()
+            .get::<GrpcMethod<'static>>()
+            .map(|m| format!("/{}/{}", m.service(), m.method()))
+            .unwrap_or_default();
+        let call = req.extensions().get::<CallSlot>().cloned();
+        let ctx = Ctx {
+            principal,
+            method,
+            call,
+        };
+        let actor = ctx.actor();
+        let tenant = ctx.principal.user.tenant.clone();
+        ctx.record(|r| {
+            r.actor = Some(actor);
+            r.tenant = tenant;
+        });
+        Ok(ctx)
+    }
+
+    /// Checks the policy for `verb` on `kind` named `name` in `tenant`, and records the
+    /// target for tracing and the audit log. A resource in a tenant the caller cannot see is
+    /// reported as not found.
+    pub(crate) fn authorize(
+        &self,
+        ctx: &Ctx,
+        tenant: Option<&str>,
+        kind: Kind,
+        verb: Verb,
+        kind_name: &'static str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        if let Some(t) = tenant {
+            tracing::Span::current().record("tenant", t);
+        }
+        let visible_tenant = tenant.map(str::to_owned);
+        let target = name.to_owned();
+        ctx.record(|r| {
+            // Calls about another tenant are audited in the caller's tenant, never in the
+            // target's: a tenant's log must not reveal who probed it.
+            if ctx.principal.is_platform_admin() || r.tenant == visible_tenant {
+                r.tenant = visible_tenant;
+            }
+            r.target = target;
+        });
+        authz::authorize(&ctx.principal, tenant, kind, verb)
+            .map_err(|d| ApiError::denied(d, kind_name, name))
+    }
+
+    /// Records the request's idempotency key for the audit log.
+    pub(crate) fn note_request_id(&self, ctx: &Ctx, request_id: &str) {
+        let id = request_id.to_owned();
+        ctx.record(|r| r.request_id = id);
+    }
+
+    /// A connection for reads.
+    pub(crate) async fn reader(&self) -> Result<Reader, ApiError> {
+        Ok(self.inner.store.reader().await?)
+    }
+
+    /// Runs `op` in a transaction and commits. With a `request_id`, the answer is stored in
+    /// the same transaction; a retry with that key returns it without running `op` again,
+    /// and a concurrent duplicate that loses the race gets the winner's answer.
+    pub(crate) async fn mutate<T, F>(
+        &self,
+        ctx: &Ctx,
+        request_id: &str,
+        op: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Message + Default,
+        F: AsyncFnOnce(&mut Tx) -> Result<T, ApiError>,
+    {
+        self.mutate_storing(ctx, request_id, T::encode_to_vec, op)
+            .await
+    }
+
+    /// [`Api::mutate`] with control over what is stored for retries (to leave out secrets).
+    pub(crate) async fn mutate_storing<T, F>(
+        &self,
+        ctx: &Ctx,
+        request_id: &str,
+        stored_form: impl FnOnce(&T) -> Vec<u8>,
+        op: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Message + Default,
+        F: AsyncFnOnce(&mut Tx) -> Result<T, ApiError>,
+    {
+        self.note_request_id(ctx, request_id);
+        if request_id.is_empty() {
+            let mut tx = self.inner.store.begin().await?;
+            let answer = op(&mut tx).await?;
+            tx.commit().await?;
+            return Ok(answer);
+        }
+        if request_id.len() > MAX_REQUEST_ID_LEN
+            || !request_id.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(ApiError::field(
+                "request_id",
+                format!(
+                    "must be at most {MAX_REQUEST_ID_LEN} printable ASCII characters, e.g. a UUID"
+                ),
+            ));
+        }
+        let actor = ctx.actor();
+        if let Some(answer) = self.stored_answer(ctx, &actor, request_id).await? {
+            return Ok(answer);
+        }
+        let mut tx = self.inner.store.begin().await?;
+        let result = match op(&mut tx).await {
+            Ok(answer) => {
+                let stored = stored_form(&answer);
+                match tx
+                    .idempotency_put(&actor, request_id, &ctx.method, &stored)
+                    .await
+                {
+                    Ok(()) => tx.commit().await.map(|()| answer).map_err(ApiError::from),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Err(e) if e.may_be_retry_race() => {
+                match self.stored_answer(ctx, &actor, request_id).await? {
+                    Some(answer) => Ok(answer),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn stored_answer<T: Message + Default>(
+        &self,
+        ctx: &Ctx,
+        actor: &str,
+        request_id: &str,
+    ) -> Result<Option<T>, ApiError> {
+        let Some(stored) = self
+            .reader()
+            .await?
+            .idempotency_get(actor, request_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if stored.method != ctx.method {
+            return Err(ApiError::field(
+                "request_id",
+                format!(
+                    "was already used for {}; use a new id for each distinct request",
+                    stored.method
+                ),
+            ));
+        }
+        T::decode(stored.response.as_slice())
+            .map(Some)
+            .map_err(|e| {
+                tracing::error!(error = %e, "stored idempotent answer does not decode");
+                ApiError::Internal
+            })
+    }
+}
+
+/// Runs a handler body written with `?` over [`ApiError`] and answers with its result: the
+/// one place handler errors become a `Status`.
+pub(crate) async fn respond<T>(
+    body: impl Future<Output = Result<T, ApiError>>,
+) -> Result<tonic::Response<T>, tonic::Status> {
+    body.await.map(tonic::Response::new).map_err(Into::into)
+}
+
+/// Parses a resource name from request field `field`.
+pub(crate) fn parse_name<N>(
+    field: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<N, NameError>,
+) -> Result<N, ApiError> {
+    parse(value).map_err(|e| ApiError::field(field, e.to_string()))
+}
+
+/// The store's page request for `page_size`/`page_token` of a list over `parent`.
+pub(crate) fn page_request(
+    parent: &str,
+    page_size: i32,
+    page_token: &str,
+) -> Result<PageRequest, ApiError> {
+    let limit = match u32::try_from(page_size) {
+        Err(_) => return Err(ApiError::field("page_size", "must not be negative")),
+        Ok(0) => DEFAULT_PAGE_SIZE,
+        Ok(n) => n.min(MAX_PAGE_SIZE),
+    };
+    if page_token.is_empty() {
+        return Ok(PageRequest { after: None, limit });
+    }
+    let bad = || {
+        ApiError::field(
+            "page_token",
+            "is not a token from a previous call with the same parent",
+        )
+    };
+    let decoded = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (token_parent, after) = decoded.split_once('\n').ok_or_else(bad)?;
+    if token_parent != parent || after.is_empty() {
+        return Err(bad());
+    }
+    Ok(PageRequest {
+        after: Some(after.to_owned()),
+        limit,
+    })
+}
+
+/// The `next_page_token` for a page that ended at `next_after`.
+pub(crate) fn next_page_token(parent: &str, next_after: Option<String>) -> String {
+    next_after
+        .map(|after| URL_SAFE_NO_PAD.encode(format!("{parent}\n{after}")))
+        .unwrap_or_default()
+}
+
+/// The fields an update touches: the mask's paths, or all of `mutable` when it is empty.
+pub(crate) struct UpdateMask(Vec<String>);
+
+impl UpdateMask {
+    pub(crate) fn parse(
+        mask: Option<&prost_types::FieldMask>,
+        mutable: &[&str],
+    ) -> Result<Self, ApiError> {
+        let paths = mask.map(|m| m.paths.clone()).unwrap_or_default();
+        if paths.is_empty() || paths == ["*"] {
+            return Ok(Self(mutable.iter().map(|s| (*s).to_owned()).collect()));
+        }
+        let mut v = outpost_domain::Violations::default();
+        for p in &paths {
+            if !mutable.contains(&p.as_str()) {
+                let shown: String = p.chars().take(64).collect();
+                v.add(
+                    "update_mask",
+                    format!(
+                        "{shown:?} is not an updatable field; use {}",
+                        mutable.join(", ")
+                    ),
+                );
+            }
+        }
+        v.into_result()?;
+        Ok(Self(paths))
+    }
+
+    pub(crate) fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|p| p == field)
+    }
+}
+
+/// Refuses an update whose `etag` is set and not the current one.
+pub(crate) fn check_etag(
+    etag: &str,
+    current_version: i64,
+    kind: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    if etag.is_empty() || version_of_etag(etag) == Some(current_version) {
+        Ok(())
+    } else {
+        Err(ApiError::Aborted(format!(
+            "{kind} {name} was changed by someone else (stale etag); read it again and retry"
+        )))
+    }
+}
+
+/// The version a delete's `etag` requires: `None` when unset; a malformed etag requires a
+/// version no resource has, so it is refused as stale.
+pub(crate) fn expected_version(etag: &str) -> Option<i64> {
+    (!etag.is_empty()).then(|| version_of_etag(etag).unwrap_or(-1))
+}
+
+/// Parses a datacenter reference given in `field`, as a field violation when malformed.
+pub(crate) fn datacenter_field(
+    v: &mut Violations,
+    field: &str,
+    value: &str,
+) -> Option<DatacenterName> {
+    match DatacenterName::parse(value) {
+        Ok(dc) => Some(dc),
+        Err(_) if value.is_empty() => {
+            v.add(
+                field,
+                "is required: the datacenter to place environments in, e.g. datacenters/local",
+            );
+            None
+        }
+        Err(e) => {
+            v.add(field, e.to_string());
+            None
+        }
+    }
+}
+
+/// Checks that a required message field is present.
+pub(crate) fn required<'a, T>(field: &str, value: Option<&'a T>) -> Result<&'a T, ApiError> {
+    value.ok_or_else(|| ApiError::field(field, "is required"))
+}

@@ -1,0 +1,229 @@
+//! `ServiceService`: the applications a tenant runs in an environment.
+
+use outpost_domain::{
+    EnvironmentName, ServiceName,
+    authz::{Kind, Verb},
+    resources::ServiceSpec,
+    validate::{self, Violations},
+};
+use outpost_proto::management::v1::{self as pb, service_service_server::ServiceService};
+use outpost_store::prelude::*;
+use tonic::{Request, Response, Status};
+
+use super::{
+    Api, UpdateMask, check_etag, expected_version, next_page_token, page_request, parse_name,
+    required, respond,
+};
+
+/// Implements `ServiceService`.
+#[derive(Debug, Clone)]
+pub struct ServiceApi(pub Api);
+
+/// The fields an update mask may name. `image` and `git` both set the source.
+const MUTABLE: &[&str] = &[
+    "display_name",
+    "image",
+    "git",
+    "shape",
+    "replicas",
+    "env",
+    "ports",
+    "health_check_path",
+];
+
+/// The spec after applying the masked fields of `given` to `current`.
+fn merge(current: ServiceSpec, given: ServiceSpec, mask: &UpdateMask) -> ServiceSpec {
+    let mut spec = current;
+    if mask.has("display_name") {
+        spec.display_name = given.display_name;
+    }
+    if mask.has("image") || mask.has("git") {
+        spec.source = given.source;
+    }
+    if mask.has("shape") {
+        spec.shape = given.shape;
+    }
+    if mask.has("replicas") {
+        spec.replicas = given.replicas;
+    }
+    if mask.has("env") {
+        spec.env = given.env;
+    }
+    if mask.has("ports") {
+        spec.ports = given.ports;
+    }
+    if mask.has("health_check_path") {
+        spec.health_check_path = given.health_check_path;
+    }
+    spec
+}
+
+#[tonic::async_trait]
+impl ServiceService for ServiceApi {
+    async fn get_service(
+        &self,
+        req: Request<pb::GetServiceRequest>,
+    ) -> Result<Response<pb::Service>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let raw = &req.get_ref().name;
+            let name = parse_name("name", raw, ServiceName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&name.tenant),
+                Kind::Service,
+                Verb::Read,
+                "service",
+                raw,
+            )?;
+            Ok(api.reader().await?.service_get(&name).await?.into())
+        })
+        .await
+    }
+
+    async fn list_services(
+        &self,
+        req: Request<pb::ListServicesRequest>,
+    ) -> Result<Response<pb::ListServicesResponse>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let r = req.get_ref();
+            let parent = parse_name("parent", &r.parent, EnvironmentName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&parent.tenant),
+                Kind::Service,
+                Verb::Read,
+                "environment",
+                &r.parent,
+            )?;
+            let page = page_request(&r.parent, r.page_size, &r.page_token)?;
+            let mut reader = api.reader().await?;
+            reader.environment_get(&parent).await?;
+            let page = reader.service_list(&parent, &page).await?;
+            Ok(pb::ListServicesResponse {
+                next_page_token: next_page_token(&r.parent, page.next_after),
+                services: page.items.into_iter().map(Into::into).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn create_service(
+        &self,
+        req: Request<pb::CreateServiceRequest>,
+    ) -> Result<Response<pb::Service>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let r = req.get_ref();
+            let parent = parse_name("parent", &r.parent, EnvironmentName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&parent.tenant),
+                Kind::Service,
+                Verb::Create,
+                "environment",
+                &r.parent,
+            )?;
+            let service = required("service", r.service.as_ref())?;
+            let spec = ServiceSpec::from(service);
+            let mut v = Violations::default();
+            validate::resource_id(&mut v, "service_id", &r.service_id);
+            validate::service_spec(&mut v, "service", &spec);
+            v.into_result()?;
+            let name = ServiceName {
+                tenant: parent.tenant.clone(),
+                project: parent.project.clone(),
+                environment: parent.environment.clone(),
+                service: r.service_id.clone(),
+            };
+            let actor = ctx.actor();
+            let created = api
+                .mutate(&ctx, &r.request_id, async |tx| {
+                    Ok(tx.service_create(&name, &spec, &actor).await?.into())
+                })
+                .await?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn update_service(
+        &self,
+        req: Request<pb::UpdateServiceRequest>,
+    ) -> Result<Response<pb::Service>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let r = req.get_ref();
+            let service = required("service", r.service.as_ref())?;
+            let name = parse_name("service.name", &service.name, ServiceName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&name.tenant),
+                Kind::Service,
+                Verb::Update,
+                "service",
+                &service.name,
+            )?;
+            let mask = UpdateMask::parse(r.update_mask.as_ref(), MUTABLE)?;
+            let actor = ctx.actor();
+            let updated = api
+                .mutate(&ctx, &r.request_id, async |tx| {
+                    let current = tx.service_get(&name).await?;
+                    check_etag(
+                        &service.etag,
+                        current.meta.version,
+                        "service",
+                        &service.name,
+                    )?;
+                    let spec = merge(current.spec, ServiceSpec::from(service), &mask);
+                    let mut v = Violations::default();
+                    validate::service_spec(&mut v, "service", &spec);
+                    v.into_result()?;
+                    Ok(tx
+                        .service_update(&name, current.meta.version, &spec, &actor)
+                        .await?
+                        .into())
+                })
+                .await?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    async fn delete_service(
+        &self,
+        req: Request<pb::DeleteServiceRequest>,
+    ) -> Result<Response<pb::DeleteServiceResponse>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let r = req.get_ref();
+            let name = parse_name("name", &r.name, ServiceName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&name.tenant),
+                Kind::Service,
+                Verb::Delete,
+                "service",
+                &r.name,
+            )?;
+            let actor = ctx.actor();
+            let deleted = api
+                .mutate(&ctx, &r.request_id, async |tx| {
+                    tx.service_delete(&name, expected_version(&r.etag), &actor)
+                        .await?;
+                    Ok(pb::DeleteServiceResponse {
+                        name: r.name.clone(),
+                    })
+                })
+                .await?;
+            Ok(deleted)
+        })
+        .await
+    }
+}

@@ -1,0 +1,296 @@
+//! The management service's configuration: a TOML file, overridden by environment variables
+//! `OUTPOST_<SECTION>__<KEY>` (for example `OUTPOST_API__LISTEN=127.0.0.1:7070`), validated
+//! before anything is bound. This is the only module that reads the environment.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Exit code for bad configuration (`EX_CONFIG`-style, as sysexits' EX_USAGE).
+pub const EXIT_BAD_CONFIG: i32 = 64;
+
+/// Top-level sections, the only `OUTPOST_*` variables read as configuration; other
+/// `OUTPOST_*` variables (used by tests and scripts) are not this binary's business.
+const SECTIONS: [&str; 5] = ["data_dir", "api", "store", "metrics", "telemetry"];
+
+/// Everything the management service can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for the embedded SQLite database and the bootstrap admin token. Default
+    /// `./outpost-data`; created if missing.
+    pub data_dir: PathBuf,
+    /// The public gRPC API.
+    pub api: ApiConfig,
+    /// The database.
+    pub store: StoreConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// Logs and traces.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[api]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Listen address. Default `127.0.0.1:7070`; port 0 picks a free port (see `--ready-file`).
+    pub listen: SocketAddr,
+    /// Largest request or response message in bytes. Default 4 MiB.
+    pub max_message_bytes: usize,
+    /// Deadline for calls whose client sets none. Default 30.
+    pub default_deadline_secs: u64,
+    /// Concurrent calls per client connection. Default 256.
+    pub max_concurrent_requests_per_connection: usize,
+    /// HTTP/2 keepalive ping interval. Default 30.
+    pub keepalive_secs: u64,
+    /// How long in-flight calls may finish after SIGTERM. Default 10.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            max_message_bytes: 4 * 1024 * 1024,
+            default_deadline_secs: 30,
+            max_concurrent_requests_per_connection: 256,
+            keepalive_secs: 30,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH?mode=rwc` or `postgres://USER@HOST:PORT/DB`. Default: SQLite at
+    /// `<data_dir>/outpost.db`.
+    pub url: Option<String>,
+    /// Connection pool size. Default 16.
+    pub max_connections: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Listen address of `GET /metrics`. Default `127.0.0.1:9470`.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9470)),
+        }
+    }
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Log filter in `tracing` syntax. Default `info`.
+    pub log_filter: String,
+    /// `text` or `json`. Default `text`.
+    pub log_format: LogFormat,
+    /// OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`; unset means no trace export.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_filter: "info".into(),
+            log_format: LogFormat::Text,
+            otlp_endpoint: None,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("outpost-data"),
+            api: ApiConfig::default(),
+            store: StoreConfig::default(),
+            metrics: MetricsConfig::default(),
+            telemetry: TelemetryConfig::default(),
+        }
+    }
+}
+
+/// Why configuration was refused; the message names the key and where it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `OUTPOST_*` environment variables, and
+    /// validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let env = Env::prefixed("OUTPOST_").split("__").filter(|key| {
+            // Normalized here because the key may be seen before or after `split`.
+            let key = key.as_str().to_ascii_lowercase().replace("__", ".");
+            SECTIONS
+                .iter()
+                .any(|s| key == *s || key.starts_with(&format!("{s}.")))
+        });
+        figment = figment.merge(env);
+        let config: Config = figment.extract().map_err(|e| {
+            // figment's Display names the key and the source (file or variable) of each error.
+            ConfigError(
+                e.into_iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        if self.api.max_message_bytes < 1024 {
+            return bad("api.max_message_bytes", "must be at least 1024");
+        }
+        if self.api.default_deadline_secs == 0 {
+            return bad("api.default_deadline_secs", "must be at least 1");
+        }
+        if self.api.max_concurrent_requests_per_connection == 0 {
+            return bad(
+                "api.max_concurrent_requests_per_connection",
+                "must be at least 1",
+            );
+        }
+        if self.api.keepalive_secs == 0 {
+            return bad("api.keepalive_secs", "must be at least 1");
+        }
+        if self.store.max_connections == 0 {
+            return bad("store.max_connections", "must be at least 1");
+        }
+        if let Some(url) = &self.store.url {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres:")
+                || url.starts_with("postgresql:"))
+            {
+                return bad("store.url", "must start with sqlite: or postgres:");
+            }
+        }
+        if self
+            .telemetry
+            .log_filter
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return bad(
+                "telemetry.log_filter",
+                "is not a valid tracing filter, e.g. info or outpost=debug,info",
+            );
+        }
+        Ok(())
+    }
+
+    /// The database URL: the configured one, or SQLite under the data dir.
+    pub fn store_url(&self) -> String {
+        self.store.url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("outpost.db").display()
+            )
+        })
+    }
+
+    /// The default deadline as a `Duration`.
+    pub fn default_deadline(&self) -> Duration {
+        Duration::from_secs(self.api.default_deadline_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[api]\nlisten = \"127.0.0.1:0\"\nlistn = 1\n").expect("write");
+        let err = Config::load(Some(&path))
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("listn"), "{err}");
+        std::fs::write(&path, "[api]\ndefault_deadline_secs = 0\n").expect("write");
+        let err = Config::load(Some(&path))
+            .expect_err("bad value")
+            .to_string();
+        assert!(err.contains("api.default_deadline_secs"), "{err}");
+        std::fs::write(&path, "[api]\nlisten = \"not an address\"\n").expect("write");
+        let err = Config::load(Some(&path))
+            .expect_err("bad address")
+            .to_string();
+        assert!(err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OUTPOST_API__LISTEN", "127.0.0.1:0");
+            jail.set_env("OUTPOST_TEST_SOMETHING_ELSE", "ignored");
+            let config = Config::load(None).expect("valid");
+            assert_eq!(config.api.listen.port(), 0);
+            jail.set_env("OUTPOST_API__LISTN", "x");
+            let err = Config::load(None).expect_err("unknown key").to_string();
+            assert!(err.contains("listn"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/management.example.toml");
+        let config = Config::load(Some(&path)).expect("example config is valid");
+        assert_eq!(config.api.listen.port(), 7070);
+    }
+}

@@ -1,0 +1,155 @@
+//! Assembles and runs the gRPC server: every API service, health, reflection, the per-RPC
+//! layer, limits and graceful shutdown; and the Prometheus endpoint.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::PrometheusHandle;
+use outpost_proto::management::v1 as pb;
+use outpost_store::Store;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+
+use crate::{api::*, rpc::RpcLayer};
+
+/// Limits applied to every call.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest message, either direction.
+    pub max_message_bytes: usize,
+    /// Deadline for calls that set none.
+    pub default_deadline: Duration,
+    /// Concurrent calls per connection.
+    pub max_concurrent_requests_per_connection: usize,
+    /// HTTP/2 keepalive interval.
+    pub keepalive: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4 * 1024 * 1024,
+            default_deadline: Duration::from_secs(30),
+            max_concurrent_requests_per_connection: 256,
+            keepalive: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then lets in-flight calls
+/// finish.
+pub async fn serve_api(
+    store: Store,
+    listener: TcpListener,
+    limits: Limits,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let api = Api::new(store.clone());
+    let size = limits.max_message_bytes;
+    macro_rules! limited {
+        ($server:ty, $svc:expr) => {
+            <$server>::new($svc)
+                .max_decoding_message_size(size)
+                .max_encoding_message_size(size)
+        };
+    }
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(outpost_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // Lets grpcurl decode google.rpc error details (BadRequest, …) by name.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
+    // grpcurl 1.8 speaks only v1alpha.
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .context("building reflection v1alpha")?;
+
+    Server::builder()
+        .timeout(limits.default_deadline)
+        .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
+        .http2_keepalive_interval(Some(limits.keepalive))
+        .http2_keepalive_timeout(Some(limits.keepalive))
+        .tcp_nodelay(true)
+        .layer(RpcLayer::new(store))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(limited!(
+            pb::tenant_service_server::TenantServiceServer<_>,
+            TenantApi(api.clone())
+        ))
+        .add_service(limited!(
+            pb::user_service_server::UserServiceServer<_>,
+            UserApi(api.clone())
+        ))
+        .add_service(limited!(
+            pb::team_service_server::TeamServiceServer<_>,
+            TeamApi(api.clone())
+        ))
+        .add_service(limited!(
+            pb::api_token_service_server::ApiTokenServiceServer<_>,
+            ApiTokenApi(api.clone())
+        ))
+        .add_service(limited!(
+            pb::role_binding_service_server::RoleBindingServiceServer<_>,
+            RoleBindingApi(api.clone())
+        ))
+        .add_service(limited!(
+            pb::datacenter_service_server::DatacenterServiceServer<_>,
+            DatacenterApi(api.clone())
+        ))
+        .add_service(limited!(
+            pb::project_service_server::ProjectServiceServer<_>,
+            ProjectApi(api.clone())
+        ))
+        .add_service(limited!(
+            pb::environment_service_server::EnvironmentServiceServer<_>,
+            EnvironmentApi(api.clone())
+        ))
+        .add_service(limited!(
+            pb::service_service_server::ServiceServiceServer<_>,
+            ServiceApi(api.clone())
+        ))
+        .add_service(limited!(
+            pb::event_service_server::EventServiceServer<_>,
+            EventApi(api.clone())
+        ))
+        .add_service(limited!(
+            pb::audit_service_server::AuditServiceServer<_>,
+            AuditApi(api)
+        ))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .await
+        .context("serving the gRPC API")
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown`.
+pub async fn serve_metrics(
+    handle: PrometheusHandle,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(handle.render())),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving metrics")
+}
+
+/// Binds `addr`, naming it in the error.
+pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener on {addr}"))
+}
