@@ -1,0 +1,8 @@
+//! API tests: an in-process server on loopback with real clients. One test binary (linking
+//! the stack once) with a module per concern.
+
+mod authz;
+mod behaviour;
+mod cases;
+mod harness;
+mod hostile;
