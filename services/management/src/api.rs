@@ -27,7 +27,7 @@ use outpost_domain::{
 };
 use outpost_store::{PageRequest, Reader, Store, Tx, prelude::*};
 use prost::Message;
-use tonic::{GrpcMethod, Request};
+use tonic::Request;
 
 use crate::{
     auth::Authenticator,
@@ -107,12 +107,17 @@ impl Api {
             .get("authorization")
             .and_then(|v| v.to_str().ok());
         let principal = self.inner.auth.authenticate(authorization).await?;
-        let method = req
-            .extensions()
-            .get::<GrpcMethod<'static>>()
-            .map(|m| format!("/{}/{}", m.service(), m.method()))
-            .unwrap_or_default();
+        // Set by the per-RPC layer, which every served call passes through.
         let call = req.extensions().get::<CallSlot>().cloned();
+        let method = call
+            .as_ref()
+            .map(|slot| {
+                slot.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .method
+                    .clone()
+            })
+            .ok_or(ApiError::Internal)?;
         let ctx = Ctx {
             principal,
             method,

@@ -19,6 +19,8 @@ use crate::error::{ErrorChain, code_name};
 /// What a handler learned about the call, for its audit record.
 #[derive(Debug, Default)]
 pub(crate) struct CallRecord {
+    /// The full method path, `/package.Service/Method`.
+    pub method: String,
     /// The authenticated caller; unset when authentication failed.
     pub actor: Option<String>,
     /// The tenant the call is audited in; `None` for the platform's log.
@@ -98,7 +100,10 @@ where
             .and_then(TcpConnectInfo::remote_addr)
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let slot = CallSlot::default();
+        let slot = CallSlot::new(std::sync::Mutex::new(CallRecord {
+            method: path.clone(),
+            ..CallRecord::default()
+        }));
         req.extensions_mut().insert(slot.clone());
         let span = tracing::info_span!(
             "rpc",

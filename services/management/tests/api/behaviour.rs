@@ -1,1 +1,596 @@
+//! Behaviour of the API beyond authorization: optimistic concurrency, idempotent retries,
+//! cascades, events, validation details, tokens and paging.
 
+use serde_json::{Value, json};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::{authz::seed_two_tenants, harness::TestServer};
+
+const SERVICE: &str = "tenants/a/projects/p/environments/production/services/s";
+
+async fn seeded() -> TestServer {
+    let server = TestServer::start().await;
+    seed_two_tenants(&server).await;
+    server
+}
+
+fn code<T>(r: &Result<T, tonic::Status>) -> Code {
+    r.as_ref().map_or_else(tonic::Status::code, |_| Code::Ok)
+}
+
+#[tokio::test]
+async fn stale_etag_is_rejected_with_aborted() {
+    let server = seeded().await;
+    let admin = &server.admin_token;
+    let current = server
+        .call(
+            admin,
+            "ServiceService/GetService",
+            &json!({"name": SERVICE}).to_string(),
+        )
+        .await
+        .unwrap();
+    let etag = current["etag"].as_str().unwrap().to_owned();
+    let update = |etag: &str, replicas: i32| {
+        json!({"service": {"name": SERVICE, "etag": etag, "replicas": replicas}, "update_mask": "replicas"}).to_string()
+    };
+    let updated = server
+        .call(admin, "ServiceService/UpdateService", &update(&etag, 3))
+        .await
+        .unwrap();
+    assert_eq!(updated["replicas"], 3);
+    assert_ne!(updated["etag"], etag.as_str());
+    for stale in [etag.as_str(), "v999", "garbage"] {
+        let err = server
+            .call(admin, "ServiceService/UpdateService", &update(stale, 4))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Aborted, "{stale}: {err:?}");
+        let err = server
+            .call(
+                admin,
+                "ServiceService/DeleteService",
+                &json!({"name": SERVICE, "etag": stale}).to_string(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Aborted);
+    }
+    let now = server
+        .call(
+            admin,
+            "ServiceService/GetService",
+            &json!({"name": SERVICE}).to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(now["replicas"], 3, "refused updates changed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_request_id_returns_the_first_result_and_creates_nothing_twice() {
+    let server = seeded().await;
+    let admin = &server.admin_token;
+    let create = |id: &str| {
+        json!({
+            "parent": "tenants/a/projects/p/environments/staging",
+            "service_id": id,
+            "request_id": "9b2f6c1e-retry-1",
+            "service": {"image": "nginx", "shape": "SHAPE_FLX", "replicas": 1}
+        })
+        .to_string()
+    };
+    let first = server
+        .call(admin, "ServiceService/CreateService", &create("web"))
+        .await
+        .unwrap();
+    let again = server
+        .call(admin, "ServiceService/CreateService", &create("web"))
+        .await
+        .unwrap();
+    assert_eq!(first, again, "the retry returns the first answer");
+    // Even a retry whose body differs gets the first answer and creates nothing.
+    let other = server
+        .call(admin, "ServiceService/CreateService", &create("other"))
+        .await
+        .unwrap();
+    assert_eq!(first, other);
+    let list = server
+        .call(
+            admin,
+            "ServiceService/ListServices",
+            r#"{"parent":"tenants/a/projects/p/environments/staging"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(list["services"].as_array().map(Vec::len), Some(1));
+    // The same key for another method is a client error.
+    let err = server
+        .call(
+            admin,
+            "ProjectService/DeleteProject",
+            r#"{"name":"tenants/a/projects/p","request_id":"9b2f6c1e-retry-1"}"#,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    // Concurrent duplicates of a create with a server-chosen name: one binding, one answer.
+    let request = json!({
+        "parent": "tenants/a",
+        "request_id": "concurrent-1",
+        "role_binding": {"member": "tenants/a/users/target", "role": "ROLE_VIEWER"}
+    })
+    .to_string();
+    let calls =
+        (0..8).map(|_| server.call(admin, "RoleBindingService/CreateRoleBinding", &request));
+    let answers: Vec<Value> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    let bindings = server
+        .call(
+            admin,
+            "RoleBindingService/ListRoleBindings",
+            r#"{"parent":"tenants/a"}"#,
+        )
+        .await
+        .unwrap();
+    let for_target = bindings["roleBindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["member"] == "tenants/a/users/target")
+        .count();
+    assert_eq!(for_target, 1);
+}
+
+#[tokio::test]
+async fn deleting_what_still_has_services_needs_cascade() {
+    let server = seeded().await;
+    let admin = &server.admin_token;
+    for (method, name) in [
+        (
+            "EnvironmentService/DeleteEnvironment",
+            "tenants/a/projects/p/environments/production",
+        ),
+        ("ProjectService/DeleteProject", "tenants/a/projects/p"),
+        ("TenantService/DeleteTenant", "tenants/a"),
+    ] {
+        let err = server
+            .call(admin, method, &json!({"name": name}).to_string())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{method}");
+        assert!(err.message().contains("cascade"), "{}", err.message());
+        let failure = err
+            .get_details_precondition_failure()
+            .expect("PreconditionFailure detail");
+        assert_eq!(failure.violations[0].subject, name);
+    }
+    assert_eq!(
+        code(
+            &server
+                .call(
+                    admin,
+                    "ServiceService/GetService",
+                    &json!({"name": SERVICE}).to_string()
+                )
+                .await
+        ),
+        Code::Ok
+    );
+    server
+        .call(
+            admin,
+            "ProjectService/DeleteProject",
+            r#"{"name":"tenants/a/projects/p","cascade":true}"#,
+        )
+        .await
+        .unwrap();
+    let gone = server
+        .call(
+            admin,
+            "ServiceService/GetService",
+            &json!({"name": SERVICE}).to_string(),
+        )
+        .await;
+    assert_eq!(code(&gone), Code::NotFound);
+    let env = server
+        .call(
+            admin,
+            "EnvironmentService/GetEnvironment",
+            r#"{"name":"tenants/a/projects/p/environments/production"}"#,
+        )
+        .await;
+    assert_eq!(code(&env), Code::NotFound);
+}
+
+#[tokio::test]
+async fn projects_start_with_three_environments_whose_datacenter_can_move() {
+    let server = seeded().await;
+    let admin = &server.admin_token;
+    let envs = server
+        .call(
+            admin,
+            "EnvironmentService/ListEnvironments",
+            r#"{"parent":"tenants/a/projects/p"}"#,
+        )
+        .await
+        .unwrap();
+    let names: Vec<_> = envs["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["development", "production", "staging"]
+            .map(|e| format!("tenants/a/projects/p/environments/{e}"))
+    );
+    assert!(
+        envs["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["datacenter"] == "datacenters/dc1")
+    );
+    server
+        .call(
+            admin,
+            "DatacenterService/CreateDatacenter",
+            r#"{"datacenter_id":"dc2","datacenter":{}}"#,
+        )
+        .await
+        .unwrap();
+    let moved = server
+        .call(
+            admin,
+            "EnvironmentService/UpdateEnvironment",
+            r#"{"environment":{"name":"tenants/a/projects/p/environments/staging","datacenter":"datacenters/dc2"},"update_mask":"datacenter"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved["datacenter"], "datacenters/dc2");
+    let missing = server
+        .call(
+            admin,
+            "EnvironmentService/UpdateEnvironment",
+            r#"{"environment":{"name":"tenants/a/projects/p/environments/staging","datacenter":"datacenters/nowhere"},"update_mask":"datacenter"}"#,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn invalid_services_name_every_bad_field() {
+    let server = seeded().await;
+    let request = json!({
+        "parent": "tenants/a/projects/p/environments/production",
+        "service_id": "Bad_Name",
+        "service": {
+            "image": "UPPER/Case:tag!",
+            "shape": "SHAPE_UNSPECIFIED",
+            "replicas": -3,
+            "env": [{"name": "OK"}, {"name": "OK"}, {"name": "9lives"}],
+            "ports": [{"container_port": 0}, {"container_port": 70000}],
+            "health_check_path": "../admin"
+        }
+    });
+    let err = server
+        .call(
+            &server.admin_token,
+            "ServiceService/CreateService",
+            &request.to_string(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let bad = err.get_details_bad_request().expect("BadRequest detail");
+    let fields: Vec<_> = bad
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "service_id",
+            "service.image",
+            "service.shape",
+            "service.replicas",
+            "service.env[1].name",
+            "service.env[2].name",
+            "service.ports[0].container_port",
+            "service.ports[1].container_port",
+            "service.health_check_path"
+        ]
+    );
+    let unknown_mask = server
+        .call(
+            &server.admin_token,
+            "ServiceService/UpdateService",
+            &json!({"service": {"name": SERVICE}, "update_mask": "uid"}).to_string(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        unknown_mask
+            .get_details_bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "update_mask"
+    );
+}
+
+#[tokio::test]
+async fn every_change_is_an_event_on_its_resource() {
+    let server = seeded().await;
+    let admin = &server.admin_token;
+    server
+        .call(
+            admin,
+            "ServiceService/UpdateService",
+            &json!({"service": {"name": SERVICE, "replicas": 5}, "update_mask": "replicas"})
+                .to_string(),
+        )
+        .await
+        .unwrap();
+    let events = server
+        .call(
+            admin,
+            "EventService/ListEvents",
+            &json!({"parent": SERVICE}).to_string(),
+        )
+        .await
+        .unwrap();
+    let reasons: Vec<_> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["Updated", "Created"], "newest first");
+    let message = events["events"][0]["message"].as_str().unwrap();
+    assert_eq!(message, "Service updated by users/admin.");
+}
+
+#[tokio::test]
+async fn tokens_work_until_revoked_or_expired_and_are_never_shown_again() {
+    let server = seeded().await;
+    let admin = &server.admin_token;
+    let viewer = server
+        .user_with_role("a", "vera", Some("ROLE_VIEWER"))
+        .await;
+    let get = r#"{"name":"tenants/a/projects/p"}"#;
+    assert_eq!(
+        code(&server.call(&viewer, "ProjectService/GetProject", get).await),
+        Code::Ok
+    );
+    for bad in ["", "opt_not-a-real-token", "Basic abc"] {
+        assert_eq!(
+            code(&server.call(bad, "ProjectService/GetProject", get).await),
+            Code::Unauthenticated,
+            "{bad}"
+        );
+    }
+
+    // Users manage their own tokens without any admin role.
+    let own = server
+        .call(
+            &viewer,
+            "ApiTokenService/CreateApiToken",
+            r#"{"parent":"tenants/a/users/vera","request_id":"tok-1","ttl":"120s"}"#,
+        )
+        .await
+        .unwrap();
+    let secret = own["token"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("opt_"));
+    let replay = server
+        .call(
+            &viewer,
+            "ApiTokenService/CreateApiToken",
+            r#"{"parent":"tenants/a/users/vera","request_id":"tok-1","ttl":"120s"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(replay["apiToken"], own["apiToken"]);
+    assert!(
+        replay.get("token").is_none_or(|t| t == ""),
+        "a retry never returns the secret again"
+    );
+    let listed = server
+        .call(
+            admin,
+            "ApiTokenService/ListApiTokens",
+            r#"{"parent":"tenants/a/users/vera"}"#,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !listed.to_string().contains(&secret),
+        "listing never shows a token"
+    );
+
+    let name = own["apiToken"]["name"].as_str().unwrap();
+    server
+        .call(
+            &viewer,
+            "ApiTokenService/RevokeApiToken",
+            &json!({"name": name}).to_string(),
+        )
+        .await
+        .unwrap();
+    let after = server.call(&secret, "ProjectService/GetProject", get).await;
+    assert_eq!(
+        code(&after),
+        Code::Unauthenticated,
+        "revocation applies to the very next call"
+    );
+
+    // TTL bounds.
+    for ttl in ["1s", "-5s", "99999999999s"] {
+        let err = server
+            .call(
+                admin,
+                "ApiTokenService/CreateApiToken",
+                &json!({"parent": "tenants/a/users/vera", "ttl": ttl}).to_string(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{ttl}");
+    }
+
+    // Deleting a user takes its tokens with it.
+    server
+        .call(
+            admin,
+            "UserService/DeleteUser",
+            r#"{"name":"tenants/a/users/vera"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        code(&server.call(&viewer, "ProjectService/GetProject", get).await),
+        Code::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_stored_only_as_hashes() {
+    let server = seeded().await;
+    let token = server
+        .user_with_role("a", "hash-check", Some("ROLE_VIEWER"))
+        .await;
+    let db = std::fs::read_dir(server.data_dir()).unwrap();
+    for file in db {
+        let path = file.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("outpost.db")
+        {
+            continue;
+        }
+        let bytes = std::fs::read(path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(&token),
+            "a token reached the database files in clear"
+        );
+        assert!(!text.contains(&server.admin_token[4..]));
+    }
+}
+
+#[tokio::test]
+async fn only_owners_grant_or_remove_ownership() {
+    let server = seeded().await;
+    let admin_a = server.user_with_role("a", "ada", Some("ROLE_ADMIN")).await;
+    let owner_a = server.user_with_role("a", "olga", Some("ROLE_OWNER")).await;
+    let grant = r#"{"parent":"tenants/a","role_binding":{"member":"tenants/a/users/target","role":"ROLE_OWNER"}}"#;
+    let denied = server
+        .call(&admin_a, "RoleBindingService/CreateRoleBinding", grant)
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let granted = server
+        .call(&owner_a, "RoleBindingService/CreateRoleBinding", grant)
+        .await
+        .unwrap();
+    let name = granted["name"].as_str().unwrap();
+    let remove = json!({"name": name}).to_string();
+    assert_eq!(
+        server
+            .call(&admin_a, "RoleBindingService/DeleteRoleBinding", &remove)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    server
+        .call(&owner_a, "RoleBindingService/DeleteRoleBinding", &remove)
+        .await
+        .unwrap();
+    // A member from another tenant cannot be granted anything.
+    let foreign = r#"{"parent":"tenants/a","role_binding":{"member":"tenants/b/users/target","role":"ROLE_VIEWER"}}"#;
+    assert_eq!(
+        server
+            .call(&owner_a, "RoleBindingService/CreateRoleBinding", foreign)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+}
+
+#[tokio::test]
+async fn pages_walk_a_list_and_tokens_are_bound_to_their_query() {
+    let server = seeded().await;
+    let admin = &server.admin_token;
+    for i in 0..7 {
+        server
+            .call(admin, "ProjectService/CreateProject", &json!({"parent": "tenants/a", "project_id": format!("q{i}"), "project": {"default_datacenter": "datacenters/dc1"}}).to_string())
+            .await
+            .unwrap();
+    }
+    let mut names = Vec::new();
+    let mut token = String::new();
+    for _ in 0..10 {
+        let page = server
+            .call(
+                admin,
+                "ProjectService/ListProjects",
+                &json!({"parent": "tenants/a", "page_size": 3, "page_token": token}).to_string(),
+            )
+            .await
+            .unwrap();
+        names.extend(
+            page["projects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_owned()),
+        );
+        token = page["nextPageToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if token.is_empty() {
+            break;
+        }
+        let foreign = server
+            .call(
+                admin,
+                "ProjectService/ListProjects",
+                &json!({"parent": "tenants/b", "page_token": token}).to_string(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            foreign.code(),
+            Code::InvalidArgument,
+            "a token from tenants/a does not page tenants/b"
+        );
+    }
+    assert_eq!(names.len(), 8);
+    for bad in [
+        json!({"parent": "tenants/a", "page_size": -1}),
+        json!({"parent": "tenants/a", "page_token": "%%%"}),
+    ] {
+        assert_eq!(
+            server
+                .call(admin, "ProjectService/ListProjects", &bad.to_string())
+                .await
+                .unwrap_err()
+                .code(),
+            Code::InvalidArgument
+        );
+    }
+}

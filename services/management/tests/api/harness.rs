@@ -2,11 +2,10 @@
 //! that calls any method by name with a JSON request, the way grpcurl does, so tests can be
 //! generated from the descriptor set.
 
-use std::{net::SocketAddr, str::FromStr, sync::LazyLock};
+use std::{str::FromStr, sync::LazyLock};
 
 use http::uri::PathAndQuery;
 use outpost_management::{bootstrap, server};
-use outpost_store::Store;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor};
 use tokio_util::sync::CancellationToken;
@@ -42,9 +41,8 @@ fn method(name: &str) -> MethodDescriptor {
 
 /// A running server. Dropping it stops the server.
 pub struct TestServer {
-    pub addr: SocketAddr,
     pub admin_token: String,
-    pub store: Store,
+    pub store: outpost_store::Store,
     channel: Channel,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
@@ -78,7 +76,6 @@ impl TestServer {
             .expect("uri")
             .connect_lazy();
         Self {
-            addr,
             admin_token,
             store,
             channel,
@@ -130,6 +127,11 @@ impl TestServer {
             .unary(request, path, DynamicCodec(method.output()))
             .await?;
         Ok(serde_json::to_value(response.into_inner()).expect("response serializes"))
+    }
+
+    /// The directory holding the server's database files.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// Creates a user in `tenant` (a DNS label) with `role`, and returns a token for it.
