@@ -49,3 +49,32 @@ pub async fn fresh_postgres_url() -> String {
         None => panic!("{POSTGRES_URL_VAR} must end in /DATABASE"),
     }
 }
+
+/// A summary of everything a refused call must leave untouched: row counts of every table,
+/// plus the sum of versions (which every update bumps) and of revocation times. Audit
+/// records are left out: every call, refused or not, writes one by design.
+pub async fn fingerprint(store: &Store) -> Vec<i64> {
+    const QUERIES: [&str; 12] = [
+        "SELECT COUNT(*) + COALESCE(SUM(version), 0) FROM tenants",
+        "SELECT COUNT(*) + COALESCE(SUM(version), 0) FROM users",
+        "SELECT COUNT(*) + COALESCE(SUM(version), 0) FROM teams",
+        "SELECT COUNT(*) FROM team_members",
+        "SELECT COUNT(*) + COALESCE(SUM(COALESCE(revoke_time, 0)), 0) FROM api_tokens",
+        "SELECT COUNT(*) FROM role_bindings",
+        "SELECT COUNT(*) + COALESCE(SUM(version), 0) FROM datacenters",
+        "SELECT COUNT(*) + COALESCE(SUM(version), 0) FROM projects",
+        "SELECT COUNT(*) + COALESCE(SUM(version), 0) FROM environments",
+        "SELECT COUNT(*) + COALESCE(SUM(version), 0) FROM services",
+        "SELECT COUNT(*) FROM events",
+        "SELECT COUNT(*) FROM idempotency_keys",
+    ];
+    let mut out = Vec::with_capacity(QUERIES.len());
+    for q in QUERIES {
+        let n: i64 = sqlx::query_scalar(q)
+            .fetch_one(&store.read)
+            .await
+            .expect("fingerprint query");
+        out.push(n);
+    }
+    out
+}

@@ -32,7 +32,8 @@ pub fn management_methods() -> Vec<String> {
         .collect()
 }
 
-fn method(name: &str) -> MethodDescriptor {
+/// The descriptor of `Service/Method`.
+pub fn method(name: &str) -> MethodDescriptor {
     let (service, method) = name.split_once('/').expect("Service/Method");
     POOL.get_service_by_name(&format!("outpost.management.v1.{service}"))
         .and_then(|s| s.methods().find(|m| m.name() == method))
@@ -97,6 +98,13 @@ impl TestServer {
         let message = DynamicMessage::deserialize(method.input(), &mut de)
             .unwrap_or_else(|e| panic!("request for {name} does not fit its message: {e}: {json}"));
         self.call_message(token, &method, message).await
+    }
+
+    /// The request message for `Service/Method` from JSON, or `None` if the JSON does not
+    /// fit the message (as when text is put in a number field).
+    pub fn message(&self, name: &str, json: &str) -> Option<DynamicMessage> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        DynamicMessage::deserialize(method(name).input(), &mut de).ok()
     }
 
     /// Calls with an already built message.
