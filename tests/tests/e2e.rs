@@ -1,0 +1,234 @@
+//! End-to-end: the real `outpost-management` binary on loopback, driven by the real grpcurl.
+
+use std::{
+    collections::BTreeMap,
+    io::{Read, Write},
+    os::unix::fs::PermissionsExt,
+    process::Command,
+};
+
+use outpost_e2e::{Management, bin, grpcurl_call, markdown_commands, run_shell};
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn both(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every command of the README's walkthrough, as written, except that `localhost:7070` is
+/// replaced by the address the test server bound.
+#[test]
+fn the_readme_walkthrough_runs_verbatim_with_the_real_grpcurl() {
+    let server = Management::start(&[]).expect("start");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README");
+    let commands = markdown_commands(&readme, "walkthrough");
+    assert!(
+        commands.len() >= 12,
+        "walkthrough has {} commands",
+        commands.len()
+    );
+    let grpcurl_dir = outpost_e2e::grpcurl().parent().expect("dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        grpcurl_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut env = BTreeMap::from([("PATH".to_owned(), path)]);
+    for command in &commands {
+        let local = command.replace("localhost:7070", &server.api);
+        if let Some(assignment) = command.trim_start().strip_prefix("export ") {
+            let name = assignment.split('=').next().expect("NAME=").to_owned();
+            let out = run_shell(
+                server.dir.path(),
+                &env,
+                &format!("set -o pipefail\n{local}\nprintf '%s' \"${name}\""),
+            );
+            assert!(out.status.success(), "{command}\n{}", both(&out));
+            let value = stdout(&out);
+            assert!(!value.is_empty(), "{command} set nothing");
+            env.insert(name, value);
+            continue;
+        }
+        let out = run_shell(server.dir.path(), &env, &local);
+        match command.split("# fails: ").nth(1) {
+            Some(expected) => {
+                assert!(!out.status.success(), "expected a failure: {command}");
+                assert!(
+                    both(&out).contains(expected.trim()),
+                    "{command}\n{}",
+                    both(&out)
+                );
+                assert!(
+                    both(&out).contains("google.rpc.BadRequest"),
+                    "{}",
+                    both(&out)
+                );
+            }
+            None => assert!(out.status.success(), "{command}\n{}", both(&out)),
+        }
+    }
+    // The walkthrough's end state, read back.
+    let alice = env.get("ALICE").expect("ALICE was exported");
+    let got = grpcurl_call(
+        &server.api,
+        alice,
+        "outpost.management.v1.ServiceService/GetService",
+        r#"{"name":"tenants/acme/projects/shop/environments/staging/services/api"}"#,
+    );
+    assert!(got.status.success(), "{}", both(&got));
+    assert!(stdout(&got).contains("\"replicas\": 3"), "{}", stdout(&got));
+    // Tokens appear in no log line, even at debug level.
+    let log = server.log();
+    for (name, token) in [("TOKEN", env.get("TOKEN")), ("ALICE", Some(alice))] {
+        let token = token.expect("exported");
+        assert!(!log.contains(token.as_str()), "the {name} token was logged");
+    }
+    server.stop(&[]).expect("clean stop");
+}
+
+#[test]
+fn bad_configuration_exits_64_naming_the_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = Command::new(bin("outpost-management"));
+        cmd.current_dir(dir.path()).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run")
+    };
+    let out = run(&[("OUTPOST_API__DEFAULT_DEADLINE_SECS", "0")], &[]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        both(&out).contains("api.default_deadline_secs"),
+        "{}",
+        both(&out)
+    );
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[store]\nurll = \"sqlite://x\"\n").expect("write");
+    let out = run(&[], &["--config", file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(both(&out).contains("urll"), "{}", both(&out));
+    let out = run(&[("OUTPOST_STORE__URL", "mysql://nope")], &[]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(both(&out).contains("store.url"), "{}", both(&out));
+    // Nothing was bound or created by a refused start.
+    assert!(!dir.path().join("outpost-data").exists());
+}
+
+#[test]
+fn data_survives_a_restart_and_the_bootstrap_token_is_shown_once() {
+    let first = Management::start(&[]).expect("start");
+    let token = first.admin_token();
+    let token_file = first.dir.path().join("outpost-data/admin-token");
+    let mode = std::fs::metadata(&token_file)
+        .expect("token file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the bootstrap token file is private");
+    let created = grpcurl_call(
+        &first.api,
+        &token,
+        "outpost.management.v1.TenantService/CreateTenant",
+        r#"{"tenant_id":"durable","tenant":{}}"#,
+    );
+    assert!(created.status.success(), "{}", both(&created));
+    let dir = first.stop(&[]).expect("clean stop");
+
+    let second = Management::start_in(dir, &[]).expect("restart");
+    let got = grpcurl_call(
+        &second.api,
+        &token,
+        "outpost.management.v1.TenantService/GetTenant",
+        r#"{"name":"tenants/durable"}"#,
+    );
+    assert!(got.status.success(), "{}", both(&got));
+    let banner = std::fs::read_to_string(&second.stdout_path).expect("stdout");
+    assert_eq!(
+        banner.matches("Bootstrap admin token").count(),
+        1,
+        "{banner}"
+    );
+    assert_eq!(banner.matches(&token).count(), 1);
+    second.stop(&[]).expect("clean stop");
+}
+
+#[test]
+fn health_reflection_and_metrics_are_served() {
+    let server = Management::start(&[]).expect("start");
+    let health = grpcurl_call(&server.api, "", "grpc.health.v1.Health/Check", "{}");
+    assert!(stdout(&health).contains("SERVING"), "{}", both(&health));
+    let unauthenticated = grpcurl_call(
+        &server.api,
+        "",
+        "outpost.management.v1.TenantService/ListTenants",
+        "{}",
+    );
+    assert_eq!(
+        unauthenticated.status.code(),
+        Some(64 + 16),
+        "{}",
+        both(&unauthenticated)
+    );
+    let mut conn = std::net::TcpStream::connect(&server.metrics).expect("metrics port");
+    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .expect("request");
+    let mut body = String::new();
+    conn.read_to_string(&mut body).expect("response");
+    assert!(body.contains("outpost_rpc_requests_total"), "{body}");
+    assert!(body.contains("code=\"UNAUTHENTICATED\""), "{body}");
+    server.stop(&[]).expect("clean stop");
+}
+
+/// The shared-database topology: two instances on one PostgreSQL. The bootstrap admin is
+/// made once, and a change through either instance is visible through the other.
+#[test]
+fn two_instances_share_one_postgres_database() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let url = runtime.block_on(outpost_store::testing::fresh_postgres_url());
+    let env = [("OUTPOST_STORE__URL", url.as_str())];
+    let one = Management::start(&env).expect("first instance");
+    let two = Management::start(&env).expect("second instance");
+    let tokens: Vec<String> = [&one, &two]
+        .iter()
+        .map(|m| m.admin_token())
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(tokens.len(), 1, "exactly one instance bootstraps the admin");
+    let token = &tokens[0];
+    let created = grpcurl_call(
+        &one.api,
+        token,
+        "outpost.management.v1.TenantService/CreateTenant",
+        r#"{"tenant_id":"shared","tenant":{}}"#,
+    );
+    assert!(created.status.success(), "{}", both(&created));
+    let seen = grpcurl_call(
+        &two.api,
+        token,
+        "outpost.management.v1.TenantService/GetTenant",
+        r#"{"name":"tenants/shared"}"#,
+    );
+    assert!(seen.status.success(), "{}", both(&seen));
+    let again = grpcurl_call(
+        &two.api,
+        token,
+        "outpost.management.v1.TenantService/CreateTenant",
+        r#"{"tenant_id":"shared","tenant":{}}"#,
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(64 + 6),
+        "ALREADY_EXISTS through the other instance: {}",
+        both(&again)
+    );
+    one.stop(&[]).expect("clean stop");
+    two.stop(&[]).expect("clean stop");
+}
