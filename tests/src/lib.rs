@@ -52,6 +52,7 @@ pub fn wait_for(
         if condition() {
             return Ok(());
         }
+        #[expect(clippy::disallowed_methods, reason = "the one place that polls, bounded by the timeout")]
         std::thread::sleep(Duration::from_millis(50));
     }
     bail!("timed out after {timeout:?} waiting for {what}")
@@ -243,7 +244,7 @@ pub fn markdown_commands(markdown: &str, name: &str) -> Vec<String> {
                 current.push_str(line);
                 // A quoted argument may span lines (a JSON body); the command ends when
                 // every quote is closed.
-                if current.matches('\'').count() % 2 == 0 {
+                if current.matches('\'').count().is_multiple_of(2) {
                     commands.push(std::mem::take(&mut current));
                 } else {
                     current.push('\n');

@@ -153,12 +153,11 @@ impl EnvironmentService for EnvironmentApi {
                         );
                         display_name.clone_from(&env.display_name);
                     }
-                    if mask.has("datacenter") {
-                        if let Some(new_dc) =
+                    if mask.has("datacenter")
+                        && let Some(new_dc) =
                             datacenter_field(&mut v, "environment.datacenter", &env.datacenter)
-                        {
-                            dc = new_dc;
-                        }
+                    {
+                        dc = new_dc;
                     }
                     v.into_result()?;
                     Ok(tx

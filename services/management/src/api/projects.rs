@@ -160,14 +160,14 @@ impl ProjectService for ProjectApi {
                         );
                         display_name.clone_from(&project.display_name);
                     }
-                    if mask.has("default_datacenter") {
-                        if let Some(new_dc) = datacenter_field(
+                    if mask.has("default_datacenter")
+                        && let Some(new_dc) = datacenter_field(
                             &mut v,
                             "project.default_datacenter",
                             &project.default_datacenter,
-                        ) {
-                            dc = new_dc;
-                        }
+                        )
+                    {
+                        dc = new_dc;
                     }
                     v.into_result()?;
                     Ok(tx

@@ -148,19 +148,17 @@ async fn every_role_gets_exactly_its_rights_and_nothing_of_another_tenant() {
                 if expected != Code::Ok && probe(()).await != before {
                     failures.push(format!("{who}: refused, yet the probed state changed"));
                 }
-                if case.method == "TenantService/ListTenants" {
-                    if let Ok(answer) = &result {
-                        let names: Vec<_> = answer["tenants"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|t| t["name"].as_str())
-                            .collect();
-                        if names != ["tenants/a"] {
-                            failures.push(format!(
-                                "{who}: listed {names:?}, expected only its own tenant"
-                            ));
-                        }
+                if case.method == "TenantService/ListTenants"
+                    && let Ok(answer) = &result
+                {
+                    let names: Vec<_> = answer["tenants"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| t["name"].as_str())
+                        .collect();
+                    if names != ["tenants/a"] {
+                        failures.push(format!("{who}: listed {names:?}, expected only its own tenant"));
                     }
                 }
             }
