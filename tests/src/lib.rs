@@ -52,7 +52,10 @@ pub fn wait_for(
         if condition() {
             return Ok(());
         }
-        #[expect(clippy::disallowed_methods, reason = "the one place that polls, bounded by the timeout")]
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the one place that polls, bounded by the timeout"
+        )]
         std::thread::sleep(Duration::from_millis(50));
     }
     bail!("timed out after {timeout:?} waiting for {what}")
