@@ -222,19 +222,22 @@ impl Api {
         if let Some(answer) = self.stored_answer(ctx, &actor, request_id).await? {
             return Ok(answer);
         }
-        let mut tx = self.inner.store.begin().await?;
-        let result = match op(&mut tx).await {
-            Ok(answer) => {
-                let stored = stored_form(&answer);
-                match tx
-                    .idempotency_put(&actor, request_id, &ctx.method, &stored)
-                    .await
-                {
-                    Ok(()) => tx.commit().await.map(|()| answer).map_err(ApiError::from),
-                    Err(e) => Err(e.into()),
+        // The transaction ends (commits or rolls back) before a lost race is looked up.
+        let result = {
+            let mut tx = self.inner.store.begin().await?;
+            match op(&mut tx).await {
+                Ok(answer) => {
+                    let stored = stored_form(&answer);
+                    match tx
+                        .idempotency_put(&actor, request_id, &ctx.method, &stored)
+                        .await
+                    {
+                        Ok(()) => tx.commit().await.map(|()| answer).map_err(ApiError::from),
+                        Err(e) => Err(e.into()),
+                    }
                 }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
         };
         match result {
             Err(e) if e.may_be_retry_race() => {

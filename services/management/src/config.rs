@@ -210,7 +210,9 @@ impl Config {
             return bad("store.max_connections", "must be at least 1");
         }
         if let Some(url) = &self.store.url
-            && !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:"))
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres:")
+                || url.starts_with("postgresql:"))
         {
             return bad("store.url", "must start with sqlite: or postgres:");
         }
@@ -270,7 +272,10 @@ mod tests {
     }
 
     #[test]
-    #[expect(clippy::result_large_err, reason = "figment::Jail fixes the closure's error type")]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
     fn environment_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("OUTPOST_API__LISTEN", "127.0.0.1:0");

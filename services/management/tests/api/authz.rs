@@ -158,7 +158,9 @@ async fn every_role_gets_exactly_its_rights_and_nothing_of_another_tenant() {
                         .filter_map(|t| t["name"].as_str())
                         .collect();
                     if names != ["tenants/a"] {
-                        failures.push(format!("{who}: listed {names:?}, expected only its own tenant"));
+                        failures.push(format!(
+                            "{who}: listed {names:?}, expected only its own tenant"
+                        ));
                     }
                 }
             }
