@@ -15,9 +15,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?);
         }
     }
-    let mut protos: Vec<PathBuf> = std::fs::read_dir("outpost/management/v1")?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut protos = Vec::new();
+    for dir in ["outpost/management/v1", "outpost/agent/v1"] {
+        for entry in std::fs::read_dir(dir)? {
+            protos.push(entry?.path());
+        }
+    }
     protos.retain(|p| p.extension().is_some_and(|ext| ext == "proto"));
     protos.sort();
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);

@@ -14,5 +14,14 @@ pub mod management {
     }
 }
 
+/// `outpost.agent.v1`: enrollment and the agent link.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod agent {
+    /// Version 1 of the agent protocol.
+    pub mod v1 {
+        tonic::include_proto!("outpost.agent.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every Outpost proto, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("outpost_descriptor");
