@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod authz;
+pub mod desired;
 pub mod names;
 pub mod resources;
 pub mod shape;

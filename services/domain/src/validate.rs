@@ -63,11 +63,12 @@ pub const MAX_GIT_URL_LEN: usize = 2048;
 pub const MAX_TEAM_MEMBERS: usize = 1000;
 
 /// Characters that render invisibly or reorder text: accepted nowhere a person reads a name,
-/// because they let one string masquerade as another.
+/// because they let one string masquerade as another. Covers every Unicode `Bidi_Control`
+/// character, including U+061C ARABIC LETTER MARK outside the General Punctuation block.
 fn is_deceptive(c: char) -> bool {
     c.is_control()
         || matches!(c,
-            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// A resource id (the last segment of a new name) must be a DNS label.

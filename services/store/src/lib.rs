@@ -16,6 +16,7 @@
 //! their own pool and see the last committed state (WAL mode).
 #![warn(missing_docs)]
 
+mod agents;
 mod error;
 mod identity;
 mod platform;
@@ -29,11 +30,19 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    collections::BTreeSet,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use outpost_domain::Timestamp;
 use sqlx::{AnyConnection, AnyPool, Executor, any::AnyPoolOptions, pool::PoolConnection};
+use tokio::sync::broadcast;
 
+pub use agents::{
+    AgentRecord, AgentReport, DatacenterChange, DesiredInputs, SealedAuthority, WorkloadStatus,
+};
 pub use error::StoreError;
 pub use identity::IdentityQueries;
 pub use platform::PlatformQueries;
@@ -84,7 +93,13 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    changes: broadcast::Sender<DatacenterChange>,
+    /// Forwards PostgreSQL notifications while any clone of the store lives.
+    _listener: Option<Arc<agents::ListenerTask>>,
 }
+
+/// How many change notices a slow subscriber may fall behind before it is told to resync.
+const CHANGE_BUFFER: usize = 1024;
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH?mode=rwc` or `postgres://…`) and runs pending
@@ -113,10 +128,13 @@ impl Store {
                     .await
                     .map_err(StoreError::Migrate)?;
                 let read = sqlite_pool(url, max_connections.max(1)).await?;
+                let (changes, _) = broadcast::channel(CHANGE_BUFFER);
                 Self {
                     read,
                     write,
                     backend,
+                    changes,
+                    _listener: None,
                 }
             }
             Backend::Postgres => {
@@ -129,10 +147,14 @@ impl Store {
                     .run(&pool)
                     .await
                     .map_err(StoreError::Migrate)?;
+                let (changes, _) = broadcast::channel(CHANGE_BUFFER);
+                let listener = agents::ListenerTask::start(url, changes.clone()).await?;
                 Self {
                     read: pool.clone(),
                     write: pool,
                     backend,
+                    changes,
+                    _listener: Some(Arc::new(listener)),
                 }
             }
         };
@@ -147,7 +169,19 @@ impl Store {
     /// Starts a read-write transaction. Dropping it without [`Tx::commit`] rolls back.
     pub async fn begin(&self) -> Result<Tx> {
         let tx = self.write.begin().await.map_err(StoreError::Backend)?;
-        Ok(Tx { tx })
+        Ok(Tx {
+            tx,
+            touched: BTreeSet::new(),
+            backend: self.backend,
+            changes: self.changes.clone(),
+        })
+    }
+
+    /// Notices of committed changes to datacenters' desired state, from this process and,
+    /// on PostgreSQL, from every other instance sharing the database. Level-triggered: a
+    /// notice says "look again", and [`DatacenterChange::All`] follows any gap.
+    pub fn subscribe(&self) -> broadcast::Receiver<DatacenterChange> {
+        self.changes.subscribe()
     }
 
     /// A connection for reads outside any transaction.
@@ -193,12 +227,67 @@ pub struct Reader {
 #[derive(Debug)]
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// Datacenters whose desired state this transaction changed.
+    touched: BTreeSet<String>,
+    backend: Backend,
+    changes: broadcast::Sender<DatacenterChange>,
 }
 
 impl Tx {
-    /// Makes every change of this transaction durable, or none of them.
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await.map_err(StoreError::Backend)
+    /// Makes every change of this transaction durable, or none of them, then tells
+    /// subscribers which datacenters changed.
+    pub async fn commit(mut self) -> Result<()> {
+        let touched = std::mem::take(&mut self.touched);
+        if self.backend == Backend::Postgres {
+            // NOTIFY is transactional: delivered to every instance only if this commits.
+            for dc in &touched {
+                sqlx::query("SELECT pg_notify('outpost_datacenters', $1)")
+                    .bind(dc)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(StoreError::Backend)?;
+            }
+        }
+        self.tx.commit().await.map_err(StoreError::Backend)?;
+        if self.backend == Backend::Sqlite {
+            for dc in touched {
+                // No subscriber is fine: nobody is waiting.
+                let _ = self.changes.send(DatacenterChange::One(dc));
+            }
+        }
+        Ok(())
+    }
+
+    /// Bumps a datacenter's desired-state revision, within this transaction.
+    pub(crate) async fn touch_datacenter(&mut self, datacenter: &str) -> Result<()> {
+        sqlx::query("UPDATE datacenters SET revision = revision + 1 WHERE name = $1")
+            .bind(datacenter)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::Backend)?;
+        self.touched.insert(datacenter.to_owned());
+        Ok(())
+    }
+
+    /// Bumps the revision of every datacenter holding an environment that matches `sql`
+    /// (a `SELECT DISTINCT datacenter …` with the tenant as `$1` and optional `$2`, `$3`).
+    pub(crate) async fn touch_datacenters_where(
+        &mut self,
+        sql: &'static str,
+        binds: &[&str],
+    ) -> Result<()> {
+        let mut query = sqlx::query_scalar::<_, String>(sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        let dcs = query
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(StoreError::Backend)?;
+        for dc in dcs {
+            self.touch_datacenter(&dc).await?;
+        }
+        Ok(())
     }
 }
 

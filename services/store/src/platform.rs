@@ -271,8 +271,14 @@ impl Tx {
                 }
             }
         }
+        self.touch_datacenters_where(
+            "SELECT DISTINCT datacenter FROM environments WHERE tenant = $1",
+            &[&name.tenant],
+        )
+        .await?;
         // Children before parents, so the foreign keys hold at every step.
         for delete_sql in [
+            "DELETE FROM workload_statuses WHERE tenant = $1",
             "DELETE FROM services WHERE tenant = $1",
             "DELETE FROM environments WHERE tenant = $1",
             "DELETE FROM projects WHERE tenant = $1",
@@ -396,6 +402,27 @@ impl Tx {
                 ),
             });
         }
+        // Its agent goes with it: the certificate is revoked and its link closed.
+        sqlx::query(
+            "INSERT INTO revoked_certificates (serial, datacenter, revoke_time) \
+             SELECT serial, datacenter, $2 FROM agents WHERE datacenter = $1",
+        )
+        .bind(&name.datacenter)
+        .bind(now().0)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(backend)?;
+        for sql in [
+            "DELETE FROM agents WHERE datacenter = $1",
+            "DELETE FROM join_tokens WHERE datacenter = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(&name.datacenter)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+        }
+        self.touched.insert(name.datacenter.clone());
         sqlx::query("DELETE FROM datacenters WHERE name = $1")
             .bind(&name.datacenter)
             .execute(&mut *self.tx)

@@ -517,3 +517,223 @@ async fn concurrent_writers_neither_corrupt_nor_duplicate(store: Store) {
     assert_eq!(cur.meta.version, 1 + applied);
 }
 store_test!(concurrent_writers_neither_corrupt_nor_duplicate);
+
+async fn next_change(
+    rx: &mut tokio::sync::broadcast::Receiver<crate::DatacenterChange>,
+) -> crate::DatacenterChange {
+    tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a change notice within 10s")
+        .expect("channel open")
+}
+
+async fn changes_bump_revisions_and_notify_subscribers(store: Store) {
+    let mut rx = store.subscribe();
+    let project = seed(&store, "t").await;
+    let after_seed = store.datacenter_revision("dc1").await.unwrap();
+    assert_eq!(after_seed, 3, "one bump per environment created");
+    assert_eq!(
+        next_change(&mut rx).await,
+        crate::DatacenterChange::One("dc1".into())
+    );
+    // Changes that do not alter what runs (a display name) leave the revision alone.
+    let mut tx = store.begin().await.unwrap();
+    tx.project_update(
+        &project,
+        1,
+        "renamed",
+        &DatacenterName {
+            datacenter: "dc1".into(),
+        },
+        ACTOR,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.datacenter_revision("dc1").await.unwrap(), 3);
+    let mut tx = store.begin().await.unwrap();
+    tx.service_create(
+        &svc_of(&project, "production", "api"),
+        &spec("nginx"),
+        ACTOR,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.datacenter_revision("dc1").await.unwrap(), 4);
+    assert_eq!(
+        next_change(&mut rx).await,
+        crate::DatacenterChange::One("dc1".into())
+    );
+    // Moving an environment bumps both datacenters.
+    let dc2 = DatacenterName {
+        datacenter: "dc2".into(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.datacenter_create(&dc2, "", "", ACTOR).await.unwrap();
+    tx.environment_update(&env_of(&project, "staging"), 1, "", &dc2, ACTOR)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.datacenter_revision("dc1").await.unwrap(), 5);
+    assert_eq!(store.datacenter_revision("dc2").await.unwrap(), 1);
+    let inputs = store
+        .desired_inputs(&DatacenterName {
+            datacenter: "dc1".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(inputs.revision, 5);
+    assert_eq!(inputs.environments.len(), 2);
+    assert_eq!(inputs.services.len(), 1);
+    // A rolled-back change notifies nobody and bumps nothing.
+    {
+        let mut tx = store.begin().await.unwrap();
+        tx.service_create(
+            &svc_of(&project, "production", "web"),
+            &spec("nginx"),
+            ACTOR,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(store.datacenter_revision("dc1").await.unwrap(), 5);
+}
+store_test!(changes_bump_revisions_and_notify_subscribers);
+
+async fn join_tokens_are_single_use_and_expire(store: Store) {
+    seed(&store, "t").await;
+    let dc = DatacenterName {
+        datacenter: "dc1".into(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.join_token_create(&dc, "h1", Timestamp(1_000), ACTOR)
+        .await
+        .unwrap();
+    tx.join_token_create(&dc, "h2", Timestamp(1_000), ACTOR)
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.join_token_consume("h1", Timestamp(500)).await.unwrap(),
+        Some(dc.clone())
+    );
+    assert_eq!(
+        tx.join_token_consume("h1", Timestamp(501)).await.unwrap(),
+        None,
+        "used"
+    );
+    assert_eq!(
+        tx.join_token_consume("h2", Timestamp(1_000)).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        tx.join_token_consume("nope", Timestamp(0)).await.unwrap(),
+        None
+    );
+    tx.commit().await.unwrap();
+}
+store_test!(join_tokens_are_single_use_and_expire);
+
+async fn reports_apply_once_and_only_within_the_agents_datacenter(store: Store) {
+    let project = seed(&store, "t").await;
+    let dc1 = DatacenterName {
+        datacenter: "dc1".into(),
+    };
+    let dc2 = DatacenterName {
+        datacenter: "dc2".into(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.datacenter_create(&dc2, "", "", ACTOR).await.unwrap();
+    tx.service_create(
+        &svc_of(&project, "production", "api"),
+        &spec("nginx"),
+        ACTOR,
+    )
+    .await
+    .unwrap();
+    tx.agent_enroll(&dc1, "serial-1", Timestamp(i64::MAX), "v1")
+        .await
+        .unwrap();
+    tx.agent_enroll(&dc2, "serial-2", Timestamp(i64::MAX), "v1")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let status = |ready: i64| {
+        crate::AgentReport::Status(crate::WorkloadStatus {
+            service: svc_of(&project, "production", "api"),
+            revision: 4,
+            observed_generation: 1,
+            ready_replicas: ready,
+            updated_replicas: ready,
+            desired_replicas: 1,
+            phase: "Available".into(),
+            message: String::new(),
+            report_time: Timestamp(5),
+        })
+    };
+    // The other datacenter's agent cannot write this service's status.
+    assert_eq!(
+        store
+            .agent_apply_reports("dc2", &[(1, status(9))])
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .workload_status_get(&svc_of(&project, "production", "api"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .agent_apply_reports("dc1", &[(1, status(1)), (2, status(2))])
+            .await
+            .unwrap(),
+        2
+    );
+    // A resend of sequence 2 with different content is a duplicate and changes nothing.
+    assert_eq!(
+        store
+            .agent_apply_reports("dc1", &[(2, status(7))])
+            .await
+            .unwrap(),
+        2
+    );
+    let got = store
+        .workload_status_get(&svc_of(&project, "production", "api"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.ready_replicas, 2);
+    // Revocation removes the agent and lists its serial for the CRL.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.agent_revoke(&dc1, ACTOR).await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(store.agent_get("dc1").await.unwrap().is_none());
+    let revoked: Vec<String> = store
+        .revoked_serials()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(revoked, ["serial-1"]);
+}
+store_test!(reports_apply_once_and_only_within_the_agents_datacenter);
+
+async fn the_first_certificate_authority_stays(store: Store) {
+    let first = crate::SealedAuthority {
+        cert_pem: "A".into(),
+        sealed_key: vec![1],
+    };
+    let second = crate::SealedAuthority {
+        cert_pem: "B".into(),
+        sealed_key: vec![2],
+    };
+    assert_eq!(store.authority_get_or_create(&first).await.unwrap(), first);
+    assert_eq!(store.authority_get_or_create(&second).await.unwrap(), first);
+}
+store_test!(the_first_certificate_authority_stays);

@@ -399,7 +399,13 @@ impl Tx {
                 detail: format!("still has {services} services; delete them first or set cascade"),
             });
         }
+        self.touch_datacenters_where(
+            "SELECT DISTINCT datacenter FROM environments WHERE tenant = $1 AND project = $2",
+            &[&name.tenant, &name.project],
+        )
+        .await?;
         for delete_sql in [
+            "DELETE FROM workload_statuses WHERE tenant = $1 AND project = $2",
             "DELETE FROM services WHERE tenant = $1 AND project = $2",
             "DELETE FROM environments WHERE tenant = $1 AND project = $2",
         ] {
@@ -453,6 +459,7 @@ impl Tx {
         .execute(&mut *self.tx)
         .await
         .map_err(StoreError::from_write("environment", name))?;
+        self.touch_datacenter(&datacenter.datacenter).await?;
         event_add(
             &mut self.tx,
             &name.tenant,
@@ -521,6 +528,11 @@ impl Tx {
         .await
         .map_err(StoreError::from_write("environment", name))?;
         expect_one_row(result, "environment", name)?;
+        if current.datacenter != *datacenter {
+            self.touch_datacenter(&current.datacenter.datacenter)
+                .await?;
+            self.touch_datacenter(&datacenter.datacenter).await?;
+        }
         let message = if current.datacenter == *datacenter {
             format!("Environment updated by {actor}.")
         } else {
@@ -589,7 +601,10 @@ impl Tx {
                 detail: format!("still has {services} services; delete them first or set cascade"),
             });
         }
+        self.touch_datacenter(&current.datacenter.datacenter)
+            .await?;
         for sql in [
+            "DELETE FROM workload_statuses WHERE tenant = $1 AND project = $2 AND environment = $3",
             "DELETE FROM services WHERE tenant = $1 AND project = $2 AND environment = $3",
             "DELETE FROM environments WHERE tenant = $1 AND project = $2 AND name = $3",
         ] {
@@ -620,7 +635,9 @@ impl Tx {
         spec: &ServiceSpec,
         actor: Actor<'_>,
     ) -> Result<Service> {
-        environment_get(&mut self.tx, &name.environment_name()).await?;
+        let environment = environment_get(&mut self.tx, &name.environment_name()).await?;
+        self.touch_datacenter(&environment.datacenter.datacenter)
+            .await?;
         sqlx::query(
             "INSERT INTO services (tenant, project, environment, name, uid, spec, create_time, update_time, version) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1)",
@@ -670,6 +687,7 @@ impl Tx {
         .await
         .map_err(backend)?;
         expect_one_row(result, "service", name)?;
+        self.touch_service_datacenter(name).await?;
         event_add(
             &mut self.tx,
             &name.tenant,
@@ -691,14 +709,20 @@ impl Tx {
     ) -> Result<()> {
         let current = service_get(&mut self.tx, name).await?;
         check_version(expected_version, current.meta.version, "service", name)?;
-        sqlx::query("DELETE FROM services WHERE tenant = $1 AND project = $2 AND environment = $3 AND name = $4")
-            .bind(&name.tenant)
-            .bind(&name.project)
-            .bind(&name.environment)
-            .bind(&name.service)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(backend)?;
+        self.touch_service_datacenter(name).await?;
+        for sql in [
+            "DELETE FROM workload_statuses WHERE tenant = $1 AND project = $2 AND environment = $3 AND service = $4",
+            "DELETE FROM services WHERE tenant = $1 AND project = $2 AND environment = $3 AND name = $4",
+        ] {
+            sqlx::query(sql)
+                .bind(&name.tenant)
+                .bind(&name.project)
+                .bind(&name.environment)
+                .bind(&name.service)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+        }
         event_add(
             &mut self.tx,
             &name.tenant,
@@ -706,6 +730,15 @@ impl Tx {
             "Deleted",
             &format!("Service deleted by {actor}."),
             actor,
+        )
+        .await
+    }
+
+    /// Bumps the revision of the datacenter a service's environment is placed in.
+    async fn touch_service_datacenter(&mut self, name: &ServiceName) -> Result<()> {
+        self.touch_datacenters_where(
+            "SELECT DISTINCT datacenter FROM environments WHERE tenant = $1 AND project = $2 AND name = $3",
+            &[&name.tenant, &name.project, &name.environment],
         )
         .await
     }

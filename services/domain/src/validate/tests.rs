@@ -231,6 +231,19 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
+fn every_bidi_control_is_refused() {
+    // Unicode's whole Bidi_Control set (PropList.txt), not only the General Punctuation ones.
+    let bidi = [
+        '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}',
+    ];
+    for c in bidi {
+        let mut v = Violations::default();
+        display_name(&mut v, "d", &format!("a{c}b"));
+        assert_eq!(v.0.len(), 1, "U+{:04X}", u32::from(c));
+    }
+}
+
+#[test]
 fn emails_and_members() {
     let mut v = Violations::default();
     email(&mut v, "e", "a@example.com");

@@ -1,0 +1,217 @@
+//! The desired state of one datacenter: what its agent should make its cluster run. Computed
+//! by a pure function from the datacenter's environments and services, so the same store
+//! contents always give the same state, and a revision number says which one it is.
+
+use crate::{
+    EnvironmentName, ServiceName,
+    resources::{EnvVar, Environment, Port, Service, Source},
+};
+
+/// Everything one datacenter should run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DesiredState {
+    /// Increases with every change to the datacenter's resources.
+    pub revision: i64,
+    /// One namespace per environment placed in the datacenter, by name.
+    pub namespaces: Vec<NamespaceSpec>,
+    /// One workload per runnable service, by service name.
+    pub workloads: Vec<Workload>,
+}
+
+/// A Kubernetes namespace for one environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceSpec {
+    /// Kubernetes name.
+    pub name: String,
+    /// The environment it holds.
+    pub environment: EnvironmentName,
+}
+
+/// One service to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    /// The service.
+    pub service: ServiceName,
+    /// Namespace it runs in.
+    pub namespace: String,
+    /// Kubernetes name of its Deployment and Service.
+    pub name: String,
+    /// The service's version; changes whenever its spec does.
+    pub generation: i64,
+    /// Container image.
+    pub image: String,
+    /// CPU per replica in millicores.
+    pub cpu_millis: u32,
+    /// Memory per replica in MiB.
+    pub memory_mib: u32,
+    /// Replicas.
+    pub replicas: u32,
+    /// Environment variables.
+    pub env: Vec<EnvVar>,
+    /// Ports.
+    pub ports: Vec<Port>,
+    /// Readiness-check path; empty for none.
+    pub health_check_path: String,
+}
+
+/// Longest Kubernetes namespace name.
+const MAX_NAMESPACE_LEN: usize = 63;
+
+/// The namespace of an environment: readable (`tenant-project-environment`) and unique,
+/// because it ends in the first 8 characters of the environment's uid. Tenant, project and
+/// environment ids are DNS labels, so the result is one too.
+pub fn namespace_name(environment: &EnvironmentName, environment_uid: &str) -> String {
+    let suffix: String = environment_uid
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    let readable = format!(
+        "{}-{}-{}",
+        environment.tenant, environment.project, environment.environment
+    );
+    let room = MAX_NAMESPACE_LEN - suffix.len() - 1;
+    let cut: String = readable.chars().take(room).collect();
+    format!(
+        "{}-{}",
+        cut.trim_end_matches('-'),
+        suffix.to_ascii_lowercase()
+    )
+}
+
+/// The desired state at `revision` of a datacenter holding `environments` and their
+/// `services`. Services built from source have no image until their first build and are
+/// left out; services of environments not in the list are ignored.
+pub fn compute(revision: i64, environments: &[Environment], services: &[Service]) -> DesiredState {
+    let mut namespaces: Vec<NamespaceSpec> = environments
+        .iter()
+        .map(|e| NamespaceSpec {
+            name: namespace_name(&e.name, &e.meta.uid),
+            environment: e.name.clone(),
+        })
+        .collect();
+    namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut workloads: Vec<Workload> = services
+        .iter()
+        .filter_map(|s| {
+            let env = s.name.environment_name();
+            let ns = namespaces.iter().find(|n| n.environment == env)?;
+            let Source::Image(image) = &s.spec.source else {
+                return None;
+            };
+            let shape = s.spec.shape?;
+            Some(Workload {
+                service: s.name.clone(),
+                namespace: ns.name.clone(),
+                name: s.name.service.clone(),
+                generation: s.meta.version,
+                image: image.clone(),
+                cpu_millis: shape.cpu_millis(),
+                memory_mib: shape.memory_mib(),
+                replicas: u32::try_from(s.spec.replicas).unwrap_or(0),
+                env: s.spec.env.clone(),
+                ports: s.spec.ports.clone(),
+                health_check_path: s.spec.health_check_path.clone(),
+            })
+        })
+        .collect();
+    workloads.sort_by(|a, b| a.service.cmp(&b.service));
+    DesiredState {
+        revision,
+        namespaces,
+        workloads,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        DatacenterName, Shape, Timestamp,
+        names::is_dns_label,
+        resources::{Meta, ServiceSpec},
+    };
+
+    fn meta(uid: &str, version: i64) -> Meta {
+        Meta {
+            uid: uid.into(),
+            create_time: Timestamp(0),
+            update_time: Timestamp(0),
+            version,
+        }
+    }
+
+    fn env(t: &str, p: &str, e: &str, uid: &str) -> Environment {
+        Environment {
+            name: EnvironmentName {
+                tenant: t.into(),
+                project: p.into(),
+                environment: e.into(),
+            },
+            display_name: String::new(),
+            datacenter: DatacenterName {
+                datacenter: "dc".into(),
+            },
+            first_deploy_time: None,
+            meta: meta(uid, 1),
+        }
+    }
+
+    #[test]
+    fn namespaces_are_dns_labels_and_never_collide() {
+        let long = "x".repeat(63);
+        let a = namespace_name(&env("a-b", "c", "d", "").name, "0123abcd-ffff");
+        let b = namespace_name(&env("a", "b-c", "d", "").name, "9999eeee-ffff");
+        assert_ne!(a, b);
+        for name in [
+            a,
+            b,
+            namespace_name(&env(&long, &long, &long, "").name, "ABCDEF12-x"),
+        ] {
+            assert!(is_dns_label(&name), "{name}");
+        }
+    }
+
+    #[test]
+    fn services_become_workloads_in_their_environments_namespace() {
+        let prod = env("t", "p", "production", "11111111-aaaa");
+        let service = |name: &str, source: Source| Service {
+            name: ServiceName {
+                tenant: "t".into(),
+                project: "p".into(),
+                environment: "production".into(),
+                service: name.into(),
+            },
+            spec: ServiceSpec {
+                source,
+                shape: Some(Shape::Max),
+                replicas: 3,
+                ..Default::default()
+            },
+            meta: meta("s", 7),
+        };
+        let services = vec![
+            service("web", Source::Image("nginx:1".into())),
+            service("built", Source::Git(Default::default())),
+        ];
+        let state = compute(42, std::slice::from_ref(&prod), &services);
+        assert_eq!(state.revision, 42);
+        assert_eq!(state.namespaces.len(), 1);
+        assert_eq!(
+            state.workloads.len(),
+            1,
+            "a service without an image yet is not run"
+        );
+        let w = &state.workloads[0];
+        assert_eq!(
+            (w.namespace.as_str(), w.name.as_str()),
+            (state.namespaces[0].name.as_str(), "web")
+        );
+        assert_eq!(
+            (w.cpu_millis, w.memory_mib, w.replicas, w.generation),
+            (1000, 2048, 3, 7)
+        );
+        // Pure: same input, same output.
+        assert_eq!(compute(42, &[prod], &services), state);
+    }
+}

@@ -1,0 +1,677 @@
+//! The agent link's durable state: desired-state revisions and change notices, join tokens,
+//! enrolled agents, revoked certificates, the sealed CA, and what agents report.
+//!
+//! These queries are scoped by datacenter rather than tenant: an agent serves every tenant
+//! with environments in its datacenter, and its identity (from its verified certificate)
+//! names the datacenter. Reports are applied only to services placed in that datacenter.
+
+use outpost_domain::{
+    DatacenterName, EnvironmentName, ServiceName, Timestamp,
+    resources::{Environment, Service},
+};
+use sqlx::{AnyConnection, FromRow};
+use tokio::sync::broadcast;
+
+use crate::{
+    Result, Store, StoreError, Tx, error::backend, now, records::event_add, rows::MetaRow,
+};
+
+/// A notice that datacenters' desired state may have changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatacenterChange {
+    /// This datacenter changed (or was deleted).
+    One(String),
+    /// Notices may have been missed: look at every datacenter again.
+    All,
+}
+
+/// Forwards PostgreSQL `NOTIFY outpost_datacenters` to subscribers; stops when dropped.
+#[derive(Debug)]
+pub(crate) struct ListenerTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ListenerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl ListenerTask {
+    pub(crate) async fn start(
+        url: &str,
+        changes: broadcast::Sender<DatacenterChange>,
+    ) -> Result<Self> {
+        let mut listener = sqlx::postgres::PgListener::connect(url)
+            .await
+            .map_err(backend)?;
+        listener
+            .listen("outpost_datacenters")
+            .await
+            .map_err(backend)?;
+        let task = tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(n)) => {
+                        let _ = changes.send(DatacenterChange::One(n.payload().to_owned()));
+                    }
+                    // The connection dropped and was re-established: notices in between are
+                    // lost, so everyone must look again.
+                    Ok(None) => {
+                        tracing::warn!("change listener reconnected to PostgreSQL");
+                        let _ = changes.send(DatacenterChange::All);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change listener failed; retrying");
+                        let _ = changes.send(DatacenterChange::All);
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(Self(task))
+    }
+}
+
+/// What a datacenter's desired state is computed from, read consistently: the revision is
+/// read first, so the content is at least as new as the revision says.
+#[derive(Debug, Clone)]
+pub struct DesiredInputs {
+    /// The datacenter's revision.
+    pub revision: i64,
+    /// Its environments.
+    pub environments: Vec<Environment>,
+    /// The services of those environments.
+    pub services: Vec<Service>,
+}
+
+/// The CA certificate and its sealed key, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedAuthority {
+    /// CA certificate, PEM.
+    pub cert_pem: String,
+    /// The CA key, encrypted with a key the database never holds.
+    pub sealed_key: Vec<u8>,
+}
+
+/// An enrolled agent and what it last said.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct AgentRecord {
+    /// Its datacenter's id.
+    pub datacenter: String,
+    /// Serial of its current certificate.
+    pub serial: String,
+    /// When that certificate expires (unix ms).
+    pub not_after: i64,
+    /// When it enrolled (unix ms).
+    pub enroll_time: i64,
+    /// 1 while a stream is open.
+    pub connected: i64,
+    /// Last message (unix ms).
+    pub last_seen: i64,
+    /// Version it reported.
+    pub agent_version: String,
+    /// Highest desired-state revision it has stored.
+    pub stored_revision: i64,
+    /// Allocatable CPU, millicores.
+    pub cpu_millis: i64,
+    /// Allocatable memory, bytes.
+    pub memory_bytes: i64,
+    /// Highest report sequence applied.
+    pub report_sequence: i64,
+}
+
+/// The observed state of one service's workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadStatus {
+    /// The service.
+    pub service: ServiceName,
+    /// Desired-state revision being applied when observed.
+    pub revision: i64,
+    /// Service generation rolled out.
+    pub observed_generation: i64,
+    /// Ready replicas.
+    pub ready_replicas: i64,
+    /// Replicas on the current spec.
+    pub updated_replicas: i64,
+    /// Wanted replicas.
+    pub desired_replicas: i64,
+    /// `Progressing`, `Available`, `Failed` or `Unknown`.
+    pub phase: String,
+    /// Why.
+    pub message: String,
+    /// When the agent observed it.
+    pub report_time: Timestamp,
+}
+
+/// One entry of an agent's outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentReport {
+    /// A workload's observed state.
+    Status(WorkloadStatus),
+    /// An event about a resource in the datacenter.
+    Event {
+        /// The resource (a service name, or the datacenter's).
+        resource: String,
+        /// Reason.
+        reason: String,
+        /// Message.
+        message: String,
+    },
+}
+
+const AGENT_COLUMNS: &str = "datacenter, serial, not_after, enroll_time, connected, last_seen, agent_version, \
+                             stored_revision, cpu_millis, memory_bytes, report_sequence";
+
+async fn agent_get(conn: &mut AnyConnection, dc: &str) -> Result<Option<AgentRecord>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {AGENT_COLUMNS} FROM agents WHERE datacenter = $1"
+    )))
+    .bind(dc)
+    .fetch_optional(conn)
+    .await
+    .map_err(backend)
+}
+
+impl Store {
+    /// The inputs of `dc`'s desired state, consistently (see [`DesiredInputs`]).
+    /// [`StoreError::NotFound`] if the datacenter does not exist.
+    pub async fn desired_inputs(&self, dc: &DatacenterName) -> Result<DesiredInputs> {
+        let mut conn = self.read.acquire().await.map_err(backend)?;
+        let revision: Option<i64> =
+            sqlx::query_scalar("SELECT revision FROM datacenters WHERE name = $1")
+                .bind(&dc.datacenter)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+        let revision = revision.ok_or_else(|| StoreError::NotFound {
+            kind: "datacenter",
+            name: dc.to_string(),
+        })?;
+        #[derive(FromRow)]
+        struct EnvRow {
+            tenant: String,
+            project: String,
+            name: String,
+            display_name: String,
+            first_deploy_time: Option<i64>,
+            #[sqlx(flatten)]
+            meta: MetaRow,
+        }
+        let envs: Vec<EnvRow> = sqlx::query_as(
+            "SELECT tenant, project, name, display_name, first_deploy_time, uid, create_time, update_time, version \
+             FROM environments WHERE datacenter = $1 ORDER BY tenant, project, name",
+        )
+        .bind(&dc.datacenter)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        #[derive(FromRow)]
+        struct ServiceRow {
+            tenant: String,
+            project: String,
+            environment: String,
+            name: String,
+            spec: String,
+            #[sqlx(flatten)]
+            meta: MetaRow,
+        }
+        let services: Vec<ServiceRow> = sqlx::query_as(
+            "SELECT s.tenant, s.project, s.environment, s.name, s.spec, s.uid, s.create_time, s.update_time, s.version \
+             FROM services s JOIN environments e \
+               ON e.tenant = s.tenant AND e.project = s.project AND e.name = s.environment \
+             WHERE e.datacenter = $1 ORDER BY s.tenant, s.project, s.environment, s.name",
+        )
+        .bind(&dc.datacenter)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        let environments = envs
+            .into_iter()
+            .map(|r| Environment {
+                name: EnvironmentName {
+                    tenant: r.tenant,
+                    project: r.project,
+                    environment: r.name,
+                },
+                display_name: r.display_name,
+                datacenter: dc.clone(),
+                first_deploy_time: r.first_deploy_time.map(Timestamp),
+                meta: r.meta.into(),
+            })
+            .collect();
+        let services = services
+            .into_iter()
+            .map(|r| {
+                let name = ServiceName {
+                    tenant: r.tenant,
+                    project: r.project,
+                    environment: r.environment,
+                    service: r.name,
+                };
+                let spec = crate::rows::decode_spec(&r.spec, &name.to_string())?;
+                Ok(Service {
+                    name,
+                    spec,
+                    meta: r.meta.into(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DesiredInputs {
+            revision,
+            environments,
+            services,
+        })
+    }
+
+    /// The datacenter's current revision; [`StoreError::NotFound`] if it does not exist.
+    pub async fn datacenter_revision(&self, dc: &str) -> Result<i64> {
+        let revision: Option<i64> =
+            sqlx::query_scalar("SELECT revision FROM datacenters WHERE name = $1")
+                .bind(dc)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(backend)?;
+        revision.ok_or_else(|| StoreError::NotFound {
+            kind: "datacenter",
+            name: format!("datacenters/{dc}"),
+        })
+    }
+
+    /// The stored CA, if one was made.
+    pub async fn authority_get(&self) -> Result<Option<SealedAuthority>> {
+        let row: Option<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT cert_pem, sealed_key FROM certificate_authorities WHERE id = 'agents'",
+        )
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(|(cert_pem, sealed_key)| SealedAuthority {
+            cert_pem,
+            sealed_key,
+        }))
+    }
+
+    /// Stores `candidate` as the CA unless one exists, and returns the one that is stored:
+    /// when several instances start at once on one database, all end up with the same CA.
+    pub async fn authority_get_or_create(
+        &self,
+        candidate: &SealedAuthority,
+    ) -> Result<SealedAuthority> {
+        sqlx::query(
+            "INSERT INTO certificate_authorities (id, cert_pem, sealed_key, create_time) VALUES ('agents', $1, $2, $3) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&candidate.cert_pem)
+        .bind(candidate.sealed_key.clone())
+        .bind(now().0)
+        .execute(&self.write)
+        .await
+        .map_err(backend)?;
+        self.authority_get()
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "certificate authority".into(),
+            })
+    }
+
+    /// The enrolled agent of `dc`, if any.
+    pub async fn agent_get(&self, dc: &str) -> Result<Option<AgentRecord>> {
+        let mut conn = self.read.acquire().await.map_err(backend)?;
+        agent_get(&mut conn, dc).await
+    }
+
+    /// Agents of the datacenters named `first..=last` (a page of datacenters), in one query.
+    pub async fn agent_list_range(&self, first: &str, last: &str) -> Result<Vec<AgentRecord>> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE datacenter >= $1 AND datacenter <= $2 ORDER BY datacenter"
+        )))
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)
+    }
+
+    /// Every revoked certificate serial with its revocation time, for the CRL.
+    pub async fn revoked_serials(&self) -> Result<Vec<(String, Timestamp)>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT serial, revoke_time FROM revoked_certificates ORDER BY serial")
+                .fetch_all(&self.read)
+                .await
+                .map_err(backend)?;
+        Ok(rows.into_iter().map(|(s, t)| (s, Timestamp(t))).collect())
+    }
+
+    /// Records that `dc`'s agent opened a stream.
+    pub async fn agent_connected(
+        &self,
+        dc: &str,
+        agent_version: &str,
+        stored_revision: i64,
+        cpu_millis: i64,
+        memory_bytes: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE agents SET connected = 1, last_seen = $1, agent_version = $2, stored_revision = $3, \
+             cpu_millis = $4, memory_bytes = $5 WHERE datacenter = $6",
+        )
+        .bind(now().0)
+        .bind(agent_version)
+        .bind(stored_revision)
+        .bind(cpu_millis)
+        .bind(memory_bytes)
+        .bind(dc)
+        .execute(&self.write)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Records a message from `dc`'s agent; with `stored_revision`, also an acknowledgement.
+    pub async fn agent_seen(&self, dc: &str, stored_revision: Option<i64>) -> Result<()> {
+        sqlx::query(
+            "UPDATE agents SET last_seen = $1, stored_revision = CASE WHEN $2 > stored_revision THEN $2 ELSE stored_revision END \
+             WHERE datacenter = $3",
+        )
+        .bind(now().0)
+        .bind(stored_revision.unwrap_or(-1))
+        .bind(dc)
+        .execute(&self.write)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Records that `dc`'s agent stream closed.
+    pub async fn agent_disconnected(&self, dc: &str) -> Result<()> {
+        sqlx::query("UPDATE agents SET connected = 0, last_seen = $1 WHERE datacenter = $2")
+            .bind(now().0)
+            .bind(dc)
+            .execute(&self.write)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Applies reports from `dc`'s agent, in order, each exactly once: entries at or below
+    /// the last applied sequence are skipped. Statuses and events about services not placed
+    /// in `dc` are dropped (an agent speaks only for its own datacenter). Returns the highest
+    /// sequence now applied, which the agent may forget up to.
+    pub async fn agent_apply_reports(
+        &self,
+        dc: &str,
+        reports: &[(u64, AgentReport)],
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT report_sequence FROM agents WHERE datacenter = $1")
+                .bind(dc)
+                .fetch_optional(&mut *tx.tx)
+                .await
+                .map_err(backend)?;
+        let Some(applied) = applied else {
+            return Err(StoreError::NotFound {
+                kind: "agent",
+                name: format!("datacenters/{dc}"),
+            });
+        };
+        let mut highest = u64::try_from(applied).unwrap_or(0);
+        for (sequence, report) in reports {
+            if *sequence <= highest {
+                continue;
+            }
+            highest = *sequence;
+            match report {
+                AgentReport::Status(status) => {
+                    if !service_in_datacenter(&mut tx.tx, &status.service, dc).await? {
+                        continue;
+                    }
+                    workload_status_put(&mut tx.tx, dc, status).await?;
+                }
+                AgentReport::Event {
+                    resource,
+                    reason,
+                    message,
+                } => {
+                    let own_dc = format!("datacenters/{dc}");
+                    let tenant = if *resource == own_dc {
+                        String::new()
+                    } else {
+                        match ServiceName::parse(resource) {
+                            Ok(s) if service_in_datacenter(&mut tx.tx, &s, dc).await? => s.tenant,
+                            _ => continue,
+                        }
+                    };
+                    event_add(&mut tx.tx, &tenant, resource, reason, message, &own_dc).await?;
+                }
+            }
+        }
+        sqlx::query("UPDATE agents SET report_sequence = $1, last_seen = $2 WHERE datacenter = $3")
+            .bind(i64::try_from(highest).unwrap_or(i64::MAX))
+            .bind(now().0)
+            .bind(dc)
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await?;
+        Ok(highest)
+    }
+
+    /// The last reported state of a service's workload, if its agent reported one.
+    pub async fn workload_status_get(
+        &self,
+        service: &ServiceName,
+    ) -> Result<Option<WorkloadStatus>> {
+        let row: Option<(i64, i64, i64, i64, i64, String, String, i64)> = sqlx::query_as(
+            "SELECT revision, observed_generation, ready_replicas, updated_replicas, desired_replicas, phase, message, report_time \
+             FROM workload_statuses WHERE tenant = $1 AND project = $2 AND environment = $3 AND service = $4",
+        )
+        .bind(&service.tenant)
+        .bind(&service.project)
+        .bind(&service.environment)
+        .bind(&service.service)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(
+            |(revision, observed_generation, ready, updated, desired, phase, message, time)| {
+                WorkloadStatus {
+                    service: service.clone(),
+                    revision,
+                    observed_generation,
+                    ready_replicas: ready,
+                    updated_replicas: updated,
+                    desired_replicas: desired,
+                    phase,
+                    message,
+                    report_time: Timestamp(time),
+                }
+            },
+        ))
+    }
+}
+
+async fn service_in_datacenter(
+    conn: &mut AnyConnection,
+    service: &ServiceName,
+    dc: &str,
+) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM services s JOIN environments e \
+           ON e.tenant = s.tenant AND e.project = s.project AND e.name = s.environment \
+         WHERE s.tenant = $1 AND s.project = $2 AND s.environment = $3 AND s.name = $4 AND e.datacenter = $5",
+    )
+    .bind(&service.tenant)
+    .bind(&service.project)
+    .bind(&service.environment)
+    .bind(&service.service)
+    .bind(dc)
+    .fetch_one(conn)
+    .await
+    .map_err(backend)?;
+    Ok(n > 0)
+}
+
+async fn workload_status_put(conn: &mut AnyConnection, dc: &str, s: &WorkloadStatus) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO workload_statuses (tenant, project, environment, service, datacenter, revision, observed_generation, \
+           ready_replicas, updated_replicas, desired_replicas, phase, message, report_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (tenant, project, environment, service) DO UPDATE SET datacenter = $5, revision = $6, \
+           observed_generation = $7, ready_replicas = $8, updated_replicas = $9, desired_replicas = $10, phase = $11, \
+           message = $12, report_time = $13",
+    )
+    .bind(&s.service.tenant)
+    .bind(&s.service.project)
+    .bind(&s.service.environment)
+    .bind(&s.service.service)
+    .bind(dc)
+    .bind(s.revision)
+    .bind(s.observed_generation)
+    .bind(s.ready_replicas)
+    .bind(s.updated_replicas)
+    .bind(s.desired_replicas)
+    .bind(&s.phase)
+    .bind(&s.message)
+    .bind(s.report_time.0)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+impl Tx {
+    /// Stores a join token (its hash) for `dc`, valid until `expire_time`.
+    pub async fn join_token_create(
+        &mut self,
+        dc: &DatacenterName,
+        secret_sha256: &str,
+        expire_time: Timestamp,
+        actor: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO join_tokens (secret_sha256, datacenter, create_time, expire_time) VALUES ($1, $2, $3, $4)")
+            .bind(secret_sha256)
+            .bind(&dc.datacenter)
+            .bind(now().0)
+            .bind(expire_time.0)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(StoreError::from_write("join token", dc))?;
+        event_add(
+            &mut self.tx,
+            "",
+            &dc.to_string(),
+            "JoinTokenCreated",
+            &format!("Join token created by {actor}."),
+            actor,
+        )
+        .await
+    }
+
+    /// Uses up a join token: the datacenter it was made for, or `None` if it is unknown,
+    /// used or expired. Atomic: of two concurrent uses, one wins.
+    pub async fn join_token_consume(
+        &mut self,
+        secret_sha256: &str,
+        at: Timestamp,
+    ) -> Result<Option<DatacenterName>> {
+        let dc: Option<String> = sqlx::query_scalar(
+            "UPDATE join_tokens SET used_time = $1 \
+             WHERE secret_sha256 = $2 AND used_time IS NULL AND expire_time > $1 RETURNING datacenter",
+        )
+        .bind(at.0)
+        .bind(secret_sha256)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(backend)?;
+        Ok(dc.map(|datacenter| DatacenterName { datacenter }))
+    }
+
+    /// Records `dc`'s agent with its new certificate. A previous agent's certificate is
+    /// revoked: one datacenter, one agent.
+    pub async fn agent_enroll(
+        &mut self,
+        dc: &DatacenterName,
+        serial: &str,
+        not_after: Timestamp,
+        version: &str,
+    ) -> Result<()> {
+        self.agent_revoke_current(&dc.datacenter).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, 0, $4, $5, 0, 0, 0, 0)"
+        )))
+        .bind(&dc.datacenter)
+        .bind(serial)
+        .bind(not_after.0)
+        .bind(now().0)
+        .bind(version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(backend)?;
+        event_add(
+            &mut self.tx,
+            "",
+            &dc.to_string(),
+            "AgentEnrolled",
+            &format!("Agent {version} enrolled."),
+            "system",
+        )
+        .await
+    }
+
+    /// Points `dc`'s agent record at a renewed certificate. The old certificate stays valid
+    /// until it expires, so a renewal racing a reconnect cannot lock the agent out.
+    pub async fn agent_renewed(
+        &mut self,
+        dc: &str,
+        serial: &str,
+        not_after: Timestamp,
+    ) -> Result<()> {
+        sqlx::query("UPDATE agents SET serial = $1, not_after = $2 WHERE datacenter = $3")
+            .bind(serial)
+            .bind(not_after.0)
+            .bind(dc)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Revokes `dc`'s agent: its certificate is refused from now on and its stream closed.
+    /// Returns whether there was an agent.
+    pub async fn agent_revoke(&mut self, dc: &DatacenterName, actor: &str) -> Result<bool> {
+        let had = self.agent_revoke_current(&dc.datacenter).await?;
+        if had {
+            event_add(
+                &mut self.tx,
+                "",
+                &dc.to_string(),
+                "AgentRevoked",
+                &format!("Agent revoked by {actor}."),
+                actor,
+            )
+            .await?;
+        }
+        Ok(had)
+    }
+
+    async fn agent_revoke_current(&mut self, dc: &str) -> Result<bool> {
+        let Some(agent) = agent_get(&mut self.tx, dc).await? else {
+            return Ok(false);
+        };
+        sqlx::query("INSERT INTO revoked_certificates (serial, datacenter, revoke_time) VALUES ($1, $2, $3) ON CONFLICT (serial) DO NOTHING")
+            .bind(&agent.serial)
+            .bind(dc)
+            .bind(now().0)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM agents WHERE datacenter = $1")
+            .bind(dc)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        // Tell the gateway holding its stream to look again (and close it).
+        self.touched.insert(dc.to_owned());
+        Ok(true)
+    }
+}
