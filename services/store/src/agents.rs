@@ -461,7 +461,18 @@ impl Store {
         &self,
         service: &ServiceName,
     ) -> Result<Option<WorkloadStatus>> {
-        let row: Option<(i64, i64, i64, i64, i64, String, String, i64)> = sqlx::query_as(
+        #[derive(FromRow)]
+        struct Row {
+            revision: i64,
+            observed_generation: i64,
+            ready_replicas: i64,
+            updated_replicas: i64,
+            desired_replicas: i64,
+            phase: String,
+            message: String,
+            report_time: i64,
+        }
+        let row: Option<Row> = sqlx::query_as(
             "SELECT revision, observed_generation, ready_replicas, updated_replicas, desired_replicas, phase, message, report_time \
              FROM workload_statuses WHERE tenant = $1 AND project = $2 AND environment = $3 AND service = $4",
         )
@@ -472,21 +483,17 @@ impl Store {
         .fetch_optional(&self.read)
         .await
         .map_err(backend)?;
-        Ok(row.map(
-            |(revision, observed_generation, ready, updated, desired, phase, message, time)| {
-                WorkloadStatus {
-                    service: service.clone(),
-                    revision,
-                    observed_generation,
-                    ready_replicas: ready,
-                    updated_replicas: updated,
-                    desired_replicas: desired,
-                    phase,
-                    message,
-                    report_time: Timestamp(time),
-                }
-            },
-        ))
+        Ok(row.map(|r| WorkloadStatus {
+            service: service.clone(),
+            revision: r.revision,
+            observed_generation: r.observed_generation,
+            ready_replicas: r.ready_replicas,
+            updated_replicas: r.updated_replicas,
+            desired_replicas: r.desired_replicas,
+            phase: r.phase,
+            message: r.message,
+            report_time: Timestamp(r.report_time),
+        }))
     }
 }
 
