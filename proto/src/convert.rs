@@ -2,6 +2,8 @@
 //! wire → domain never fails either: values that cannot be represented (an unknown enum
 //! number, a negative port) are carried through so that domain validation can name the field.
 
+pub mod agent;
+
 use outpost_domain::{
     Timestamp,
     authz::Role,
@@ -126,6 +128,8 @@ impl From<d::Datacenter> for pb::Datacenter {
             create_time: Some(timestamp(dc.meta.create_time)),
             update_time: Some(timestamp(dc.meta.update_time)),
             etag: dc.meta.etag(),
+            // Filled from the agent record by the API, which knows the link's state.
+            agent: None,
         }
     }
 }
@@ -219,6 +223,8 @@ impl From<d::Service> for pb::Service {
             create_time: Some(timestamp(s.meta.create_time)),
             update_time: Some(timestamp(s.meta.update_time)),
             etag: s.meta.etag(),
+            // Filled from the agent's last report by the API.
+            status: None,
         }
     }
 }
@@ -261,6 +267,19 @@ impl From<&pb::Service> for d::ServiceSpec {
                 })
                 .collect(),
             health_check_path: s.health_check_path.clone(),
+        }
+    }
+}
+
+impl From<&outpost_domain::observed::WorkloadStatus> for pb::ServiceStatus {
+    fn from(s: &outpost_domain::observed::WorkloadStatus) -> Self {
+        Self {
+            phase: s.phase.clone(),
+            message: s.message.clone(),
+            ready_replicas: i32::try_from(s.ready_replicas).unwrap_or(i32::MAX),
+            desired_replicas: i32::try_from(s.desired_replicas).unwrap_or(i32::MAX),
+            observed_generation: s.observed_generation,
+            report_time: Some(timestamp(s.report_time)),
         }
     }
 }

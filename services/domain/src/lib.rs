@@ -10,6 +10,7 @@
 pub mod authz;
 pub mod desired;
 pub mod names;
+pub mod observed;
 pub mod resources;
 pub mod shape;
 pub mod validate;

@@ -130,6 +130,8 @@ pub struct Datacenter {
     pub display_name: String,
     /// Free-form location.
     pub location: String,
+    /// Revision of its desired state; bumped by every change to what it should run.
+    pub revision: i64,
     /// Bookkeeping.
     pub meta: Meta,
 }

@@ -51,6 +51,8 @@ pub struct Api {
 struct Inner {
     store: Store,
     auth: Authenticator,
+    /// What agents pin; empty when this instance runs no agent gateway.
+    ca_fingerprint: String,
 }
 
 /// Who is calling, from where, and which method.
@@ -87,12 +89,26 @@ const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 1000;
 
 impl Api {
-    /// API state over `store`.
-    pub fn new(store: Store) -> Self {
+    /// API state over `store`; `ca_fingerprint` is handed out with join tokens.
+    pub fn new(store: Store, ca_fingerprint: String) -> Self {
         let auth = Authenticator::new(store.clone());
         Self {
-            inner: Arc::new(Inner { store, auth }),
+            inner: Arc::new(Inner {
+                store,
+                auth,
+                ca_fingerprint,
+            }),
         }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// What agents pin; empty when this instance runs no agent gateway.
+    pub(crate) fn ca_fingerprint(&self) -> &str {
+        &self.inner.ca_fingerprint
     }
 
     /// Drops cached credentials after a change to who may do what.

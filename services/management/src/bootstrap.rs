@@ -59,7 +59,7 @@ pub async fn ensure_admin(store: &Store, data_dir: &Path) -> anyhow::Result<Opti
 }
 
 /// Writes `content` to a new file readable only by its owner.
-fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
+pub(crate) fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -19,7 +19,15 @@ pub const EXIT_BAD_CONFIG: i32 = 64;
 
 /// Top-level sections, the only `OUTPOST_*` variables read as configuration; other
 /// `OUTPOST_*` variables (used by tests and scripts) are not this binary's business.
-const SECTIONS: [&str; 5] = ["data_dir", "api", "store", "metrics", "telemetry"];
+const SECTIONS: [&str; 7] = [
+    "data_dir",
+    "api",
+    "gateway",
+    "ca",
+    "store",
+    "metrics",
+    "telemetry",
+];
 
 /// Everything the management service can be told.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,6 +38,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The public gRPC API.
     pub api: ApiConfig,
+    /// The mutual-TLS endpoint agents dial.
+    pub gateway: GatewayConfig,
+    /// The internal CA for agent certificates.
+    pub ca: CaConfig,
     /// The database.
     pub store: StoreConfig,
     /// The Prometheus endpoint.
@@ -67,6 +79,42 @@ impl Default for ApiConfig {
             shutdown_grace_secs: 10,
         }
     }
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Listen address for agents. Default `127.0.0.1:7443`.
+    pub listen: SocketAddr,
+    /// Names (DNS or IP) agents use to reach the gateway; they go into its certificate.
+    /// Default `["localhost", "127.0.0.1"]`.
+    pub hostnames: Vec<String>,
+    /// Lifetime of agent certificates; agents renew at half of it. Default 43200 (12 h).
+    pub certificate_ttl_secs: u64,
+    /// A link whose agent is silent this long is closed as dead. Default 30.
+    pub agent_silence_limit_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
+            hostnames: vec!["localhost".into(), "127.0.0.1".into()],
+            certificate_ttl_secs: 12 * 3600,
+            agent_silence_limit_secs: 30,
+        }
+    }
+}
+
+/// `[ca]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaConfig {
+    /// File holding the key that seals the CA's private key in the database; created (mode
+    /// 0600) on first start. Every instance sharing a database needs the same file.
+    /// Default `<data_dir>/ca.key`.
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[store]`
@@ -142,6 +190,8 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("outpost-data"),
             api: ApiConfig::default(),
+            gateway: GatewayConfig::default(),
+            ca: CaConfig::default(),
             store: StoreConfig::default(),
             metrics: MetricsConfig::default(),
             telemetry: TelemetryConfig::default(),
@@ -206,6 +256,18 @@ impl Config {
         if self.api.keepalive_secs == 0 {
             return bad("api.keepalive_secs", "must be at least 1");
         }
+        if self.gateway.hostnames.is_empty() {
+            return bad(
+                "gateway.hostnames",
+                "must name at least one host agents dial",
+            );
+        }
+        if self.gateway.certificate_ttl_secs < 600 {
+            return bad("gateway.certificate_ttl_secs", "must be at least 600");
+        }
+        if self.gateway.agent_silence_limit_secs < 5 {
+            return bad("gateway.agent_silence_limit_secs", "must be at least 5");
+        }
         if self.store.max_connections == 0 {
             return bad("store.max_connections", "must be at least 1");
         }
@@ -238,6 +300,23 @@ impl Config {
                 self.data_dir.join("outpost.db").display()
             )
         })
+    }
+
+    /// The CA key file.
+    pub fn ca_key_file(&self) -> PathBuf {
+        self.ca
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("ca.key"))
+    }
+
+    /// The gateway's settings.
+    pub fn gateway_settings(&self) -> crate::gateway::GatewaySettings {
+        crate::gateway::GatewaySettings {
+            certificate_ttl: Duration::from_secs(self.gateway.certificate_ttl_secs),
+            agent_silence_limit: Duration::from_secs(self.gateway.agent_silence_limit_secs),
+            ..Default::default()
+        }
     }
 
     /// The default deadline as a `Duration`.

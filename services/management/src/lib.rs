@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod rpc;
 pub mod server;
 pub mod telemetry;

@@ -72,15 +72,28 @@ async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             );
         }
     }
+    let authority = std::sync::Arc::new(
+        outpost_management::gateway::Authority::load_or_create(
+            &store,
+            &config.ca_key_file(),
+            &config.gateway.hostnames,
+        )
+        .await
+        .context("loading the agent CA")?,
+    );
     let api_listener = server::bind(config.api.listen, "API").await?;
+    let gateway_listener = server::bind(config.gateway.listen, "agent gateway").await?;
+    let gateway_addr = gateway_listener.local_addr()?;
     let metrics_listener = server::bind(config.metrics.listen, "metrics").await?;
     let api_addr = api_listener.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
-    tracing::info!(api = %api_addr, metrics = %metrics_addr, backend = ?store.backend(), "listening");
+    tracing::info!(api = %api_addr, gateway = %gateway_addr, metrics = %metrics_addr, backend = ?store.backend(), "listening");
     if let Some(path) = &args.ready_file {
         let ready = serde_json::json!({
             "api": api_addr.to_string(),
             "metrics": metrics_addr.to_string(),
+            "gateway": gateway_addr.to_string(),
+            "ca_fingerprint": authority.fingerprint,
             "admin_token_file": config.data_dir.join(bootstrap::ADMIN_TOKEN_FILE),
         });
         let tmp = path.with_extension("tmp");
@@ -98,8 +111,16 @@ async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         keepalive: Duration::from_secs(config.api.keepalive_secs),
     };
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(server::serve_api(
+    let api = outpost_management::api::Api::new(store.clone(), authority.fingerprint.clone());
+    tasks.spawn(outpost_management::gateway::serve(
         store.clone(),
+        authority.clone(),
+        gateway_listener,
+        config.gateway_settings(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(server::serve_api(
+        api,
         api_listener,
         limits,
         shutdown.clone(),

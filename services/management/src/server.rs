@@ -6,7 +6,6 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use outpost_proto::management::v1 as pb;
-use outpost_store::Store;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -41,12 +40,12 @@ impl Default for Limits {
 /// Serves the API on `listener` until `shutdown` is cancelled, then lets in-flight calls
 /// finish.
 pub async fn serve_api(
-    store: Store,
+    api: Api,
     listener: TcpListener,
     limits: Limits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let api = Api::new(store.clone());
+    let store = api.store().clone();
     let size = limits.max_message_bytes;
     macro_rules! limited {
         ($server:ty, $svc:expr) => {

@@ -7,6 +7,7 @@
 
 use outpost_domain::{
     DatacenterName, EnvironmentName, ServiceName, Timestamp,
+    observed::{AgentReport, WorkloadStatus},
     resources::{Environment, Service},
 };
 use sqlx::{AnyConnection, FromRow};
@@ -117,45 +118,6 @@ pub struct AgentRecord {
     pub memory_bytes: i64,
     /// Highest report sequence applied.
     pub report_sequence: i64,
-}
-
-/// The observed state of one service's workload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkloadStatus {
-    /// The service.
-    pub service: ServiceName,
-    /// Desired-state revision being applied when observed.
-    pub revision: i64,
-    /// Service generation rolled out.
-    pub observed_generation: i64,
-    /// Ready replicas.
-    pub ready_replicas: i64,
-    /// Replicas on the current spec.
-    pub updated_replicas: i64,
-    /// Wanted replicas.
-    pub desired_replicas: i64,
-    /// `Progressing`, `Available`, `Failed` or `Unknown`.
-    pub phase: String,
-    /// Why.
-    pub message: String,
-    /// When the agent observed it.
-    pub report_time: Timestamp,
-}
-
-/// One entry of an agent's outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AgentReport {
-    /// A workload's observed state.
-    Status(WorkloadStatus),
-    /// An event about a resource in the datacenter.
-    Event {
-        /// The resource (a service name, or the datacenter's).
-        resource: String,
-        /// Reason.
-        reason: String,
-        /// Message.
-        message: String,
-    },
 }
 
 const AGENT_COLUMNS: &str = "datacenter, serial, not_after, enroll_time, connected, last_seen, agent_version, \
@@ -456,26 +418,41 @@ impl Store {
         Ok(highest)
     }
 
+    /// The last reported states of the services named `first..=last` in `environment` (a
+    /// page of services), in one query.
+    pub async fn workload_status_range(
+        &self,
+        environment: &EnvironmentName,
+        first: &str,
+        last: &str,
+    ) -> Result<Vec<WorkloadStatus>> {
+        let rows: Vec<StatusRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {STATUS_COLUMNS} FROM workload_statuses WHERE tenant = $1 AND project = $2 AND environment = $3 \
+             AND service >= $4 AND service <= $5 ORDER BY service"
+        )))
+        .bind(&environment.tenant)
+        .bind(&environment.project)
+        .bind(&environment.environment)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| r.into_status(environment))
+            .collect())
+    }
+
     /// The last reported state of a service's workload, if its agent reported one.
     pub async fn workload_status_get(
         &self,
         service: &ServiceName,
     ) -> Result<Option<WorkloadStatus>> {
-        #[derive(FromRow)]
-        struct Row {
-            revision: i64,
-            observed_generation: i64,
-            ready_replicas: i64,
-            updated_replicas: i64,
-            desired_replicas: i64,
-            phase: String,
-            message: String,
-            report_time: i64,
-        }
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT revision, observed_generation, ready_replicas, updated_replicas, desired_replicas, phase, message, report_time \
-             FROM workload_statuses WHERE tenant = $1 AND project = $2 AND environment = $3 AND service = $4",
-        )
+        let row: Option<StatusRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {STATUS_COLUMNS} FROM workload_statuses \
+             WHERE tenant = $1 AND project = $2 AND environment = $3 AND service = $4"
+        )))
         .bind(&service.tenant)
         .bind(&service.project)
         .bind(&service.environment)
@@ -483,17 +460,44 @@ impl Store {
         .fetch_optional(&self.read)
         .await
         .map_err(backend)?;
-        Ok(row.map(|r| WorkloadStatus {
-            service: service.clone(),
-            revision: r.revision,
-            observed_generation: r.observed_generation,
-            ready_replicas: r.ready_replicas,
-            updated_replicas: r.updated_replicas,
-            desired_replicas: r.desired_replicas,
-            phase: r.phase,
-            message: r.message,
-            report_time: Timestamp(r.report_time),
-        }))
+        Ok(row.map(|r| r.into_status(&service.environment_name())))
+    }
+}
+
+const STATUS_COLUMNS: &str = "service, revision, observed_generation, ready_replicas, updated_replicas, \
+                              desired_replicas, phase, message, report_time";
+
+#[derive(FromRow)]
+struct StatusRow {
+    service: String,
+    revision: i64,
+    observed_generation: i64,
+    ready_replicas: i64,
+    updated_replicas: i64,
+    desired_replicas: i64,
+    phase: String,
+    message: String,
+    report_time: i64,
+}
+
+impl StatusRow {
+    fn into_status(self, environment: &EnvironmentName) -> WorkloadStatus {
+        WorkloadStatus {
+            service: ServiceName {
+                tenant: environment.tenant.clone(),
+                project: environment.project.clone(),
+                environment: environment.environment.clone(),
+                service: self.service,
+            },
+            revision: self.revision,
+            observed_generation: self.observed_generation,
+            ready_replicas: self.ready_replicas,
+            updated_replicas: self.updated_replicas,
+            desired_replicas: self.desired_replicas,
+            phase: self.phase,
+            message: self.message,
+            report_time: Timestamp(self.report_time),
+        }
     }
 }
 

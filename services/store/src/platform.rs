@@ -79,6 +79,7 @@ struct DatacenterRow {
     name: String,
     display_name: String,
     location: String,
+    revision: i64,
     #[sqlx(flatten)]
     meta: MetaRow,
 }
@@ -89,6 +90,7 @@ impl From<DatacenterRow> for Datacenter {
             name: DatacenterName { datacenter: r.name },
             display_name: r.display_name,
             location: r.location,
+            revision: r.revision,
             meta: r.meta.into(),
         }
     }
@@ -96,7 +98,7 @@ impl From<DatacenterRow> for Datacenter {
 
 macro_rules! datacenter_columns {
     () => {
-        "name, display_name, location, uid, create_time, update_time, version"
+        "name, display_name, location, revision, uid, create_time, update_time, version"
     };
 }
 

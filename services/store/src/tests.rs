@@ -660,7 +660,7 @@ async fn reports_apply_once_and_only_within_the_agents_datacenter(store: Store) 
         .unwrap();
     tx.commit().await.unwrap();
     let status = |ready: i64| {
-        crate::AgentReport::Status(crate::WorkloadStatus {
+        outpost_domain::observed::AgentReport::Status(outpost_domain::observed::WorkloadStatus {
             service: svc_of(&project, "production", "api"),
             revision: 4,
             observed_generation: 1,

@@ -9,6 +9,10 @@ use outpost_proto::management::v1::{self as pb, datacenter_service_server::Datac
 use outpost_store::prelude::*;
 use tonic::{Request, Response, Status};
 
+use std::time::Duration;
+
+use outpost_store::AgentRecord;
+
 use super::{
     Api, UpdateMask, check_etag, expected_version, next_page_token, page_request, parse_name,
     required, respond,
@@ -17,6 +21,56 @@ use super::{
 /// Implements `DatacenterService`.
 #[derive(Debug, Clone)]
 pub struct DatacenterApi(pub Api);
+
+/// Lifetime of a join token created without a `ttl`.
+const DEFAULT_JOIN_TOKEN_TTL: Duration = Duration::from_secs(3600);
+const MAX_JOIN_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// An agent heard from less recently than this is shown as disconnected even if its link
+/// looked open: the instance holding the link may have died.
+const CONNECTED_FRESHNESS_MS: i64 = 60_000;
+
+/// The wire form of a datacenter's agent record at its current `revision`.
+fn agent_status(agent: Option<&AgentRecord>, revision: i64) -> pb::AgentStatus {
+    use outpost_proto::convert::timestamp;
+    use pb::agent_status::State;
+    let Some(a) = agent else {
+        return pb::AgentStatus {
+            state: State::NotEnrolled.into(),
+            desired_revision: revision,
+            ..Default::default()
+        };
+    };
+    let fresh = outpost_store::now().0 - a.last_seen < CONNECTED_FRESHNESS_MS;
+    let state = if a.connected == 1 && fresh {
+        State::Connected
+    } else {
+        State::Disconnected
+    };
+    pb::AgentStatus {
+        state: state.into(),
+        last_seen_time: Some(timestamp(outpost_domain::Timestamp(a.last_seen))),
+        agent_version: a.agent_version.clone(),
+        applied_revision: a.stored_revision,
+        desired_revision: revision,
+        cpu_millis: a.cpu_millis,
+        memory_bytes: a.memory_bytes,
+        certificate_expire_time: Some(timestamp(outpost_domain::Timestamp(a.not_after))),
+    }
+}
+
+impl DatacenterApi {
+    /// A datacenter with its agent's status.
+    async fn with_agent(
+        &self,
+        dc: outpost_domain::resources::Datacenter,
+    ) -> Result<pb::Datacenter, crate::error::ApiError> {
+        let agent = self.0.store().agent_get(&dc.name.datacenter).await?;
+        let revision = dc.revision;
+        let mut out = pb::Datacenter::from(dc);
+        out.agent = Some(agent_status(agent.as_ref(), revision));
+        Ok(out)
+    }
+}
 
 #[tonic::async_trait]
 impl DatacenterService for DatacenterApi {
@@ -30,7 +84,8 @@ impl DatacenterService for DatacenterApi {
             let raw = &req.get_ref().name;
             let name = parse_name("name", raw, DatacenterName::parse)?;
             api.authorize(&ctx, None, Kind::Datacenter, Verb::Read, "datacenter", raw)?;
-            Ok(api.reader().await?.datacenter_get(&name).await?.into())
+            let dc = api.reader().await?.datacenter_get(&name).await?;
+            self.with_agent(dc).await
         })
         .await
     }
@@ -53,9 +108,28 @@ impl DatacenterService for DatacenterApi {
             )?;
             let page = page_request("", r.page_size, &r.page_token)?;
             let page = api.reader().await?.datacenter_list(&page).await?;
+            let agents = match (page.items.first(), page.items.last()) {
+                (Some(first), Some(last)) => {
+                    api.store()
+                        .agent_list_range(&first.name.datacenter, &last.name.datacenter)
+                        .await?
+                }
+                _ => Vec::new(),
+            };
+            let datacenters = page
+                .items
+                .into_iter()
+                .map(|dc| {
+                    let agent = agents.iter().find(|a| a.datacenter == dc.name.datacenter);
+                    let revision = dc.revision;
+                    let mut out = pb::Datacenter::from(dc);
+                    out.agent = Some(agent_status(agent, revision));
+                    out
+                })
+                .collect();
             Ok(pb::ListDatacentersResponse {
                 next_page_token: next_page_token("", page.next_after),
-                datacenters: page.items.into_iter().map(Into::into).collect(),
+                datacenters,
             })
         })
         .await
@@ -175,6 +249,80 @@ impl DatacenterService for DatacenterApi {
                 })
                 .await?;
             Ok(deleted)
+        })
+        .await
+    }
+
+    async fn create_join_token(
+        &self,
+        req: Request<pb::CreateJoinTokenRequest>,
+    ) -> Result<Response<pb::CreateJoinTokenResponse>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let r = req.get_ref();
+            let name = parse_name("datacenter", &r.datacenter, DatacenterName::parse)?;
+            api.authorize(&ctx, None, Kind::Datacenter, Verb::Update, "datacenter", &r.datacenter)?;
+            let ttl = match &r.ttl {
+                None => DEFAULT_JOIN_TOKEN_TTL,
+                Some(d) => match u64::try_from(d.seconds).ok().filter(|_| d.nanos >= 0).map(Duration::from_secs) {
+                    Some(t) if (Duration::from_secs(60)..=MAX_JOIN_TOKEN_TTL).contains(&t) => t,
+                    _ => return Err(crate::error::ApiError::field("ttl", "must be between 60s and 7 days (604800s)")),
+                },
+            };
+            if api.ca_fingerprint().is_empty() {
+                return Err(crate::error::ApiError::FailedPrecondition {
+                    subject: r.datacenter.clone(),
+                    description: "this management instance runs no agent gateway; create the token on one that does".into(),
+                });
+            }
+            let token = outpost_ca::JoinToken::generate();
+            let expire = outpost_domain::Timestamp(
+                outpost_store::now().0.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+            );
+            let actor = ctx.actor();
+            let mut tx = api.store().begin().await?;
+            tx.datacenter_get(&name).await?;
+            tx.join_token_create(&name, token.hash(), expire, &actor).await?;
+            tx.commit().await?;
+            Ok(pb::CreateJoinTokenResponse {
+                token: token.text().to_owned(),
+                expire_time: Some(outpost_proto::convert::timestamp(expire)),
+                ca_fingerprint: api.ca_fingerprint().to_owned(),
+            })
+        })
+        .await
+    }
+
+    async fn revoke_agent(
+        &self,
+        req: Request<pb::RevokeAgentRequest>,
+    ) -> Result<Response<pb::Datacenter>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let r = req.get_ref();
+            let name = parse_name("name", &r.name, DatacenterName::parse)?;
+            api.authorize(
+                &ctx,
+                None,
+                Kind::Datacenter,
+                Verb::Update,
+                "datacenter",
+                &r.name,
+            )?;
+            let actor = ctx.actor();
+            let revoked = api
+                .mutate(&ctx, &r.request_id, async |tx| {
+                    let dc = tx.datacenter_get(&name).await?;
+                    tx.agent_revoke(&name, &actor).await?;
+                    Ok(pb::Datacenter::from(dc))
+                })
+                .await?;
+            let dc = api.reader().await?.datacenter_get(&name).await?;
+            let mut out = self.with_agent(dc).await?;
+            out.etag = revoked.etag;
+            Ok(out)
         })
         .await
     }

@@ -77,7 +77,11 @@ impl ServiceService for ServiceApi {
                 "service",
                 raw,
             )?;
-            Ok(api.reader().await?.service_get(&name).await?.into())
+            let service = api.reader().await?.service_get(&name).await?;
+            let status = api.store().workload_status_get(&name).await?;
+            let mut out = pb::Service::from(service);
+            out.status = status.as_ref().map(Into::into);
+            Ok(out)
         })
         .await
     }
@@ -103,9 +107,30 @@ impl ServiceService for ServiceApi {
             let mut reader = api.reader().await?;
             reader.environment_get(&parent).await?;
             let page = reader.service_list(&parent, &page).await?;
+            let statuses = match (page.items.first(), page.items.last()) {
+                (Some(first), Some(last)) => {
+                    api.store()
+                        .workload_status_range(&parent, &first.name.service, &last.name.service)
+                        .await?
+                }
+                _ => Vec::new(),
+            };
+            let services = page
+                .items
+                .into_iter()
+                .map(|s| {
+                    let status = statuses
+                        .iter()
+                        .find(|st| st.service == s.name)
+                        .map(Into::into);
+                    let mut out = pb::Service::from(s);
+                    out.status = status;
+                    out
+                })
+                .collect();
             Ok(pb::ListServicesResponse {
                 next_page_token: next_page_token(&r.parent, page.next_after),
-                services: page.items.into_iter().map(Into::into).collect(),
+                services,
             })
         })
         .await

@@ -337,6 +337,25 @@ pub fn cases() -> Vec<Case> {
             ))
         ),
         case!(
+            "DatacenterService/CreateJoinToken",
+            [],
+            r#"{"datacenter":"datacenters/dc1","ttl":"600s"}"#,
+            PlatformAdmin,
+            Global,
+            None
+        ),
+        case!(
+            "DatacenterService/RevokeAgent",
+            [],
+            r#"{"name":"datacenters/dc1"}"#,
+            PlatformAdmin,
+            Global,
+            Some((
+                "DatacenterService/GetDatacenter",
+                r#"{"name":"datacenters/dc1"}"#
+            ))
+        ),
+        case!(
             "ProjectService/GetProject",
             [],
             r#"{"name":"tenants/{T}/projects/p"}"#,

@@ -68,7 +68,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         tokio::spawn(server::serve_api(
-            store.clone(),
+            outpost_management::api::Api::new(store.clone(), "test-fingerprint".into()),
             listener,
             server::Limits::default(),
             shutdown.clone(),

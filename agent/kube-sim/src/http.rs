@@ -1,0 +1,187 @@
+//! The HTTP surface: an axum `Router` speaking the Kubernetes REST API. Handlers are thin:
+//! parse the path and parameters ([`target`]), call one verb in [`crate::api`], encode the
+//! result or the error `Status`. Streaming responses (watch, log follow) are in [`stream`].
+
+mod stream;
+mod target;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::{self, PatchRequest};
+use crate::discovery;
+use crate::error::ApiError;
+use crate::logs;
+use crate::patch::PatchKind;
+use crate::sim::Shared;
+use crate::store::Key;
+use crate::store::write::{DeleteOpts, Part, Propagation};
+use target::{Params, Sub, Target};
+
+/// The router for one simulated cluster.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/version", get(|| async { json(StatusCode::OK, &discovery::version()) }))
+        .route("/api", get(|| async { json(StatusCode::OK, &discovery::core_versions()) }))
+        .route("/apis", get(|| async { json(StatusCode::OK, &discovery::groups()) }))
+        .route("/api/{*rest}", any(core))
+        .route("/apis/{*rest}", any(grouped))
+        .fallback(|| async { ApiError::NoRoute.into_response() })
+        .layer(middleware::from_fn(log_request))
+        .with_state(shared)
+}
+
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "kube api request");
+    response
+}
+
+fn json(code: StatusCode, value: &Value) -> Response {
+    (code, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+}
+
+async fn core(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    dispatch(&shared, true, &method, &uri, &headers, &body).unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn grouped(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    dispatch(&shared, false, &method, &uri, &headers, &body).unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `DeleteOptions`, as kube-rs and kubectl send them in a DELETE body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteBody {
+    propagation_policy: Option<String>,
+    orphan_dependents: Option<bool>,
+    preconditions: Option<Preconditions>,
+    dry_run: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Preconditions {
+    uid: Option<String>,
+    resource_version: Option<String>,
+}
+
+fn delete_opts(shared: &Shared, params: &Params, body: &[u8]) -> Result<DeleteOpts, ApiError> {
+    let parsed: DeleteBody = if body.iter().all(u8::is_ascii_whitespace) {
+        DeleteBody::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid DeleteOptions: {e}")))?
+    };
+    let policy = params.propagation_policy().or(parsed.propagation_policy.as_deref());
+    let propagation = match (policy, parsed.orphan_dependents) {
+        (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
+        (Some("Foreground"), _) => Propagation::Foreground,
+        (Some("Background") | None, _) => Propagation::Background,
+        (Some(other), _) => {
+            return Err(ApiError::BadRequest(format!("unsupported propagationPolicy {other:?}")));
+        }
+    };
+    let dry_run = params.dry_run()? || parsed.dry_run.is_some_and(|d| d.iter().any(|v| v == "All"));
+    let pre = parsed.preconditions.unwrap_or_default();
+    Ok(DeleteOpts {
+        write: shared.write_opts(dry_run),
+        propagation,
+        uid: pre.uid,
+        resource_version: pre.resource_version,
+    })
+}
+
+fn dispatch(
+    shared: &Arc<Shared>,
+    core: bool,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let prefix = if core { "/api/" } else { "/apis/" };
+    let rest = uri.path().strip_prefix(prefix).ok_or(ApiError::NoRoute)?;
+    let target = Target::parse(core, rest)?;
+    let params = Params::from_uri(uri)?;
+    let ok = |v: &Value| Ok(json(StatusCode::OK, v));
+    match (target, method.clone()) {
+        (Target::Group(group), Method::GET) => ok(&discovery::api_group(&group).ok_or(ApiError::NoRoute)?),
+        (Target::ResourceList { group, version }, Method::GET) => {
+            ok(&discovery::resource_list(&group, &version).ok_or(ApiError::NoRoute)?)
+        }
+        (Target::Collection { resource, namespace }, Method::GET) => {
+            let selectors = params.selectors()?;
+            if params.watch()? {
+                return stream::watch(shared.clone(), resource, namespace, selectors, &params);
+            }
+            ok(&api::list(shared, resource, namespace.as_deref(), &selectors, &params.page()?)?)
+        }
+        (Target::Collection { resource, namespace }, Method::POST) => {
+            let namespace = match (resource.namespaced(), namespace) {
+                (true, Some(ns)) => ns,
+                (false, None) => String::new(),
+                _ => return Err(ApiError::MethodNotAllowed),
+            };
+            let created = api::create(shared, resource, &namespace, body, params.dry_run()?)?;
+            Ok(json(StatusCode::CREATED, &created))
+        }
+        (Target::Collection { resource, namespace }, Method::DELETE) => {
+            let opts = delete_opts(shared, &params, body)?;
+            ok(&api::delete_collection(shared, resource, namespace.as_deref(), &params.selectors()?, &opts)?)
+        }
+        (Target::Object { resource, namespace, name, sub }, method) => {
+            let key = Key::new(resource, &namespace, &name);
+            let part = if sub == Some(Sub::Status) { Part::Status } else { Part::Main };
+            match (sub, method) {
+                (Some(Sub::Log), Method::GET) => {
+                    let pod = api::get(shared, &key)?;
+                    let container = logs::container_name(&pod, params.container())?;
+                    if params.follow()? {
+                        return Ok(stream::follow_logs(shared.clone(), key, container, params.tail_lines()?));
+                    }
+                    let lines = logs::lines(&pod, &container, params.previous()?)?;
+                    Ok(logs::response(logs::tail(lines, params.tail_lines()?)))
+                }
+                (Some(Sub::Log), _) => Err(ApiError::MethodNotAllowed),
+                (_, Method::GET) => ok(&api::get(shared, &key)?),
+                (_, Method::PUT) => ok(&api::replace(shared, &key, part, body, params.dry_run()?)?),
+                (_, Method::PATCH) => {
+                    let content_type = headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    let req = PatchRequest {
+                        kind: PatchKind::from_content_type(content_type)?,
+                        part,
+                        body,
+                        field_manager: params.field_manager(),
+                        force: params.force()?,
+                        dry_run: params.dry_run()?,
+                    };
+                    let (obj, created) = api::patch(shared, &key, &req)?;
+                    let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+                    Ok(json(code, &obj))
+                }
+                (None, Method::DELETE) => ok(&api::delete(shared, &key, &delete_opts(shared, &params, body)?)?),
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// A streaming body of newline-delimited chunks.
+pub(crate) fn streaming(content_type: &'static str, body: Body) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}

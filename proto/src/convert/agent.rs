@@ -1,0 +1,175 @@
+//! Conversions for the agent protocol. Wire → domain is fallible here: these messages cross
+//! a trust boundary in both directions, and a malformed name is refused, not guessed at.
+
+use outpost_domain::{
+    EnvironmentName, NameError, ServiceName, Timestamp,
+    desired::{DesiredState, NamespaceSpec, Workload},
+    observed::{AgentReport, WorkloadStatus},
+    resources::{EnvVar, Port, Protocol},
+};
+
+use super::{from_timestamp, timestamp};
+use crate::agent::v1 as pb;
+
+impl From<&DesiredState> for pb::DesiredState {
+    fn from(d: &DesiredState) -> Self {
+        Self {
+            revision: d.revision,
+            namespaces: d
+                .namespaces
+                .iter()
+                .map(|n| pb::Namespace {
+                    name: n.name.clone(),
+                    environment: n.environment.to_string(),
+                })
+                .collect(),
+            workloads: d
+                .workloads
+                .iter()
+                .map(|w| pb::Workload {
+                    service: w.service.to_string(),
+                    namespace: w.namespace.clone(),
+                    name: w.name.clone(),
+                    generation: w.generation,
+                    image: w.image.clone(),
+                    cpu_millis: i32::try_from(w.cpu_millis).unwrap_or(i32::MAX),
+                    memory_mib: i32::try_from(w.memory_mib).unwrap_or(i32::MAX),
+                    replicas: i32::try_from(w.replicas).unwrap_or(i32::MAX),
+                    env: w
+                        .env
+                        .iter()
+                        .map(|e| pb::EnvVar {
+                            name: e.name.clone(),
+                            value: e.value.clone(),
+                        })
+                        .collect(),
+                    ports: w
+                        .ports
+                        .iter()
+                        .map(|p| pb::Port {
+                            container_port: i32::try_from(p.container_port).unwrap_or_default(),
+                            protocol: match p.protocol {
+                                Protocol::Tcp => "TCP".into(),
+                                Protocol::Udp => "UDP".into(),
+                            },
+                            name: p.name.clone(),
+                        })
+                        .collect(),
+                    health_check_path: w.health_check_path.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<&pb::DesiredState> for DesiredState {
+    type Error = NameError;
+    fn try_from(d: &pb::DesiredState) -> Result<Self, NameError> {
+        Ok(Self {
+            revision: d.revision,
+            namespaces: d
+                .namespaces
+                .iter()
+                .map(|n| {
+                    Ok(NamespaceSpec {
+                        name: n.name.clone(),
+                        environment: EnvironmentName::parse(&n.environment)?,
+                    })
+                })
+                .collect::<Result<_, NameError>>()?,
+            workloads: d
+                .workloads
+                .iter()
+                .map(|w| {
+                    Ok(Workload {
+                        service: ServiceName::parse(&w.service)?,
+                        namespace: w.namespace.clone(),
+                        name: w.name.clone(),
+                        generation: w.generation,
+                        image: w.image.clone(),
+                        cpu_millis: u32::try_from(w.cpu_millis).unwrap_or(0),
+                        memory_mib: u32::try_from(w.memory_mib).unwrap_or(0),
+                        replicas: u32::try_from(w.replicas).unwrap_or(0),
+                        env: w
+                            .env
+                            .iter()
+                            .map(|e| EnvVar {
+                                name: e.name.clone(),
+                                value: e.value.clone(),
+                            })
+                            .collect(),
+                        ports: w
+                            .ports
+                            .iter()
+                            .map(|p| Port {
+                                container_port: i64::from(p.container_port),
+                                protocol: if p.protocol == "UDP" {
+                                    Protocol::Udp
+                                } else {
+                                    Protocol::Tcp
+                                },
+                                name: p.name.clone(),
+                            })
+                            .collect(),
+                        health_check_path: w.health_check_path.clone(),
+                    })
+                })
+                .collect::<Result<_, NameError>>()?,
+        })
+    }
+}
+
+/// The wire form of an outbox entry.
+pub fn report(sequence: u64, entry: &AgentReport, at: Timestamp) -> pb::Report {
+    let kind = match entry {
+        AgentReport::Status(s) => pb::report::Kind::WorkloadStatus(pb::WorkloadStatus {
+            service: s.service.to_string(),
+            revision: s.revision,
+            observed_generation: s.observed_generation,
+            ready_replicas: i32::try_from(s.ready_replicas).unwrap_or(i32::MAX),
+            updated_replicas: i32::try_from(s.updated_replicas).unwrap_or(i32::MAX),
+            desired_replicas: i32::try_from(s.desired_replicas).unwrap_or(i32::MAX),
+            phase: s.phase.clone(),
+            message: s.message.clone(),
+        }),
+        AgentReport::Event {
+            resource,
+            reason,
+            message,
+        } => pb::report::Kind::Event(pb::AgentEvent {
+            resource: resource.clone(),
+            reason: reason.clone(),
+            message: message.clone(),
+        }),
+    };
+    pb::Report {
+        sequence,
+        kind: Some(kind),
+        time: Some(timestamp(at)),
+    }
+}
+
+/// The outbox entry a wire report carries, with its sequence number; `None` for an entry
+/// with no content (from a newer agent, say) or a malformed service name.
+pub fn from_report(r: &pb::Report) -> Option<(u64, AgentReport)> {
+    let at = r.time.as_ref().map(from_timestamp).unwrap_or(Timestamp(0));
+    let entry = match r.kind.as_ref()? {
+        pb::report::Kind::WorkloadStatus(s) => AgentReport::Status(WorkloadStatus {
+            service: ServiceName::parse(&s.service).ok()?,
+            revision: s.revision,
+            observed_generation: s.observed_generation,
+            ready_replicas: i64::from(s.ready_replicas),
+            updated_replicas: i64::from(s.updated_replicas),
+            desired_replicas: i64::from(s.desired_replicas),
+            phase: s.phase.chars().take(32).collect(),
+            message: s.message.chars().take(1024).collect(),
+            report_time: at,
+        }),
+        pb::report::Kind::Event(e) => AgentReport::Event {
+            resource: e.resource.chars().take(512).collect(),
+            reason: e.reason.chars().take(64).collect(),
+            message: e.message.chars().take(1024).collect(),
+        },
+    };
+    Some((r.sequence, entry))
+}

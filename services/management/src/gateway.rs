@@ -1,0 +1,85 @@
+//! The agent gateway: the mutual-TLS gRPC endpoint agents dial (`outpost.agent.v1`).
+//!
+//! - [`authority`] loads the internal CA (its key sealed in the database under a key file
+//!   the database never sees) and issues the gateway's own server certificate.
+//! - [`acceptor`] terminates TLS itself, so the revocation list can be swapped while
+//!   running: a revoked certificate is refused at the next handshake.
+//! - [`enroll`] trades join tokens for certificates; [`link`] runs each agent's stream.
+//!
+//! An agent's identity is its verified certificate's datacenter; nothing it sends can
+//! change which datacenter it speaks for.
+
+pub mod acceptor;
+pub mod authority;
+pub mod enroll;
+pub mod link;
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use outpost_proto::agent::v1 as pb;
+use outpost_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+
+pub use authority::Authority;
+
+/// Gateway settings.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// Lifetime of agent certificates.
+    pub certificate_ttl: Duration,
+    /// A stream without any message from its agent for this long is closed as dead.
+    pub agent_silence_limit: Duration,
+    /// HTTP/2 keepalive interval on agent connections.
+    pub keepalive: Duration,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            certificate_ttl: Duration::from_secs(12 * 3600),
+            agent_silence_limit: Duration::from_secs(30),
+            keepalive: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves the gateway on `listener` until `shutdown`.
+pub async fn serve(
+    store: Store,
+    authority: Arc<Authority>,
+    listener: TcpListener,
+    settings: GatewaySettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let tls = acceptor::TlsSwitch::new(&store, &authority).await?;
+    let refresher = tokio::spawn(acceptor::refresh_on_revocation(
+        store.clone(),
+        authority.clone(),
+        tls.clone(),
+        shutdown.clone(),
+    ));
+    let incoming = acceptor::incoming(listener, tls, shutdown.clone());
+    let enrollment = enroll::EnrollmentApi {
+        store: store.clone(),
+        authority: authority.clone(),
+        certificate_ttl: settings.certificate_ttl,
+    };
+    let link = link::LinkApi::new(store, authority, settings.clone(), shutdown.clone());
+    let result = Server::builder()
+        .http2_keepalive_interval(Some(settings.keepalive))
+        .http2_keepalive_timeout(Some(settings.keepalive * 2))
+        .add_service(pb::enrollment_service_server::EnrollmentServiceServer::new(
+            enrollment,
+        ))
+        .add_service(pb::agent_link_service_server::AgentLinkServiceServer::new(
+            link,
+        ))
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await
+        .context("serving the agent gateway");
+    refresher.abort();
+    result
+}

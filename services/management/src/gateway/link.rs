@@ -1,0 +1,335 @@
+//! `AgentLinkService`: one stream per agent. Level-triggered: on every change notice the
+//! stream re-reads the datacenter's revision and sends the whole desired state if the agent
+//! has not stored it yet, so lost, repeated or reordered notices cannot leave it behind.
+
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use futures::Stream;
+use outpost_domain::{DatacenterName, desired};
+use outpost_proto::{
+    agent::v1::{self as pb, attach_request::Kind as In, attach_response::Kind as Out},
+    convert::{agent::from_report, timestamp},
+};
+use outpost_store::{DatacenterChange, Store};
+use tokio::sync::mpsc;
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+
+use super::{
+    Authority, GatewaySettings,
+    enroll::{internal, millis},
+};
+
+/// Implements `AgentLinkService`.
+#[derive(Debug, Clone)]
+pub struct LinkApi {
+    store: Store,
+    authority: Arc<Authority>,
+    settings: GatewaySettings,
+    shutdown: CancellationToken,
+}
+
+impl LinkApi {
+    /// The service; streams end when `shutdown` is cancelled.
+    pub fn new(
+        store: Store,
+        authority: Arc<Authority>,
+        settings: GatewaySettings,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            authority,
+            settings,
+            shutdown,
+        }
+    }
+
+    /// The datacenter the caller's verified certificate names, and the certificate's
+    /// serial. Calls without a client certificate (possible on this port, for enrollment)
+    /// are refused here.
+    fn identity<T>(req: &Request<T>) -> Result<(DatacenterName, String), Status> {
+        let certs = req.peer_certs().ok_or_else(|| {
+            Status::unauthenticated("a client certificate from enrollment is required")
+        })?;
+        let leaf = certs
+            .first()
+            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+        let dc = outpost_ca::agent_identity(leaf.as_ref())
+            .map_err(|_| Status::unauthenticated("the client certificate names no datacenter"))?;
+        let serial = outpost_ca::serial_of(leaf.as_ref())
+            .map_err(|_| Status::unauthenticated("unreadable certificate"))?;
+        Ok((dc, serial))
+    }
+}
+
+/// Messages queued for one agent; a full queue means the agent is not reading.
+const OUTBOUND_QUEUE: usize = 16;
+/// How long an agent may take to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+type AttachStream = Pin<Box<dyn Stream<Item = Result<pb::AttachResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::agent_link_service_server::AgentLinkService for LinkApi {
+    type AttachStream = AttachStream;
+
+    async fn attach(
+        &self,
+        req: Request<Streaming<pb::AttachRequest>>,
+    ) -> Result<Response<AttachStream>, Status> {
+        let (dc, serial) = Self::identity(&req)?;
+        let agent = self
+            .store
+            .agent_get(&dc.datacenter)
+            .await
+            .map_err(internal)?;
+        if agent.is_none() {
+            return Err(Status::permission_denied(
+                "this agent's enrollment was revoked; enroll again",
+            ));
+        }
+        let (sender, receiver) = mpsc::channel(OUTBOUND_QUEUE);
+        let link = Link {
+            store: self.store.clone(),
+            dc: dc.clone(),
+            serial,
+            inbound: req.into_inner(),
+            outbound: sender,
+            silence_limit: self.settings.agent_silence_limit,
+            shutdown: self.shutdown.clone(),
+            sent_revision: 0,
+        };
+        let span = tracing::info_span!("agent_link", dc = %dc);
+        tokio::spawn(link.run().instrument(span));
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn renew_certificate(
+        &self,
+        req: Request<pb::RenewCertificateRequest>,
+    ) -> Result<Response<pb::RenewCertificateResponse>, Status> {
+        let (dc, _) = Self::identity(&req)?;
+        let csr = req.into_inner().csr_pem;
+        if csr.len() > 16 * 1024 {
+            return Err(Status::invalid_argument("csr_pem must be at most 16 KiB"));
+        }
+        let mut tx = self.store.begin().await.map_err(internal)?;
+        if self
+            .store
+            .agent_get(&dc.datacenter)
+            .await
+            .map_err(internal)?
+            .is_none()
+        {
+            return Err(Status::permission_denied(
+                "this agent's enrollment was revoked; enroll again",
+            ));
+        }
+        let issued = self
+            .authority
+            .sign(&csr, &dc, self.settings.certificate_ttl)
+            .map_err(|e| Status::invalid_argument(format!("csr_pem: {e}")))?;
+        let not_after = outpost_domain::Timestamp(millis(issued.not_after));
+        tx.agent_renewed(&dc.datacenter, &issued.serial, not_after)
+            .await
+            .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        tracing::info!(dc = %dc, serial = %issued.serial, "agent certificate renewed");
+        Ok(Response::new(pb::RenewCertificateResponse {
+            certificate_pem: issued.cert_pem,
+            expire_time: Some(timestamp(not_after)),
+        }))
+    }
+}
+
+/// One agent's stream.
+struct Link {
+    store: Store,
+    dc: DatacenterName,
+    serial: String,
+    inbound: Streaming<pb::AttachRequest>,
+    outbound: mpsc::Sender<Result<pb::AttachResponse, Status>>,
+    silence_limit: Duration,
+    shutdown: CancellationToken,
+    /// Highest revision sent or known stored by the agent.
+    sent_revision: i64,
+}
+
+/// Why a stream ended.
+enum End {
+    AgentLeft,
+    Refused(Status),
+}
+
+impl Link {
+    async fn run(mut self) {
+        let end = self.serve().await;
+        let dc = self.dc.datacenter.clone();
+        match end {
+            End::AgentLeft => tracing::info!("agent link closed"),
+            End::Refused(status) => {
+                tracing::info!(reason = status.message(), "agent link refused");
+                let _ = self.outbound.send(Err(status)).await;
+            }
+        }
+        if let Err(e) = self.store.agent_disconnected(&dc).await {
+            tracing::warn!(error = %crate::error::ErrorChain(&e), "recording the disconnect failed");
+        }
+    }
+
+    async fn serve(&mut self) -> End {
+        // Subscribe before the first read, so no change between the two is missed.
+        let mut changes = self.store.subscribe();
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, self.inbound.next()).await {
+            Ok(Some(Ok(pb::AttachRequest {
+                kind: Some(In::Hello(h)),
+                ..
+            }))) => h,
+            Ok(Some(Ok(_))) => {
+                return End::Refused(Status::invalid_argument("the first message must be hello"));
+            }
+            _ => return End::AgentLeft,
+        };
+        let capacity = hello.capacity.unwrap_or_default();
+        if let Err(e) = self
+            .store
+            .agent_connected(
+                &self.dc.datacenter,
+                &hello.agent_version,
+                hello.stored_revision,
+                capacity.cpu_millis,
+                capacity.memory_bytes,
+            )
+            .await
+        {
+            return End::Refused(internal(e));
+        }
+        tracing::info!(stored_revision = hello.stored_revision, version = %hello.agent_version, "agent link established");
+        self.sent_revision = hello.stored_revision;
+        if let Err(end) = self.send_if_behind().await {
+            return end;
+        }
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return End::AgentLeft,
+                message = tokio::time::timeout(self.silence_limit, self.inbound.next()) => match message {
+                    Err(_) => {
+                        tracing::warn!(silence_secs = self.silence_limit.as_secs(), "agent went silent; closing its link");
+                        return End::AgentLeft;
+                    }
+                    Ok(None | Some(Err(_))) => return End::AgentLeft,
+                    Ok(Some(Ok(m))) => if let Err(end) = self.handle(m).await { return end },
+                },
+                notice = changes.recv() => {
+                    let relevant = match notice {
+                        Ok(DatacenterChange::One(dc)) => dc == self.dc.datacenter,
+                        // Missed notices: look again.
+                        Ok(DatacenterChange::All) | Err(_) => true,
+                    };
+                    if relevant {
+                        if let Err(end) = self.check_still_enrolled().await { return end }
+                        if let Err(end) = self.send_if_behind().await { return end }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, message: pb::AttachRequest) -> Result<(), End> {
+        match message.kind {
+            Some(In::Ack(ack)) => {
+                self.sent_revision = self.sent_revision.max(ack.revision);
+                self.store
+                    .agent_seen(&self.dc.datacenter, Some(ack.revision))
+                    .await
+                    .map_err(|e| End::Refused(internal(e)))
+            }
+            Some(In::Report(report)) => {
+                let Some(entry) = from_report(&report) else {
+                    tracing::debug!(sequence = report.sequence, "ignoring an unreadable report");
+                    return Ok(());
+                };
+                let applied = self
+                    .store
+                    .agent_apply_reports(&self.dc.datacenter, &[entry])
+                    .await
+                    .map_err(|e| End::Refused(internal(e)))?;
+                self.send(Out::ReportAck(pb::ReportAck { sequence: applied }))
+                    .await
+            }
+            Some(In::Heartbeat(_)) => self
+                .store
+                .agent_seen(&self.dc.datacenter, None)
+                .await
+                .map_err(|e| End::Refused(internal(e))),
+            Some(In::Hello(_)) => Err(End::Refused(Status::invalid_argument(
+                "hello is only the first message",
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the stream if the agent was revoked, re-enrolled elsewhere or its datacenter
+    /// deleted since it connected.
+    async fn check_still_enrolled(&self) -> Result<(), End> {
+        let revoked = self
+            .store
+            .revoked_serials()
+            .await
+            .map_err(|e| End::Refused(internal(e)))?;
+        let gone = self
+            .store
+            .agent_get(&self.dc.datacenter)
+            .await
+            .map_err(|e| End::Refused(internal(e)))?
+            .is_none();
+        if gone || revoked.iter().any(|(s, _)| *s == self.serial) {
+            return Err(End::Refused(Status::permission_denied(
+                "this agent's certificate was revoked",
+            )));
+        }
+        Ok(())
+    }
+
+    async fn send_if_behind(&mut self) -> Result<(), End> {
+        let revision = match self.store.datacenter_revision(&self.dc.datacenter).await {
+            Ok(r) => r,
+            Err(outpost_store::StoreError::NotFound { .. }) => {
+                return Err(End::Refused(Status::permission_denied(
+                    "this agent's datacenter was deleted",
+                )));
+            }
+            Err(e) => return Err(End::Refused(internal(e))),
+        };
+        if revision <= self.sent_revision {
+            return Ok(());
+        }
+        let inputs = self
+            .store
+            .desired_inputs(&self.dc)
+            .await
+            .map_err(|e| End::Refused(internal(e)))?;
+        let state = desired::compute(inputs.revision, &inputs.environments, &inputs.services);
+        tracing::debug!(
+            revision = state.revision,
+            workloads = state.workloads.len(),
+            "sending desired state"
+        );
+        self.sent_revision = state.revision;
+        self.send(Out::DesiredState((&state).into())).await
+    }
+
+    async fn send(&self, kind: Out) -> Result<(), End> {
+        let message = pb::AttachResponse {
+            traceparent: String::new(),
+            kind: Some(kind),
+        };
+        self.outbound
+            .send(Ok(message))
+            .await
+            .map_err(|_| End::AgentLeft)
+    }
+}
