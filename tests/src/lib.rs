@@ -61,16 +61,161 @@ pub fn wait_for(
     bail!("timed out after {timeout:?} waiting for {what}")
 }
 
-/// A running management service in its own working directory.
-pub struct Management {
+/// A running Outpost process in its own working directory, with its output in files there.
+pub struct Process {
     child: Option<Child>,
-    /// Its working directory (data dir, logs, ready file).
+    name: &'static str,
+    /// Its working directory (data, logs, ready file).
     pub dir: tempfile::TempDir,
+    /// What it wrote to its ready file.
+    pub ready: serde_json::Value,
+}
+
+impl Process {
+    /// Starts binary `name` in `dir` with `args` and `env`, passing `--ready-file` (before
+    /// `args` when `ready_first`), and waits until the ready file appears.
+    pub fn start(
+        name: &'static str,
+        dir: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, &str)],
+        ready_flag_after: usize,
+    ) -> anyhow::Result<Self> {
+        let ready = dir.path().join("ready.json");
+        let _ = std::fs::remove_file(&ready);
+        let stdout = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("stdout.log"))?;
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("stderr.log"))?;
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let at = ready_flag_after.min(all.len());
+        all.insert(at, ready.display().to_string());
+        all.insert(at, "--ready-file".into());
+        let mut cmd = Command::new(bin(name));
+        cmd.current_dir(dir.path())
+            .args(&all)
+            .stdout(stdout)
+            .stderr(stderr)
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().with_context(|| format!("spawning {name}"))?;
+        let started = wait_for(
+            &format!("{name}'s ready file"),
+            Duration::from_secs(60),
+            || ready.is_file() || matches!(child.try_wait(), Ok(Some(_))),
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!(
+                "{name} exited with {status}: {}",
+                read(&dir.path().join("stderr.log"))
+            );
+        }
+        started?;
+        let info = serde_json::from_str(&std::fs::read_to_string(&ready)?)?;
+        Ok(Self {
+            child: Some(child),
+            name,
+            dir,
+            ready: info,
+        })
+    }
+
+    /// A string field of the ready file.
+    pub fn ready_field(&self, key: &str) -> String {
+        self.ready[key].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        read(&self.dir.path().join("stderr.log"))
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Kills it at once (SIGKILL), as a crash would, and hands back its directory.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// Sends SIGTERM, waits for a clean exit, checks the log for unexpected WARN or ERROR
+    /// lines, and hands back the directory (to restart on the same data).
+    pub fn stop(mut self, allowed: &[&str]) -> anyhow::Result<tempfile::TempDir> {
+        let mut child = self.child.take().context("already stopped")?;
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let mut status = None;
+        wait_for(
+            &format!("{} to exit after SIGTERM", self.name),
+            Duration::from_secs(20),
+            || {
+                status = child.try_wait().ok().flatten();
+                status.is_some()
+            },
+        )?;
+        let status = status.context("exit status")?;
+        if !status.success() {
+            bail!("{} exited with {status} after SIGTERM", self.name);
+        }
+        let log = self.log();
+        let unexpected: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .filter(|l| !allowed.iter().any(|a| l.contains(a)))
+            .collect();
+        if !unexpected.is_empty() {
+            bail!(
+                "unexpected WARN/ERROR lines from {}:\n{}",
+                self.name,
+                unexpected.join("\n")
+            );
+        }
+        Ok(std::mem::replace(&mut self.dir, tempfile::tempdir()?))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            // Keep the directory of a failed test for inspection.
+            if std::thread::panicking() {
+                let kept =
+                    std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir")).keep();
+                eprintln!("kept {}'s directory: {}", self.name, kept.display());
+            }
+        }
+    }
+}
+
+/// A running management service.
+pub struct Management {
+    /// The process.
+    pub process: Process,
     /// The bound API address.
     pub api: String,
     /// The bound metrics address.
     pub metrics: String,
-    /// Everything it printed on stdout while starting (the bootstrap banner).
+    /// The bound agent gateway address.
+    pub gateway: String,
+    /// Its working directory.
+    pub dir: PathBuf,
+    /// Where its stdout (the bootstrap banner) goes.
     pub stdout_path: PathBuf,
 }
 
@@ -83,120 +228,47 @@ impl Management {
 
     /// As [`Management::start`], in an existing directory (to restart on the same data).
     pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let ready = dir.path().join("ready.json");
-        let _ = std::fs::remove_file(&ready);
-        let stdout_path = dir.path().join("stdout.log");
-        let stdout = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&stdout_path)?;
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.path().join("stderr.log"))?;
-        let mut cmd = Command::new(bin("outpost-management"));
-        cmd.current_dir(dir.path())
-            .arg("--ready-file")
-            .arg(&ready)
-            .env("OUTPOST_API__LISTEN", "127.0.0.1:0")
-            .env("OUTPOST_METRICS__LISTEN", "127.0.0.1:0")
-            .env(
+        let mut all = vec![
+            ("OUTPOST_API__LISTEN", "127.0.0.1:0"),
+            ("OUTPOST_METRICS__LISTEN", "127.0.0.1:0"),
+            ("OUTPOST_GATEWAY__LISTEN", "127.0.0.1:0"),
+            (
                 "OUTPOST_TELEMETRY__LOG_FILTER",
                 "info,outpost_management=debug",
-            )
-            .stdout(stdout)
-            .stderr(stderr)
-            .stdin(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().context("spawning outpost-management")?;
-        let started = wait_for("the ready file", Duration::from_secs(60), || {
-            ready.is_file() || matches!(child.try_wait(), Ok(Some(_)))
-        });
-        if let Ok(Some(status)) = child.try_wait() {
-            bail!(
-                "outpost-management exited with {status}: {}",
-                read(&dir.path().join("stderr.log"))
-            );
-        }
-        started?;
-        let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ready)?)?;
-        let field = |k: &str| {
-            info[k]
-                .as_str()
-                .map(str::to_owned)
-                .context("ready file field")
-        };
+            ),
+        ];
+        all.extend_from_slice(env);
+        let process = Process::start("outpost-management", dir, &[], &all, 0)?;
         Ok(Self {
-            api: field("api")?,
-            metrics: field("metrics")?,
-            child: Some(child),
-            dir,
-            stdout_path,
+            api: process.ready_field("api"),
+            metrics: process.ready_field("metrics"),
+            gateway: process.ready_field("gateway"),
+            dir: process.dir.path().to_owned(),
+            stdout_path: process.dir.path().join("stdout.log"),
+            process,
         })
     }
 
     /// The bootstrap admin token the first start saved.
     pub fn admin_token(&self) -> String {
-        read(&self.dir.path().join("outpost-data/admin-token"))
+        read(&self.dir.join("outpost-data/admin-token"))
             .trim()
             .to_owned()
     }
 
     /// Everything it logged so far.
     pub fn log(&self) -> String {
-        read(&self.dir.path().join("stderr.log"))
+        self.process.log()
     }
 
-    /// Sends SIGTERM, waits for a clean exit, checks the log for unexpected WARN or ERROR
-    /// lines, and hands back the directory (to restart on the same data).
-    pub fn stop(mut self, allowed: &[&str]) -> anyhow::Result<tempfile::TempDir> {
-        let mut child = self.child.take().context("already stopped")?;
-        let pid = child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status()?;
-        let mut status = None;
-        wait_for(
-            "a clean exit after SIGTERM",
-            Duration::from_secs(20),
-            || {
-                status = child.try_wait().ok().flatten();
-                status.is_some()
-            },
-        )?;
-        let status = status.context("exit status")?;
-        if !status.success() {
-            bail!("exited with {status} after SIGTERM");
-        }
-        let log = self.log();
+    /// See [`Process::stop`]; also checks that it logged its clean shutdown.
+    pub fn stop(self, allowed: &[&str]) -> anyhow::Result<tempfile::TempDir> {
+        let dir = self.process.stop(allowed)?;
+        let log = read(&dir.path().join("stderr.log"));
         if !log.contains("stopped") {
-            bail!("no clean-shutdown line in the log:\n{log}");
+            bail!("no clean-shutdown line in the management log:\n{log}");
         }
-        let unexpected: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
-            .filter(|l| !allowed.iter().any(|a| l.contains(a)))
-            .collect();
-        if !unexpected.is_empty() {
-            bail!("unexpected WARN/ERROR lines:\n{}", unexpected.join("\n"));
-        }
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir()?);
         Ok(dir)
-    }
-}
-
-impl Drop for Management {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-            // Keep the directory of a failed test for inspection.
-            if std::thread::panicking() {
-                let kept =
-                    std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir")).keep();
-                eprintln!("kept the failed server's directory: {}", kept.display());
-            }
-        }
     }
 }
 

@@ -46,7 +46,7 @@ fn the_readme_walkthrough_runs_verbatim_with_the_real_grpcurl() {
         if let Some(assignment) = command.trim_start().strip_prefix("export ") {
             let name = assignment.split('=').next().expect("NAME=").to_owned();
             let out = run_shell(
-                server.dir.path(),
+                &server.dir,
                 &env,
                 &format!("set -o pipefail\n{local}\nprintf '%s' \"${name}\""),
             );
@@ -56,7 +56,7 @@ fn the_readme_walkthrough_runs_verbatim_with_the_real_grpcurl() {
             env.insert(name, value);
             continue;
         }
-        let out = run_shell(server.dir.path(), &env, &local);
+        let out = run_shell(&server.dir, &env, &local);
         match command.split("# fails: ").nth(1) {
             Some(expected) => {
                 assert!(!out.status.success(), "expected a failure: {command}");
@@ -127,7 +127,7 @@ fn bad_configuration_exits_64_naming_the_key() {
 fn data_survives_a_restart_and_the_bootstrap_token_is_shown_once() {
     let first = Management::start(&[]).expect("start");
     let token = first.admin_token();
-    let token_file = first.dir.path().join("outpost-data/admin-token");
+    let token_file = first.dir.join("outpost-data/admin-token");
     let mode = std::fs::metadata(&token_file)
         .expect("token file")
         .permissions()

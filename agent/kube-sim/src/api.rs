@@ -40,7 +40,9 @@ pub(crate) struct Page {
 }
 
 fn persisted<T>(shared: &Shared, result: T) -> Result<T, ApiError> {
-    shared.persist().map_err(|e| ApiError::Internal(Box::new(e)))?;
+    shared
+        .persist()
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
     Ok(result)
 }
 
@@ -53,7 +55,7 @@ fn continue_token(key: &Key) -> String {
 
 fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
     let bad = || ApiError::BadRequest("the provided continue parameter is invalid".into());
-    if token.len() % 2 != 0 || !token.is_ascii() {
+    if !token.len().is_multiple_of(2) || !token.is_ascii() {
         return Err(bad());
     }
     let bytes = (0..token.len())
@@ -68,10 +70,14 @@ fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
 
 /// GET of one object. Errors: 404.
 pub(crate) fn get(shared: &Shared, key: &Key) -> Result<Arc<Value>, ApiError> {
-    shared.store().get(key).cloned().ok_or_else(|| ApiError::NotFound {
-        resource: key.resource,
-        name: key.name.clone(),
-    })
+    shared
+        .store()
+        .get(key)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound {
+            resource: key.resource,
+            name: key.name.clone(),
+        })
 }
 
 /// A `…List` of the objects that match, ordered by namespace and name, with
@@ -89,7 +95,11 @@ pub(crate) fn list(
     let mut more = false;
     let candidates = store
         .list(resource, namespace)
-        .filter(|(k, _)| after.as_ref().is_none_or(|(ns, name)| (&k.namespace, &k.name) > (ns, name)))
+        .filter(|(k, _)| {
+            after
+                .as_ref()
+                .is_none_or(|(ns, name)| (&k.namespace, &k.name) > (ns, name))
+        })
         .filter(|(_, obj)| selectors.matches(obj));
     for item in candidates {
         if page.limit.is_some_and(|limit| items.len() >= limit) {
@@ -106,7 +116,7 @@ pub(crate) fn list(
         "kind": format!("{}List", resource.kind()),
         "apiVersion": resource.api_version(),
         "metadata": metadata,
-        "items": items.into_iter().map(|(_, o)| o.clone()).collect::<Vec<_>>(),
+        "items": items.into_iter().map(|(_, o)| &**o).collect::<Vec<&Value>>(),
     }))
 }
 
@@ -120,15 +130,25 @@ pub(crate) fn create(
 ) -> Result<Arc<Value>, ApiError> {
     let obj = patch::parse_json(body)?;
     let opts = shared.write_opts(dry_run);
-    let created = shared.store().object_create(resource, namespace, obj, Part::Main, opts)?;
+    let created = shared
+        .store()
+        .object_create(resource, namespace, obj, Part::Main, opts)?;
     persisted(shared, created)
 }
 
 /// PUT of the object or its status. Errors: 404, 409 on a stale resourceVersion, 400, 422.
-pub(crate) fn replace(shared: &Shared, key: &Key, part: Part, body: &[u8], dry_run: bool) -> Result<Arc<Value>, ApiError> {
+pub(crate) fn replace(
+    shared: &Shared,
+    key: &Key,
+    part: Part,
+    body: &[u8],
+    dry_run: bool,
+) -> Result<Arc<Value>, ApiError> {
     let obj = patch::parse_json(body)?;
     let opts = shared.write_opts(dry_run);
-    let replaced = shared.store().object_update(key, part, true, opts, |_| Ok(obj))?;
+    let replaced = shared
+        .store()
+        .object_update(key, part, true, opts, |_| Ok(obj))?;
     persisted(shared, replaced)
 }
 
@@ -146,7 +166,11 @@ pub(crate) struct PatchRequest<'a> {
 /// PATCH; server-side apply creates an absent object (the `bool` is `true` then). Errors:
 /// 404 (non-apply on an absent object), 409 (stale resourceVersion, apply conflict), 400,
 /// 415, 422.
-pub(crate) fn patch(shared: &Shared, key: &Key, req: &PatchRequest<'_>) -> Result<(Arc<Value>, bool), ApiError> {
+pub(crate) fn patch(
+    shared: &Shared,
+    key: &Key,
+    req: &PatchRequest<'_>,
+) -> Result<(Arc<Value>, bool), ApiError> {
     let opts = shared.write_opts(req.dry_run);
     let mut store = shared.store();
     let result = if req.kind == PatchKind::Apply {
@@ -160,7 +184,9 @@ pub(crate) fn patch(shared: &Shared, key: &Key, req: &PatchRequest<'_>) -> Resul
             time: format_time(opts.now),
         };
         if store.get(key).is_some() {
-            let updated = store.object_update(key, req.part, false, opts, |cur| apply::apply(&apply_req, Some(cur), &applied))?;
+            let updated = store.object_update(key, req.part, false, opts, |cur| {
+                apply::apply(&apply_req, Some(cur), &applied)
+            })?;
             (updated, false)
         } else {
             if req.part == Part::Status {
@@ -179,11 +205,14 @@ pub(crate) fn patch(shared: &Shared, key: &Key, req: &PatchRequest<'_>) -> Resul
                 }
                 _ => fields::set(&mut obj, &["metadata", "name"], key.name.clone().into()),
             }
-            let created = store.object_create(key.resource, &key.namespace, obj, Part::Main, opts)?;
+            let created =
+                store.object_create(key.resource, &key.namespace, obj, Part::Main, opts)?;
             (created, true)
         }
     } else {
-        let updated = store.object_update(key, req.part, false, opts, |cur| patch::patch(req.kind, cur, req.body))?;
+        let updated = store.object_update(key, req.part, false, opts, |cur| {
+            patch::patch(req.kind, cur, req.body)
+        })?;
         (updated, false)
     };
     drop(store);
@@ -191,7 +220,11 @@ pub(crate) fn patch(shared: &Shared, key: &Key, req: &PatchRequest<'_>) -> Resul
 }
 
 /// DELETE of one object. Errors: see [`crate::store::Store::object_delete`].
-pub(crate) fn delete(shared: &Shared, key: &Key, opts: &DeleteOpts) -> Result<Arc<Value>, ApiError> {
+pub(crate) fn delete(
+    shared: &Shared,
+    key: &Key,
+    opts: &DeleteOpts,
+) -> Result<Arc<Value>, ApiError> {
     let deleted = shared.store().object_delete(key, opts)?;
     persisted(shared, deleted)
 }
@@ -227,7 +260,7 @@ pub(crate) fn delete_collection(
             "kind": format!("{}List", resource.kind()),
             "apiVersion": resource.api_version(),
             "metadata": { "resourceVersion": rv.to_string() },
-            "items": deleted,
+            "items": deleted.iter().map(|o| &**o).collect::<Vec<&Value>>(),
         }),
     )
 }

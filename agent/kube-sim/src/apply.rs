@@ -58,7 +58,9 @@ fn applied_fields(resource: Resource, applied: &Value, part: Part) -> FieldSet {
     out.retain(|p| {
         let top = p[0].as_str();
         let is_status = top == "status";
-        let server_meta = top == "metadata" && p.get(1).is_some_and(|f| SERVER_METADATA.contains(&f.as_str()));
+        let server_meta = top == "metadata"
+            && p.get(1)
+                .is_some_and(|f| SERVER_METADATA.contains(&f.as_str()));
         let type_meta = top == "apiVersion" || top == "kind";
         let allowed = match part {
             Part::Status => is_status,
@@ -87,7 +89,10 @@ fn to_fields_v1(set: &FieldSet) -> Value {
 /// make their parent a leaf, which is the coarser, safe reading.
 fn from_fields_v1(v: &Value, prefix: &mut Vec<String>, out: &mut FieldSet) {
     let Some(m) = v.as_object() else { return };
-    let children: Vec<(&str, &Value)> = m.iter().filter_map(|(k, c)| k.strip_prefix("f:").map(|k| (k, c))).collect();
+    let children: Vec<(&str, &Value)> = m
+        .iter()
+        .filter_map(|(k, c)| k.strip_prefix("f:").map(|k| (k, c)))
+        .collect();
     if children.is_empty() || children.len() != m.len() {
         if !prefix.is_empty() {
             out.insert(prefix.clone());
@@ -149,9 +154,13 @@ fn entries(current: &Value) -> Vec<Entry> {
                 from_fields_v1(f, &mut Vec::new(), &mut set);
             }
             Entry {
-                manager: fields::get_str(raw, &["manager"]).unwrap_or_default().to_string(),
+                manager: fields::get_str(raw, &["manager"])
+                    .unwrap_or_default()
+                    .to_string(),
                 is_apply: fields::get_str(raw, &["operation"]) == Some("Apply"),
-                subresource: fields::get_str(raw, &["subresource"]).unwrap_or_default().to_string(),
+                subresource: fields::get_str(raw, &["subresource"])
+                    .unwrap_or_default()
+                    .to_string(),
                 set,
                 raw: raw.clone(),
             }
@@ -173,19 +182,33 @@ pub(crate) struct ApplyRequest<'a> {
 /// The object that results from applying `applied` to `current` (`None`: create). Errors: 400
 /// for a body that is not an object or lacks `apiVersion`/`kind`; 409 on a field conflict
 /// without `force`.
-pub(crate) fn apply(req: &ApplyRequest<'_>, current: Option<&Value>, applied: &Value) -> Result<Value, ApiError> {
-    if !applied.is_object() {
-        return Err(ApiError::BadRequest("the applied configuration is not a JSON object".into()));
+pub(crate) fn apply(
+    req: &ApplyRequest<'_>,
+    current: Option<&Value>,
+    applied: &Value,
+) -> Result<Value, ApiError> {
+    if !applied.is_object() || fields::get(applied, &["metadata"]).is_some_and(|m| !m.is_object()) {
+        return Err(ApiError::BadRequest(
+            "the applied configuration is not a JSON object with object metadata".into(),
+        ));
     }
     for field in ["apiVersion", "kind"] {
         if fields::get_str(applied, &[field]).is_none_or(str::is_empty) {
-            return Err(ApiError::BadRequest(format!("{field} must be set in an applied configuration")));
+            return Err(ApiError::BadRequest(format!(
+                "{field} must be set in an applied configuration"
+            )));
         }
     }
     if req.manager.is_empty() {
-        return Err(ApiError::BadRequest("fieldManager is required for apply requests".into()));
+        return Err(ApiError::BadRequest(
+            "fieldManager is required for apply requests".into(),
+        ));
     }
-    let subresource = if req.part == Part::Status { "status" } else { "" };
+    let subresource = if req.part == Part::Status {
+        "status"
+    } else {
+        ""
+    };
     let new_set = applied_fields(req.resource, applied, req.part);
     let mut merged = current.cloned().unwrap_or_else(|| json!({}));
     let mut others = Vec::new();
@@ -211,7 +234,11 @@ pub(crate) fn apply(req: &ApplyRequest<'_>, current: Option<&Value>, applied: &V
             if req.force {
                 other.set.remove(&q);
             } else if differs {
-                conflicts.insert(format!("conflict with \"{}\": {}", other.manager, dotted(&q)));
+                conflicts.insert(format!(
+                    "conflict with \"{}\": {}",
+                    other.manager,
+                    dotted(&q)
+                ));
             }
         }
     }
@@ -223,9 +250,14 @@ pub(crate) fn apply(req: &ApplyRequest<'_>, current: Option<&Value>, applied: &V
         });
     }
     for gone in previous.difference(&new_set) {
-        let owned_elsewhere = others.iter().any(|o| o.set.iter().any(|q| overlaps(q, gone)));
+        let owned_elsewhere = others
+            .iter()
+            .any(|o| o.set.iter().any(|q| overlaps(q, gone)));
         if !owned_elsewhere {
-            fields::remove(&mut merged, &gone.iter().map(String::as_str).collect::<Vec<_>>());
+            fields::remove(
+                &mut merged,
+                &gone.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
         }
     }
     merge_into(&mut merged, applied);
@@ -252,7 +284,11 @@ pub(crate) fn apply(req: &ApplyRequest<'_>, current: Option<&Value>, applied: &V
         fields::set(&mut entry, &["subresource"], subresource.into());
     }
     managed.push(entry);
-    fields::set(&mut merged, &["metadata", "managedFields"], Value::Array(managed));
+    fields::set(
+        &mut merged,
+        &["metadata", "managedFields"],
+        Value::Array(managed),
+    );
     Ok(merged)
 }
 
@@ -300,9 +336,12 @@ mod tests {
 
     #[test]
     fn fields_v1_round_trips() {
-        let set: FieldSet = [vec!["spec".to_string(), "replicas".to_string()], vec!["data".to_string()]]
-            .into_iter()
-            .collect();
+        let set: FieldSet = [
+            vec!["spec".to_string(), "replicas".to_string()],
+            vec!["data".to_string()],
+        ]
+        .into_iter()
+        .collect();
         let mut back = FieldSet::new();
         from_fields_v1(&to_fields_v1(&set), &mut Vec::new(), &mut back);
         assert_eq!(back, set);

@@ -63,19 +63,36 @@ impl Ctx<'_> {
     }
 
     /// Every object of `resource` (all namespaces) that decodes as `T`, with its key.
-    pub(crate) fn list<T: DeserializeOwned>(&self, resource: Resource, namespace: Option<&str>) -> Vec<(Key, T)> {
+    pub(crate) fn list<T: DeserializeOwned>(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+    ) -> Vec<(Key, T)> {
         self.store
             .list(resource, namespace)
-            .filter_map(|(k, v)| serde_json::from_value((**v).clone()).ok().map(|t| (k.clone(), t)))
+            .filter_map(|(k, v)| {
+                serde_json::from_value((**v).clone())
+                    .ok()
+                    .map(|t| (k.clone(), t))
+            })
             .collect()
     }
 
     /// Objects in `namespace` whose controller owner reference points at `owner_uid`.
-    pub(crate) fn owned<T: DeserializeOwned>(&self, resource: Resource, namespace: &str, owner_uid: &str) -> Vec<(Key, T)> {
+    pub(crate) fn owned<T: DeserializeOwned>(
+        &self,
+        resource: Resource,
+        namespace: &str,
+        owner_uid: &str,
+    ) -> Vec<(Key, T)> {
         self.store
             .list(resource, Some(namespace))
             .filter(|(_, v)| controller_uid(v) == Some(owner_uid))
-            .filter_map(|(k, v)| serde_json::from_value((**v).clone()).ok().map(|t| (k.clone(), t)))
+            .filter_map(|(k, v)| {
+                serde_json::from_value((**v).clone())
+                    .ok()
+                    .map(|t| (k.clone(), t))
+            })
             .collect()
     }
 
@@ -85,9 +102,17 @@ impl Ctx<'_> {
 
     /// Creates an object; a failure (e.g. a name already taken) is logged and skipped: the
     /// next step retries, as a real controller would.
-    pub(crate) fn create(&mut self, resource: Resource, namespace: &str, obj: Value) -> Option<Arc<Value>> {
+    pub(crate) fn create(
+        &mut self,
+        resource: Resource,
+        namespace: &str,
+        obj: Value,
+    ) -> Option<Arc<Value>> {
         let opts = self.opts();
-        match self.store.object_create(resource, namespace, obj, Part::All, opts) {
+        match self
+            .store
+            .object_create(resource, namespace, obj, Part::All, opts)
+        {
             Ok(created) => Some(created),
             Err(e) => {
                 tracing::debug!(error = %e, resource = %resource, "controller create skipped");
@@ -99,11 +124,13 @@ impl Ctx<'_> {
     /// Applies `change` to the stored object; stores it only if something changed.
     pub(crate) fn update(&mut self, key: &Key, change: impl FnOnce(&mut Value)) {
         let opts = self.opts();
-        let result = self.store.object_update(key, Part::All, false, opts, |cur| {
-            let mut new = cur.clone();
-            change(&mut new);
-            Ok(new)
-        });
+        let result = self
+            .store
+            .object_update(key, Part::All, false, opts, |cur| {
+                let mut new = cur.clone();
+                change(&mut new);
+                Ok(new)
+            });
         if let Err(e) = result {
             tracing::debug!(error = %e, resource = %key.resource, "controller update skipped");
         }
@@ -111,7 +138,9 @@ impl Ctx<'_> {
 
     /// Replaces `.status` with `status`.
     pub(crate) fn set_status<S: Serialize>(&mut self, key: &Key, status: &S) {
-        let Ok(status) = serde_json::to_value(status) else { return };
+        let Ok(status) = serde_json::to_value(status) else {
+            return;
+        };
         self.update(key, |obj| fields::set(obj, &["status"], status));
     }
 
@@ -129,7 +158,13 @@ impl Ctx<'_> {
     }
 
     /// Records an event about `involved` (deduplicated like the real event recorder).
-    pub(crate) fn event(&mut self, involved: &Involved, warning: bool, reason: &str, message: &str) {
+    pub(crate) fn event(
+        &mut self,
+        involved: &Involved,
+        warning: bool,
+        reason: &str,
+        message: &str,
+    ) {
         events::record(self, involved, warning, reason, message);
     }
 }
@@ -197,17 +232,25 @@ pub(crate) fn ready_since(pod: &Pod) -> Option<Timestamp> {
         .as_ref()?
         .iter()
         .find(|c| c.type_ == "Ready" && c.status == "True")
-        .map(|c| c.last_transition_time.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0))
+        .map(|c| {
+            c.last_transition_time
+                .as_ref()
+                .map_or(Timestamp::UNIX_EPOCH, |t| t.0)
+        })
 }
 
 /// Whether a pod has been ready for at least `min_ready_seconds`.
 pub(crate) fn pod_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    ready_since(pod).is_some_and(|since| crate::clock::seconds_between(since, now) >= i64::from(min_ready_seconds))
+    ready_since(pod).is_some_and(|since| {
+        crate::clock::seconds_between(since, now) >= i64::from(min_ready_seconds)
+    })
 }
 
 /// The pod template of a workload as stored (unknown fields kept), with extra labels.
 pub(crate) fn template_with_labels(obj: &Value, extra: &BTreeMap<String, String>) -> Value {
-    let mut template = fields::get(obj, &["spec", "template"]).cloned().unwrap_or_default();
+    let mut template = fields::get(obj, &["spec", "template"])
+        .cloned()
+        .unwrap_or_default();
     for (k, v) in extra {
         fields::set(&mut template, &["metadata", "labels", k], v.clone().into());
     }
@@ -223,13 +266,20 @@ pub(crate) fn pod_from_template(template: &Value, name: &str, owner: OwnerRefere
         "spec": fields::get(template, &["spec"]).cloned().unwrap_or_default(),
     });
     fields::set(&mut pod, &["metadata", "name"], name.into());
-    fields::set(&mut pod, &["metadata", "ownerReferences"], serde_json::json!([owner]));
+    fields::set(
+        &mut pod,
+        &["metadata", "ownerReferences"],
+        serde_json::json!([owner]),
+    );
     pod
 }
 
 /// Deletes namespaced objects whose owners are all gone (the garbage collector).
 fn collect_garbage(ctx: &mut Ctx<'_>) {
-    let namespaced: Vec<Resource> = Resource::ALL.into_iter().filter(|r| r.namespaced()).collect();
+    let namespaced: Vec<Resource> = Resource::ALL
+        .into_iter()
+        .filter(|r| r.namespaced())
+        .collect();
     let uids: BTreeSet<String> = namespaced
         .iter()
         .flat_map(|r| ctx.store.list(*r, None))

@@ -37,7 +37,11 @@ fn containers(spec: &mut Value, list: &str) {
     for c in items.iter_mut().filter(|c| c.is_object()) {
         let policy = pull_policy(fields::get_str(c, &["image"]).unwrap_or_default());
         or_set(c, &["imagePullPolicy"], policy.into());
-        or_set(c, &["terminationMessagePath"], "/dev/termination-log".into());
+        or_set(
+            c,
+            &["terminationMessagePath"],
+            "/dev/termination-log".into(),
+        );
         or_set(c, &["terminationMessagePolicy"], "File".into());
         or_set(c, &["resources"], json!({}));
         if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
@@ -77,13 +81,17 @@ fn service(store: &mut Store, obj: &mut Value, old: Option<&Value>) {
     if let Some(ip) = old.and_then(|o| fields::get_str(o, &["spec", "clusterIP"])) {
         let ip = ip.to_string();
         or_set(obj, &["spec", "clusterIP"], ip.into());
-    } else if !external_name && fields::get_str(obj, &["spec", "clusterIP"]).is_none_or(str::is_empty) {
+    } else if !external_name
+        && fields::get_str(obj, &["spec", "clusterIP"]).is_none_or(str::is_empty)
+    {
         let n = store.next_seq();
         let ip = format!("10.96.{}.{}", (n / 250) % 256, n % 250 + 1);
         fields::set(obj, &["spec", "clusterIP"], ip.into());
     }
     if !external_name {
-        let ip = fields::get_str(obj, &["spec", "clusterIP"]).unwrap_or_default().to_string();
+        let ip = fields::get_str(obj, &["spec", "clusterIP"])
+            .unwrap_or_default()
+            .to_string();
         or_set(obj, &["spec", "clusterIPs"], json!([ip]));
         or_set(obj, &["spec", "ipFamilies"], json!(["IPv4"]));
         or_set(obj, &["spec", "ipFamilyPolicy"], "SingleStack".into());
@@ -137,7 +145,11 @@ fn job_selector(obj: &mut Value) {
         ("batch.kubernetes.io/job-name", &name),
         ("job-name", &name),
     ] {
-        or_set(obj, &["spec", "template", "metadata", "labels", k], v.clone().into());
+        or_set(
+            obj,
+            &["spec", "template", "metadata", "labels", k],
+            v.clone().into(),
+        );
     }
 }
 
@@ -146,7 +158,11 @@ pub(crate) fn apply(store: &mut Store, resource: Resource, obj: &mut Value, old:
     match resource {
         Resource::Namespace => {
             let name = fields::meta(obj, "name").to_string();
-            or_set(obj, &["metadata", "labels", "kubernetes.io/metadata.name"], name.into());
+            or_set(
+                obj,
+                &["metadata", "labels", "kubernetes.io/metadata.name"],
+                name.into(),
+            );
             or_set(obj, &["spec", "finalizers"], json!(["kubernetes"]));
             or_set(obj, &["status", "phase"], "Active".into());
         }
@@ -161,8 +177,16 @@ pub(crate) fn apply(store: &mut Store, resource: Resource, obj: &mut Value, old:
             or_set(obj, &["spec", "replicas"], json!(1));
             or_set(obj, &["spec", "strategy", "type"], "RollingUpdate".into());
             if fields::get_str(obj, &["spec", "strategy", "type"]) == Some("RollingUpdate") {
-                or_set(obj, &["spec", "strategy", "rollingUpdate", "maxUnavailable"], "25%".into());
-                or_set(obj, &["spec", "strategy", "rollingUpdate", "maxSurge"], "25%".into());
+                or_set(
+                    obj,
+                    &["spec", "strategy", "rollingUpdate", "maxUnavailable"],
+                    "25%".into(),
+                );
+                or_set(
+                    obj,
+                    &["spec", "strategy", "rollingUpdate", "maxSurge"],
+                    "25%".into(),
+                );
             }
             or_set(obj, &["spec", "revisionHistoryLimit"], json!(10));
             or_set(obj, &["spec", "progressDeadlineSeconds"], json!(600));
@@ -175,13 +199,25 @@ pub(crate) fn apply(store: &mut Store, resource: Resource, obj: &mut Value, old:
         Resource::StatefulSet => {
             or_set(obj, &["spec", "replicas"], json!(1));
             or_set(obj, &["spec", "podManagementPolicy"], "OrderedReady".into());
-            or_set(obj, &["spec", "updateStrategy", "type"], "RollingUpdate".into());
+            or_set(
+                obj,
+                &["spec", "updateStrategy", "type"],
+                "RollingUpdate".into(),
+            );
             if fields::get_str(obj, &["spec", "updateStrategy", "type"]) == Some("RollingUpdate") {
-                or_set(obj, &["spec", "updateStrategy", "rollingUpdate", "partition"], json!(0));
+                or_set(
+                    obj,
+                    &["spec", "updateStrategy", "rollingUpdate", "partition"],
+                    json!(0),
+                );
             }
             or_set(obj, &["spec", "revisionHistoryLimit"], json!(10));
             for when in ["whenDeleted", "whenScaled"] {
-                or_set(obj, &["spec", "persistentVolumeClaimRetentionPolicy", when], "Retain".into());
+                or_set(
+                    obj,
+                    &["spec", "persistentVolumeClaimRetentionPolicy", when],
+                    "Retain".into(),
+                );
             }
             template_spec(obj, Some("Always"));
         }

@@ -10,7 +10,16 @@ use crate::resource::Resource;
 /// The Kubernetes version the simulator claims to be.
 const MINOR: &str = "33";
 
-const VERBS: [&str; 8] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// `/version`.
 pub(crate) fn version() -> Value {

@@ -73,8 +73,12 @@ pub(crate) enum ApiError {
     Forbidden(String),
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
-    #[error("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json")]
-    UnsupportedPatch,
+    /// A body in a media type the simulator does not decode (YAML, protobuf, CBOR):
+    /// client-go then retries with JSON.
+    #[error(
+        "the body of the request was in an unknown format - accepted media types include: {accepted}"
+    )]
+    UnsupportedMediaType { accepted: &'static str },
     #[error("too old resource version: {requested} ({oldest})")]
     Expired { requested: u64, oldest: u64 },
     #[error("an error on the server has prevented the request from succeeding")]
@@ -114,7 +118,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
-            ApiError::UnsupportedPatch => {
+            ApiError::UnsupportedMediaType { .. } => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
             }
             ApiError::Expired { .. } => (StatusCode::GONE, "Expired"),

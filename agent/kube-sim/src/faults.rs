@@ -31,7 +31,12 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 4] = [Fault::ImagePull, Fault::Health, Fault::Oom, Fault::CrashLoop];
+    pub const ALL: [Fault; 4] = [
+        Fault::ImagePull,
+        Fault::Health,
+        Fault::Oom,
+        Fault::CrashLoop,
+    ];
 
     /// The value of [`FAULT_ANNOTATION`] that selects this fault.
     pub fn annotation_value(self) -> &'static str {
@@ -64,10 +69,14 @@ fn image_tag(image: &str) -> &str {
 /// The fault of a container with `image` in a pod with `annotations`, if any.
 pub(crate) fn for_container(annotations: &BTreeMap<String, String>, image: &str) -> Option<Fault> {
     if let Some(value) = annotations.get(FAULT_ANNOTATION) {
-        return Fault::ALL.into_iter().find(|f| f.annotation_value() == value);
+        return Fault::ALL
+            .into_iter()
+            .find(|f| f.annotation_value() == value);
     }
     let tag = image_tag(image);
-    Fault::ALL.into_iter().find(|f| tag.contains(f.image_tag_marker()))
+    Fault::ALL
+        .into_iter()
+        .find(|f| tag.contains(f.image_tag_marker()))
 }
 
 #[cfg(test)]
@@ -77,16 +86,33 @@ mod tests {
     #[test]
     fn faults_come_from_the_annotation_or_the_image_tag() {
         let none = BTreeMap::new();
-        let oom: BTreeMap<String, String> = [(FAULT_ANNOTATION.to_string(), "oom".to_string())].into();
+        let oom: BTreeMap<String, String> =
+            [(FAULT_ANNOTATION.to_string(), "oom".to_string())].into();
         assert_eq!(for_container(&none, "web:v1"), None);
-        assert_eq!(for_container(&none, "web:v2-fail-pull"), Some(Fault::ImagePull));
-        assert_eq!(for_container(&none, "localhost:5000/fail-crash/web:v1"), None);
-        assert_eq!(for_container(&none, "r/web:fail-crash@sha256:1"), Some(Fault::CrashLoop));
+        assert_eq!(
+            for_container(&none, "web:v2-fail-pull"),
+            Some(Fault::ImagePull)
+        );
+        assert_eq!(
+            for_container(&none, "localhost:5000/fail-crash/web:v1"),
+            None
+        );
+        assert_eq!(
+            for_container(&none, "r/web:fail-crash@sha256:1"),
+            Some(Fault::CrashLoop)
+        );
         assert_eq!(for_container(&oom, "web:v2-fail-pull"), Some(Fault::Oom));
         for f in Fault::ALL {
-            let a: BTreeMap<String, String> = [(FAULT_ANNOTATION.to_string(), f.annotation_value().to_string())].into();
+            let a: BTreeMap<String, String> = [(
+                FAULT_ANNOTATION.to_string(),
+                f.annotation_value().to_string(),
+            )]
+            .into();
             assert_eq!(for_container(&a, "web:v1"), Some(f));
-            assert_eq!(for_container(&none, &format!("web:x-{}", f.image_tag_marker())), Some(f));
+            assert_eq!(
+                for_container(&none, &format!("web:x-{}", f.image_tag_marker())),
+                Some(f)
+            );
         }
     }
 }

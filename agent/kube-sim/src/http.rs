@@ -30,9 +30,18 @@ use target::{Params, Sub, Target};
 /// The router for one simulated cluster.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/version", get(|| async { json(StatusCode::OK, &discovery::version()) }))
-        .route("/api", get(|| async { json(StatusCode::OK, &discovery::core_versions()) }))
-        .route("/apis", get(|| async { json(StatusCode::OK, &discovery::groups()) }))
+        .route(
+            "/version",
+            get(|| async { json(StatusCode::OK, &discovery::version()) }),
+        )
+        .route(
+            "/api",
+            get(|| async { json(StatusCode::OK, &discovery::core_versions()) }),
+        )
+        .route(
+            "/apis",
+            get(|| async { json(StatusCode::OK, &discovery::groups()) }),
+        )
         .route("/api/{*rest}", any(core))
         .route("/apis/{*rest}", any(grouped))
         .fallback(|| async { ApiError::NoRoute.into_response() })
@@ -49,15 +58,34 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 fn json(code: StatusCode, value: &Value) -> Response {
-    (code, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
 }
 
-async fn core(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    dispatch(&shared, true, &method, &uri, &headers, &body).unwrap_or_else(IntoResponse::into_response)
+async fn core(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    dispatch(&shared, true, &method, &uri, &headers, &body)
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn grouped(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    dispatch(&shared, false, &method, &uri, &headers, &body).unwrap_or_else(IntoResponse::into_response)
+async fn grouped(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    dispatch(&shared, false, &method, &uri, &headers, &body)
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `DeleteOptions`, as kube-rs and kubectl send them in a DELETE body.
@@ -81,15 +109,20 @@ fn delete_opts(shared: &Shared, params: &Params, body: &[u8]) -> Result<DeleteOp
     let parsed: DeleteBody = if body.iter().all(u8::is_ascii_whitespace) {
         DeleteBody::default()
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid DeleteOptions: {e}")))?
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid DeleteOptions: {e}")))?
     };
-    let policy = params.propagation_policy().or(parsed.propagation_policy.as_deref());
+    let policy = params
+        .propagation_policy()
+        .or(parsed.propagation_policy.as_deref());
     let propagation = match (policy, parsed.orphan_dependents) {
         (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
         (Some("Foreground"), _) => Propagation::Foreground,
         (Some("Background") | None, _) => Propagation::Background,
         (Some(other), _) => {
-            return Err(ApiError::BadRequest(format!("unsupported propagationPolicy {other:?}")));
+            return Err(ApiError::BadRequest(format!(
+                "unsupported propagationPolicy {other:?}"
+            )));
         }
     };
     let dry_run = params.dry_run()? || parsed.dry_run.is_some_and(|d| d.iter().any(|v| v == "All"));
@@ -100,6 +133,20 @@ fn delete_opts(shared: &Shared, params: &Params, body: &[u8]) -> Result<DeleteOp
         uid: pre.uid,
         resource_version: pre.resource_version,
     })
+}
+
+/// Bodies of POST and PUT must be JSON (protobuf and CBOR clients fall back to JSON on 415).
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match content_type.split(';').next().unwrap_or_default().trim() {
+        "" | "application/json" | "*/*" => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType {
+            accepted: "application/json",
+        }),
+    }
 }
 
 fn dispatch(
@@ -114,20 +161,43 @@ fn dispatch(
     let rest = uri.path().strip_prefix(prefix).ok_or(ApiError::NoRoute)?;
     let target = Target::parse(core, rest)?;
     let params = Params::from_uri(uri)?;
+    if matches!(*method, Method::POST | Method::PUT) {
+        require_json(headers)?;
+    }
     let ok = |v: &Value| Ok(json(StatusCode::OK, v));
     match (target, method.clone()) {
-        (Target::Group(group), Method::GET) => ok(&discovery::api_group(&group).ok_or(ApiError::NoRoute)?),
+        (Target::Group(group), Method::GET) => {
+            ok(&discovery::api_group(&group).ok_or(ApiError::NoRoute)?)
+        }
         (Target::ResourceList { group, version }, Method::GET) => {
             ok(&discovery::resource_list(&group, &version).ok_or(ApiError::NoRoute)?)
         }
-        (Target::Collection { resource, namespace }, Method::GET) => {
+        (
+            Target::Collection {
+                resource,
+                namespace,
+            },
+            Method::GET,
+        ) => {
             let selectors = params.selectors()?;
             if params.watch()? {
                 return stream::watch(shared.clone(), resource, namespace, selectors, &params);
             }
-            ok(&api::list(shared, resource, namespace.as_deref(), &selectors, &params.page()?)?)
+            ok(&api::list(
+                shared,
+                resource,
+                namespace.as_deref(),
+                &selectors,
+                &params.page()?,
+            )?)
         }
-        (Target::Collection { resource, namespace }, Method::POST) => {
+        (
+            Target::Collection {
+                resource,
+                namespace,
+            },
+            Method::POST,
+        ) => {
             let namespace = match (resource.namespaced(), namespace) {
                 (true, Some(ns)) => ns,
                 (false, None) => String::new(),
@@ -136,26 +206,57 @@ fn dispatch(
             let created = api::create(shared, resource, &namespace, body, params.dry_run()?)?;
             Ok(json(StatusCode::CREATED, &created))
         }
-        (Target::Collection { resource, namespace }, Method::DELETE) => {
+        (
+            Target::Collection {
+                resource,
+                namespace,
+            },
+            Method::DELETE,
+        ) => {
             let opts = delete_opts(shared, &params, body)?;
-            ok(&api::delete_collection(shared, resource, namespace.as_deref(), &params.selectors()?, &opts)?)
+            ok(&api::delete_collection(
+                shared,
+                resource,
+                namespace.as_deref(),
+                &params.selectors()?,
+                &opts,
+            )?)
         }
-        (Target::Object { resource, namespace, name, sub }, method) => {
+        (
+            Target::Object {
+                resource,
+                namespace,
+                name,
+                sub,
+            },
+            method,
+        ) => {
             let key = Key::new(resource, &namespace, &name);
-            let part = if sub == Some(Sub::Status) { Part::Status } else { Part::Main };
+            let part = if sub == Some(Sub::Status) {
+                Part::Status
+            } else {
+                Part::Main
+            };
             match (sub, method) {
                 (Some(Sub::Log), Method::GET) => {
                     let pod = api::get(shared, &key)?;
                     let container = logs::container_name(&pod, params.container())?;
                     if params.follow()? {
-                        return Ok(stream::follow_logs(shared.clone(), key, container, params.tail_lines()?));
+                        return Ok(stream::follow_logs(
+                            shared.clone(),
+                            key,
+                            container,
+                            params.tail_lines()?,
+                        ));
                     }
                     let lines = logs::lines(&pod, &container, params.previous()?)?;
                     Ok(logs::response(logs::tail(lines, params.tail_lines()?)))
                 }
                 (Some(Sub::Log), _) => Err(ApiError::MethodNotAllowed),
-                (_, Method::GET) => ok(&api::get(shared, &key)?),
-                (_, Method::PUT) => ok(&api::replace(shared, &key, part, body, params.dry_run()?)?),
+                (_, Method::GET) => ok(&*api::get(shared, &key)?),
+                (_, Method::PUT) => {
+                    ok(&*api::replace(shared, &key, part, body, params.dry_run()?)?)
+                }
                 (_, Method::PATCH) => {
                     let content_type = headers
                         .get(header::CONTENT_TYPE)
@@ -170,10 +271,18 @@ fn dispatch(
                         dry_run: params.dry_run()?,
                     };
                     let (obj, created) = api::patch(shared, &key, &req)?;
-                    let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+                    let code = if created {
+                        StatusCode::CREATED
+                    } else {
+                        StatusCode::OK
+                    };
                     Ok(json(code, &obj))
                 }
-                (None, Method::DELETE) => ok(&api::delete(shared, &key, &delete_opts(shared, &params, body)?)?),
+                (None, Method::DELETE) => ok(&*api::delete(
+                    shared,
+                    &key,
+                    &delete_opts(shared, &params, body)?,
+                )?),
                 _ => Err(ApiError::MethodNotAllowed),
             }
         }

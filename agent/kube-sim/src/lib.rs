@@ -1,1 +1,54 @@
-//! The simulated Kubernetes API server (work in progress).
+//! A simulated Kubernetes API server, for tests and the local installation (no real API
+//! server can run on Outpost's development machines).
+//!
+//! It speaks the real Kubernetes HTTP API for the subset the Outpost agent uses plus
+//! discovery, so an ordinary `kube::Client` (in-process via [`Sim::client`], or over
+//! loopback HTTP) and `kubectl` work against it unchanged. A controller moves objects the
+//! way a cluster would: Deployments roll out through ReplicaSets and pods that become
+//! ready, StatefulSets get ordered pods and claims, Jobs run to completion, and containers
+//! fail on demand ([`Fault`]). The simulator replaces the API server, not the agent's logic.
+//!
+//! Stepping is explicit (tests call [`Sim::step`]/[`Sim::settle`]/[`Sim::advance`]; nothing
+//! moves otherwise) or timed (a background task steps on an interval); see [`Stepping`].
+//!
+//! It must not depend on the agent: the agent's tests depend on it.
+
+#![warn(missing_docs)]
+
+mod api;
+mod apply;
+mod clock;
+mod controller;
+mod defaults;
+mod discovery;
+mod error;
+mod faults;
+mod fields;
+mod http;
+mod logs;
+mod naming;
+mod patch;
+mod resource;
+mod selector;
+mod serve;
+mod sim;
+mod store;
+mod validate;
+mod watch;
+
+pub use faults::{FAULT_ANNOTATION, Fault};
+pub use serve::{kubeconfig, serve, write_ready_file};
+pub use sim::{Sim, SimConfig, SimError, StepReport, Stepping};
+pub use store::persist::PersistError;
+
+/// Formats an error and its sources as `outer: inner: innermost`.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

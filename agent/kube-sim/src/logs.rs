@@ -20,10 +20,15 @@ fn decode_pod(pod: &Value) -> Result<Pod, ApiError> {
 pub(crate) fn container_name(pod: &Value, asked: Option<&str>) -> Result<String, ApiError> {
     let pod = decode_pod(pod)?;
     let name = pod.metadata.name.unwrap_or_default();
-    let names: Vec<String> = pod.spec.map(|s| s.containers.into_iter().map(|c| c.name).collect()).unwrap_or_default();
+    let names: Vec<String> = pod
+        .spec
+        .map(|s| s.containers.into_iter().map(|c| c.name).collect())
+        .unwrap_or_default();
     match asked {
         Some(c) if names.iter().any(|n| n == c) => Ok(c.to_string()),
-        Some(c) => Err(ApiError::BadRequest(format!("container {c} is not valid for pod {name}"))),
+        Some(c) => Err(ApiError::BadRequest(format!(
+            "container {c} is not valid for pod {name}"
+        ))),
         None => match names.as_slice() {
             [only] => Ok(only.clone()),
             _ => Err(ApiError::BadRequest(format!(
@@ -34,12 +39,22 @@ pub(crate) fn container_name(pod: &Value, asked: Option<&str>) -> Result<String,
     }
 }
 
-fn instance_lines(image: &str, fault: Option<Fault>, state: &ContainerState, ready: bool) -> Vec<String> {
+fn instance_lines(
+    image: &str,
+    fault: Option<Fault>,
+    state: &ContainerState,
+    ready: bool,
+) -> Vec<String> {
     let started = state
         .running
         .as_ref()
         .and_then(|r| r.started_at.as_ref())
-        .or_else(|| state.terminated.as_ref().and_then(|t| t.started_at.as_ref()))
+        .or_else(|| {
+            state
+                .terminated
+                .as_ref()
+                .and_then(|t| t.started_at.as_ref())
+        })
         .map(|t| crate::clock::format_time(t.0))
         .unwrap_or_default();
     let mut lines = vec![
@@ -47,14 +62,23 @@ fn instance_lines(image: &str, fault: Option<Fault>, state: &ContainerState, rea
         format!("{started} INFO listening on 0.0.0.0:8080"),
     ];
     if let Some(t) = &state.terminated {
-        let finished = t.finished_at.as_ref().map(|t| crate::clock::format_time(t.0)).unwrap_or_default();
+        let finished = t
+            .finished_at
+            .as_ref()
+            .map(|t| crate::clock::format_time(t.0))
+            .unwrap_or_default();
         lines.push(match t.reason.as_deref() {
             Some("Completed") => format!("{finished} INFO work complete, exiting"),
             Some("OOMKilled") => format!("{finished} FATAL runtime: out of memory"),
-            _ => format!("{finished} ERROR panic: simulated crash, exiting with status {}", t.exit_code),
+            _ => format!(
+                "{finished} ERROR panic: simulated crash, exiting with status {}",
+                t.exit_code
+            ),
         });
     } else if fault == Some(Fault::Health) {
-        lines.push(format!("{started} WARN readiness check failed: dependency unavailable"));
+        lines.push(format!(
+            "{started} WARN readiness check failed: dependency unavailable"
+        ));
     } else if ready {
         lines.push(format!("{started} INFO ready"));
     }
@@ -63,7 +87,11 @@ fn instance_lines(image: &str, fault: Option<Fault>, state: &ContainerState, rea
 
 /// Log lines of the current (or, with `previous`, the last terminated) instance of
 /// `container`. Errors: 400 if that instance has not started or does not exist.
-pub(crate) fn lines(pod_obj: &Value, container: &str, previous: bool) -> Result<Vec<String>, ApiError> {
+pub(crate) fn lines(
+    pod_obj: &Value,
+    container: &str,
+    previous: bool,
+) -> Result<Vec<String>, ApiError> {
     let pod = decode_pod(pod_obj)?;
     let name = pod.metadata.name.clone().unwrap_or_default();
     let annotations = pod.metadata.annotations.clone().unwrap_or_default();
@@ -79,7 +107,11 @@ pub(crate) fn lines(pod_obj: &Value, container: &str, previous: bool) -> Result<
         .status
         .and_then(|s| s.container_statuses)
         .and_then(|cs| cs.into_iter().find(|c| c.name == container));
-    let waiting = |reason: &str| ApiError::BadRequest(format!("container {container:?} in pod {name:?} is waiting to start: {reason}"));
+    let waiting = |reason: &str| {
+        ApiError::BadRequest(format!(
+            "container {container:?} in pod {name:?} is waiting to start: {reason}"
+        ))
+    };
     let Some(status) = status else {
         return Err(waiting("ContainerCreating"));
     };
@@ -94,7 +126,9 @@ pub(crate) fn lines(pod_obj: &Value, container: &str, previous: bool) -> Result<
         }
         // Between restarts the kubelet serves the instance that just ended.
         (false, Some(_), Some(last)) => (last, false),
-        (false, Some(w), None) => return Err(waiting(w.reason.as_deref().unwrap_or("ContainerCreating"))),
+        (false, Some(w), None) => {
+            return Err(waiting(w.reason.as_deref().unwrap_or("ContainerCreating")));
+        }
         (false, None, _) => (state, status.ready),
     };
     Ok(instance_lines(&image, fault, &instance, ready))

@@ -86,7 +86,11 @@ mod tests {
         let c = json!({"spec": {"containers": [{"name": "app", "image": "x:2"}]}, "metadata": {}});
         assert_eq!(template_hash(&a), template_hash(&b));
         assert_ne!(template_hash(&a), template_hash(&c));
-        assert!(template_hash(&a).bytes().all(|ch| SAFE_ALPHABET.contains(&ch)));
+        assert!(
+            template_hash(&a)
+                .bytes()
+                .all(|ch| SAFE_ALPHABET.contains(&ch))
+        );
     }
 
     #[test]

@@ -28,14 +28,17 @@ impl PatchKind {
             "application/merge-patch+json" => Ok(PatchKind::Merge),
             "application/json-patch+json" => Ok(PatchKind::Json),
             "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
-            _ => Err(ApiError::UnsupportedPatch),
+            _ => Err(ApiError::UnsupportedMediaType {
+                accepted: "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json",
+            }),
         }
     }
 }
 
 /// Parses a request body as JSON; 400 on anything else (YAML is not accepted).
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))
 }
 
 fn named_items(list: &[Value]) -> bool {
@@ -56,10 +59,14 @@ fn strategic_merge(target: &mut Value, patch: &Value) {
             (_, Value::Null) => {
                 t.remove(k);
             }
-            (Some(Value::Array(existing)), Value::Array(items)) if named_items(items) && named_items(existing) => {
+            (Some(Value::Array(existing)), Value::Array(items))
+                if named_items(items) && named_items(existing) =>
+            {
                 for item in items {
                     let name = fields::get_str(item, &["name"]);
-                    let pos = existing.iter().position(|e| fields::get_str(e, &["name"]) == name);
+                    let pos = existing
+                        .iter()
+                        .position(|e| fields::get_str(e, &["name"]) == name);
                     let delete = fields::get_str(item, &["$patch"]) == Some("delete");
                     match (pos, delete) {
                         (Some(i), true) => {
@@ -71,7 +78,9 @@ fn strategic_merge(target: &mut Value, patch: &Value) {
                     }
                 }
             }
-            (Some(existing), Value::Object(_)) if existing.is_object() => strategic_merge(existing, v),
+            (Some(existing), Value::Object(_)) if existing.is_object() => {
+                strategic_merge(existing, v)
+            }
             _ => {
                 t.insert(k.clone(), v.clone());
             }
@@ -88,16 +97,23 @@ pub(crate) fn patch(kind: PatchKind, current: &Value, body: &[u8]) -> Result<Val
         PatchKind::Strategic => {
             let p = parse_json(body)?;
             if !p.is_object() {
-                return Err(ApiError::BadRequest("a strategic merge patch must be a JSON object".into()));
+                return Err(ApiError::BadRequest(
+                    "a strategic merge patch must be a JSON object".into(),
+                ));
             }
             strategic_merge(&mut doc, &p);
         }
         PatchKind::Json => {
             let ops: json_patch::Patch = serde_json::from_slice(body)
                 .map_err(|e| ApiError::BadRequest(format!("the JSON patch is malformed: {e}")))?;
-            json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::BadRequest(format!("the JSON patch does not apply: {e}")))?;
+            json_patch::patch(&mut doc, &ops)
+                .map_err(|e| ApiError::BadRequest(format!("the JSON patch does not apply: {e}")))?;
         }
-        PatchKind::Apply => return Err(ApiError::UnsupportedPatch),
+        PatchKind::Apply => {
+            return Err(ApiError::UnsupportedMediaType {
+                accepted: "application/apply-patch+yaml",
+            });
+        }
     }
     Ok(doc)
 }
@@ -127,10 +143,16 @@ mod tests {
         for (kind, body) in [
             (PatchKind::Merge, &b"{"[..]),
             (PatchKind::Json, b"{\"op\":\"add\"}"),
-            (PatchKind::Json, b"[{\"op\":\"remove\",\"path\":\"/missing\"}]"),
+            (
+                PatchKind::Json,
+                b"[{\"op\":\"remove\",\"path\":\"/missing\"}]",
+            ),
             (PatchKind::Strategic, b"[1]"),
         ] {
-            assert!(matches!(super::patch(kind, &cur, body), Err(ApiError::BadRequest(_))), "{kind:?}");
+            assert!(
+                matches!(super::patch(kind, &cur, body), Err(ApiError::BadRequest(_))),
+                "{kind:?}"
+            );
         }
     }
 }

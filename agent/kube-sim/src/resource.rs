@@ -56,11 +56,27 @@ const fn info(
     }
 }
 
-static NAMESPACE: ResourceInfo = info("", "Namespace", "namespaces", "namespace", &["ns"], false, true);
+static NAMESPACE: ResourceInfo = info(
+    "",
+    "Namespace",
+    "namespaces",
+    "namespace",
+    &["ns"],
+    false,
+    true,
+);
 static POD: ResourceInfo = info("", "Pod", "pods", "pod", &["po"], true, true);
 static SERVICE: ResourceInfo = info("", "Service", "services", "service", &["svc"], true, true);
 static SECRET: ResourceInfo = info("", "Secret", "secrets", "secret", &[], true, false);
-static CONFIG_MAP: ResourceInfo = info("", "ConfigMap", "configmaps", "configmap", &["cm"], true, false);
+static CONFIG_MAP: ResourceInfo = info(
+    "",
+    "ConfigMap",
+    "configmaps",
+    "configmap",
+    &["cm"],
+    true,
+    false,
+);
 static PVC: ResourceInfo = info(
     "",
     "PersistentVolumeClaim",
@@ -71,9 +87,33 @@ static PVC: ResourceInfo = info(
     true,
 );
 static EVENT: ResourceInfo = info("", "Event", "events", "event", &["ev"], true, false);
-static DEPLOYMENT: ResourceInfo = info("apps", "Deployment", "deployments", "deployment", &["deploy"], true, true);
-static REPLICA_SET: ResourceInfo = info("apps", "ReplicaSet", "replicasets", "replicaset", &["rs"], true, true);
-static STATEFUL_SET: ResourceInfo = info("apps", "StatefulSet", "statefulsets", "statefulset", &["sts"], true, true);
+static DEPLOYMENT: ResourceInfo = info(
+    "apps",
+    "Deployment",
+    "deployments",
+    "deployment",
+    &["deploy"],
+    true,
+    true,
+);
+static REPLICA_SET: ResourceInfo = info(
+    "apps",
+    "ReplicaSet",
+    "replicasets",
+    "replicaset",
+    &["rs"],
+    true,
+    true,
+);
+static STATEFUL_SET: ResourceInfo = info(
+    "apps",
+    "StatefulSet",
+    "statefulsets",
+    "statefulset",
+    &["sts"],
+    true,
+    true,
+);
 static JOB: ResourceInfo = info("batch", "Job", "jobs", "job", &[], true, true);
 
 impl Resource {

@@ -65,7 +65,9 @@ fn parse_set(key: &str, rest: &str, original: &str) -> Result<(String, Vec<Strin
         .ok_or_else(|| format!("unable to parse requirement: {original:?}: expected (values)"))?;
     let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
     if values.iter().any(|v| !valid_value(v)) {
-        return Err(format!("unable to parse requirement: {original:?}: invalid value"));
+        return Err(format!(
+            "unable to parse requirement: {original:?}: invalid value"
+        ));
     }
     Ok((key.to_string(), values))
 }
@@ -96,11 +98,19 @@ fn parse_requirement(raw: &str) -> Result<LabelReq, String> {
     }
     if let Some((k, rest)) = req.split_once(" notin ") {
         let (k, vs) = parse_set(k.trim(), rest, req)?;
-        return if valid_key(&k) { Ok(LabelReq::NotIn(k, vs)) } else { Err(bad()) };
+        return if valid_key(&k) {
+            Ok(LabelReq::NotIn(k, vs))
+        } else {
+            Err(bad())
+        };
     }
     if let Some((k, rest)) = req.split_once(" in ") {
         let (k, vs) = parse_set(k.trim(), rest, req)?;
-        return if valid_key(&k) { Ok(LabelReq::In(k, vs)) } else { Err(bad()) };
+        return if valid_key(&k) {
+            Ok(LabelReq::In(k, vs))
+        } else {
+            Err(bad())
+        };
     }
     if valid_key(req) {
         Ok(LabelReq::Exists(req.to_string()))
@@ -198,7 +208,9 @@ impl FieldSelectorExpr {
                 } else if let Some((p, v)) = term.split_once('=') {
                     (p, true, v)
                 } else {
-                    return Err(format!("invalid selector: '{term}'; can't understand '{term}'"));
+                    return Err(format!(
+                        "invalid selector: '{term}'; can't understand '{term}'"
+                    ));
                 };
                 let path = path.trim();
                 if path.is_empty() || path.split('.').any(str::is_empty) {
@@ -265,7 +277,9 @@ mod tests {
 
     #[test]
     fn malformed_label_selectors_are_errors() {
-        for sel in ["a in x", "=b", "a=b=c d", "a in (x", "!", "a b", ",", "a=(x)"] {
+        for sel in [
+            "a in x", "=b", "a=b=c d", "a in (x", "!", "a b", ",", "a=(x)",
+        ] {
             assert!(LabelSelectorExpr::parse(sel).is_err(), "{sel}");
         }
     }
@@ -275,13 +289,20 @@ mod tests {
         let ev = json!({"metadata": {"name": "e1"}, "involvedObject": {"kind": "Deployment", "name": "web"}});
         let cases = [
             ("metadata.name=e1", true),
-            ("involvedObject.name=web,involvedObject.kind=Deployment", true),
+            (
+                "involvedObject.name=web,involvedObject.kind=Deployment",
+                true,
+            ),
             ("involvedObject.kind!=Deployment", false),
             ("involvedObject.uid=", true),
             ("involvedObject.uid=x", false),
         ];
         for (sel, want) in cases {
-            assert_eq!(FieldSelectorExpr::parse(sel).unwrap().matches(&ev), want, "{sel}");
+            assert_eq!(
+                FieldSelectorExpr::parse(sel).unwrap().matches(&ev),
+                want,
+                "{sel}"
+            );
         }
         for bad in ["metadata.name", "=x", "a..b=c"] {
             assert!(FieldSelectorExpr::parse(bad).is_err(), "{bad}");

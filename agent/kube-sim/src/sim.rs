@@ -164,7 +164,10 @@ const INITIAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", 
 
 fn fresh_store(now: Timestamp) -> Store {
     let mut store = Store::with_objects(0, 0, Default::default());
-    let opts = WriteOpts { now, dry_run: false };
+    let opts = WriteOpts {
+        now,
+        dry_run: false,
+    };
     for ns in INITIAL_NAMESPACES {
         let obj = serde_json::json!({ "metadata": { "name": ns } });
         if store.get(&Key::new(Resource::Namespace, "", ns)).is_none()
@@ -242,7 +245,9 @@ impl Sim {
                 return Ok(steps);
             }
         }
-        Err(SimError::NotSettled { steps: SETTLE_LIMIT })
+        Err(SimError::NotSettled {
+            steps: SETTLE_LIMIT,
+        })
     }
 
     /// Moves the simulated clock forward (in either stepping mode). Nothing else happens

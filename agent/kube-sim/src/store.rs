@@ -101,11 +101,9 @@ impl Store {
             namespace: namespace.unwrap_or_default().to_string(),
             name: String::new(),
         };
-        self.objects
-            .range(start..)
-            .take_while(move |(k, _)| {
-                k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns)
-            })
+        self.objects.range(start..).take_while(move |(k, _)| {
+            k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns)
+        })
     }
 
     /// Every stored object (for persistence).
@@ -117,7 +115,11 @@ impl Store {
     /// has checked that the object actually changed.
     pub(crate) fn put(&mut self, key: Key, mut obj: Value) -> Arc<Value> {
         self.rv += 1;
-        fields::set(&mut obj, &["metadata", "resourceVersion"], self.rv.to_string().into());
+        fields::set(
+            &mut obj,
+            &["metadata", "resourceVersion"],
+            self.rv.to_string().into(),
+        );
         let new = Arc::new(obj);
         let old = self.objects.insert(key.clone(), new.clone());
         let kind = if old.is_some() {
@@ -142,7 +144,11 @@ impl Store {
         let old = self.objects.remove(key)?;
         self.rv += 1;
         let mut last = (*old).clone();
-        fields::set(&mut last, &["metadata", "resourceVersion"], self.rv.to_string().into());
+        fields::set(
+            &mut last,
+            &["metadata", "resourceVersion"],
+            self.rv.to_string().into(),
+        );
         let last = Arc::new(last);
         self.hub.publish(Change {
             rv: self.rv,

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec, Secret, Service,
+    ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec, Secret,
+    Service,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::de::DeserializeOwned;
@@ -22,7 +23,8 @@ use crate::resource::Resource;
 use crate::selector::LabelSelectorExpr;
 
 fn decode<T: DeserializeOwned>(obj: &Value) -> Result<T, ApiError> {
-    serde_json::from_value(obj.clone()).map_err(|e| ApiError::BadRequest(format!("error decoding object: {e}")))
+    serde_json::from_value(obj.clone())
+        .map_err(|e| ApiError::BadRequest(format!("error decoding object: {e}")))
 }
 
 /// DNS-1123 label (`max` 63) or subdomain (`max` 253, dots allowed).
@@ -40,7 +42,8 @@ fn dns_name(name: &str, dots: bool) -> bool {
 
 fn label_value_ok(v: &str) -> bool {
     v.len() <= 63
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && v.chars().next().is_none_or(|c| c.is_ascii_alphanumeric())
         && v.chars().last().is_none_or(|c| c.is_ascii_alphanumeric())
 }
@@ -63,7 +66,10 @@ fn check_metadata(resource: Resource, obj: &Value, causes: &mut Vec<Cause>) {
         for (k, v) in labels {
             let v = v.as_str().unwrap_or_default();
             if !label_key_ok(k) || !label_value_ok(v) {
-                causes.push(Cause::invalid(format!("metadata.labels[{k}]"), format!("{v:?}: not a valid label")));
+                causes.push(Cause::invalid(
+                    format!("metadata.labels[{k}]"),
+                    format!("{v:?}: not a valid label"),
+                ));
             }
         }
     }
@@ -79,7 +85,10 @@ fn check_pod_spec(spec: Option<&PodSpec>, path: &str, causes: &mut Vec<Cause>) {
     }
     for (i, c) in spec.containers.iter().enumerate() {
         if !dns_name(&c.name, false) {
-            causes.push(Cause::invalid(format!("{path}.containers[{i}].name"), format!("{:?}", c.name)));
+            causes.push(Cause::invalid(
+                format!("{path}.containers[{i}].name"),
+                format!("{:?}", c.name),
+            ));
         }
         if c.image.as_deref().is_none_or(str::is_empty) {
             causes.push(Cause::required(format!("{path}.containers[{i}].image")));
@@ -120,22 +129,34 @@ fn immutable<T: PartialEq>(new: &T, old: Option<&T>, field: &str, causes: &mut V
     }
 }
 
-fn check_typed(resource: Resource, obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) -> Result<(), ApiError> {
+fn check_typed(
+    resource: Resource,
+    obj: &Value,
+    old: Option<&Value>,
+    causes: &mut Vec<Cause>,
+) -> Result<(), ApiError> {
     match resource {
         Resource::Deployment => {
             let d: Deployment = decode(obj)?;
             let o: Option<Deployment> = old.map(decode).transpose()?;
-            check_selector(&d.spec.selector, &d.spec.template, causes);
-            check_pod_spec(d.spec.template.spec.as_ref(), "spec.template.spec", causes);
-            immutable(&d.spec.selector, o.as_ref().map(|o| &o.spec.selector), "spec.selector", causes);
+            let spec = d.spec.unwrap_or_default();
+            check_selector(&spec.selector, &spec.template, causes);
+            check_pod_spec(spec.template.spec.as_ref(), "spec.template.spec", causes);
+            let old_selector = o.and_then(|o| o.spec).map(|s| s.selector);
+            immutable(
+                &spec.selector,
+                old_selector.as_ref(),
+                "spec.selector",
+                causes,
+            );
         }
         Resource::ReplicaSet => {
             let r: ReplicaSet = decode(obj)?;
-            if let Some(spec) = &r.spec {
-                if let Some(t) = &spec.template {
-                    check_selector(&spec.selector, t, causes);
-                    check_pod_spec(t.spec.as_ref(), "spec.template.spec", causes);
-                }
+            if let Some(spec) = &r.spec
+                && let Some(t) = &spec.template
+            {
+                check_selector(&spec.selector, t, causes);
+                check_pod_spec(t.spec.as_ref(), "spec.template.spec", causes);
             }
         }
         Resource::StatefulSet => {
@@ -145,7 +166,12 @@ fn check_typed(resource: Resource, obj: &Value, old: Option<&Value>, causes: &mu
             check_selector(&spec.selector, &spec.template, causes);
             check_pod_spec(spec.template.spec.as_ref(), "spec.template.spec", causes);
             let old_spec = o.and_then(|o| o.spec);
-            immutable(&spec.selector, old_spec.as_ref().map(|o| &o.selector), "spec.selector", causes);
+            immutable(
+                &spec.selector,
+                old_spec.as_ref().map(|o| &o.selector),
+                "spec.selector",
+                causes,
+            );
             immutable(
                 &spec.volume_claim_templates,
                 old_spec.as_ref().map(|o| &o.volume_claim_templates),
@@ -158,17 +184,33 @@ fn check_typed(resource: Resource, obj: &Value, old: Option<&Value>, causes: &mu
             let o: Option<Job> = old.map(decode).transpose()?;
             let spec = j.spec.unwrap_or_default();
             check_pod_spec(spec.template.spec.as_ref(), "spec.template.spec", causes);
-            let policy = spec.template.spec.as_ref().and_then(|s| s.restart_policy.as_deref());
+            let policy = spec
+                .template
+                .spec
+                .as_ref()
+                .and_then(|s| s.restart_policy.as_deref());
             if !matches!(policy, Some("Never" | "OnFailure")) {
                 causes.push(Cause {
                     reason: "FieldValueNotSupported",
                     field: "spec.template.spec.restartPolicy".into(),
-                    message: format!("Unsupported value: {policy:?}: supported values: \"OnFailure\", \"Never\""),
+                    message: format!(
+                        "Unsupported value: {policy:?}: supported values: \"OnFailure\", \"Never\""
+                    ),
                 });
             }
             let old_spec = o.and_then(|o| o.spec);
-            immutable(&spec.selector, old_spec.as_ref().map(|o| &o.selector), "spec.selector", causes);
-            immutable(&spec.template, old_spec.as_ref().map(|o| &o.template), "spec.template", causes);
+            immutable(
+                &spec.selector,
+                old_spec.as_ref().map(|o| &o.selector),
+                "spec.selector",
+                causes,
+            );
+            immutable(
+                &spec.template,
+                old_spec.as_ref().map(|o| &o.template),
+                "spec.template",
+                causes,
+            );
         }
         Resource::Pod => {
             let p: Pod = decode(obj)?;
@@ -176,9 +218,17 @@ fn check_typed(resource: Resource, obj: &Value, old: Option<&Value>, causes: &mu
         }
         Resource::Service => {
             let s: Service = decode(obj)?;
-            for (i, p) in s.spec.iter().flat_map(|s| s.ports.iter().flatten()).enumerate() {
+            for (i, p) in s
+                .spec
+                .iter()
+                .flat_map(|s| s.ports.iter().flatten())
+                .enumerate()
+            {
                 if !(1..=65535).contains(&p.port) {
-                    causes.push(Cause::invalid(format!("spec.ports[{i}].port"), p.port.to_string()));
+                    causes.push(Cause::invalid(
+                        format!("spec.ports[{i}].port"),
+                        p.port.to_string(),
+                    ));
                 }
             }
         }
@@ -194,7 +244,12 @@ fn check_typed(resource: Resource, obj: &Value, old: Option<&Value>, causes: &mu
             if spec.access_modes.as_ref().is_none_or(Vec::is_empty) {
                 causes.push(Cause::required("spec.accessModes"));
             }
-            if !spec.resources.as_ref().and_then(|r| r.requests.as_ref()).is_some_and(|r| r.contains_key("storage")) {
+            if !spec
+                .resources
+                .as_ref()
+                .and_then(|r| r.requests.as_ref())
+                .is_some_and(|r| r.contains_key("storage"))
+            {
                 causes.push(Cause::required("spec.resources[storage]"));
             }
         }

@@ -232,10 +232,22 @@ mod tests {
         let ty = |c: Change| f.frame_for(&c).map(|fr| fr.event_type);
         assert_eq!(ty(change(1, ChangeKind::Added, None, "web")), Some("ADDED"));
         assert_eq!(ty(change(2, ChangeKind::Added, None, "db")), None);
-        assert_eq!(ty(change(3, ChangeKind::Modified, Some("db"), "web")), Some("ADDED"));
-        assert_eq!(ty(change(4, ChangeKind::Modified, Some("web"), "web")), Some("MODIFIED"));
-        assert_eq!(ty(change(5, ChangeKind::Modified, Some("web"), "db")), Some("DELETED"));
-        assert_eq!(ty(change(6, ChangeKind::Deleted, Some("web"), "web")), Some("DELETED"));
+        assert_eq!(
+            ty(change(3, ChangeKind::Modified, Some("db"), "web")),
+            Some("ADDED")
+        );
+        assert_eq!(
+            ty(change(4, ChangeKind::Modified, Some("web"), "web")),
+            Some("MODIFIED")
+        );
+        assert_eq!(
+            ty(change(5, ChangeKind::Modified, Some("web"), "db")),
+            Some("DELETED")
+        );
+        assert_eq!(
+            ty(change(6, ChangeKind::Deleted, Some("web"), "web")),
+            Some("DELETED")
+        );
     }
 
     #[test]
@@ -260,7 +272,9 @@ mod tests {
             hub.publish(change(rv, ChangeKind::Added, None, "web"));
         }
         assert!(hub.replay_after(3, &filter()).is_err());
-        let tail = hub.replay_after(HISTORY_CAPACITY as u64 + 8, &filter()).unwrap();
+        let tail = hub
+            .replay_after(HISTORY_CAPACITY as u64 + 8, &filter())
+            .unwrap();
         assert_eq!(tail.len(), 2);
     }
 }

@@ -15,7 +15,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus, ReplicaSet,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
 
@@ -43,10 +45,18 @@ fn resolve(v: Option<&IntOrString>, total: i32, round_up: bool) -> i32 {
         Some(IntOrString::String(s)) => {
             let pct: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
             let scaled = pct.max(0) * i64::from(total);
-            let n = if round_up { (scaled + 99) / 100 } else { scaled / 100 };
+            let n = if round_up {
+                (scaled + 99) / 100
+            } else {
+                scaled / 100
+            };
             i32::try_from(n).unwrap_or(i32::MAX)
         }
     }
+}
+
+fn spec(d: &Deployment) -> DeploymentSpec {
+    d.spec.clone().unwrap_or_default()
 }
 
 fn revision(rs: &ReplicaSet) -> i64 {
@@ -63,7 +73,10 @@ fn spec_replicas(rs: &ReplicaSet) -> i32 {
 }
 
 fn available(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
+    rs.status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
 }
 
 /// One ReplicaSet of the deployment, as seen at the start of the step.
@@ -77,7 +90,9 @@ fn scale(ctx: &mut Ctx<'_>, involved: &Involved, rs: &mut Owned, to: i32) {
     if from == to {
         return;
     }
-    ctx.update(&rs.key, |obj| fields::set(obj, &["spec", "replicas"], json!(to)));
+    ctx.update(&rs.key, |obj| {
+        fields::set(obj, &["spec", "replicas"], json!(to))
+    });
     if let Some(spec) = rs.rs.spec.as_mut() {
         spec.replicas = Some(to);
     }
@@ -86,7 +101,10 @@ fn scale(ctx: &mut Ctx<'_>, involved: &Involved, rs: &mut Owned, to: i32) {
         involved,
         false,
         "ScalingReplicaSet",
-        &format!("Scaled {direction} replica set {} from {from} to {to}", rs.key.name),
+        &format!(
+            "Scaled {direction} replica set {} from {from} to {to}",
+            rs.key.name
+        ),
     );
 }
 
@@ -101,19 +119,41 @@ fn new_replica_set(
 ) -> Option<(usize, Option<&'static str>)> {
     let max_old = owned
         .iter()
-        .filter(|o| o.rs.metadata.labels.as_ref().and_then(|l| l.get(HASH_LABEL)).map(String::as_str) != Some(hash))
+        .filter(|o| {
+            o.rs.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(HASH_LABEL))
+                .map(String::as_str)
+                != Some(hash)
+        })
         .map(|o| revision(&o.rs))
         .max()
         .unwrap_or(0);
-    if let Some(i) = owned
-        .iter()
-        .position(|o| o.rs.metadata.labels.as_ref().and_then(|l| l.get(HASH_LABEL)).map(String::as_str) == Some(hash))
-    {
+    if let Some(i) = owned.iter().position(|o| {
+        o.rs.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(HASH_LABEL))
+            .map(String::as_str)
+            == Some(hash)
+    }) {
         // A rollback to an older template makes its ReplicaSet the newest revision again.
         if revision(&owned[i].rs) <= max_old {
             let rev = (max_old + 1).to_string();
-            ctx.update(&owned[i].key, |obj| fields::set(obj, &["metadata", "annotations", REVISION], rev.clone().into()));
-            owned[i].rs.metadata.annotations.get_or_insert_default().insert(REVISION.into(), rev);
+            ctx.update(&owned[i].key, |obj| {
+                fields::set(
+                    obj,
+                    &["metadata", "annotations", REVISION],
+                    rev.clone().into(),
+                )
+            });
+            owned[i]
+                .rs
+                .metadata
+                .annotations
+                .get_or_insert_default()
+                .insert(REVISION.into(), rev);
             return Some((i, Some("FoundNewReplicaSet")));
         }
         return Some((i, None));
@@ -121,7 +161,9 @@ fn new_replica_set(
     let raw = ctx.raw(key)?;
     let extra = BTreeMap::from([(HASH_LABEL.to_string(), hash.to_string())]);
     let template = template_with_labels(&raw, &extra);
-    let mut selector = fields::get(&raw, &["spec", "selector"]).cloned().unwrap_or_default();
+    let mut selector = fields::get(&raw, &["spec", "selector"])
+        .cloned()
+        .unwrap_or_default();
     fields::set(&mut selector, &["matchLabels", HASH_LABEL], hash.into());
     let name = format!("{}-{hash}", key.name);
     let rs = json!({
@@ -132,13 +174,13 @@ fn new_replica_set(
             "labels": fields::get(&template, &["metadata", "labels"]).cloned().unwrap_or_default(),
             "annotations": {
                 REVISION: (max_old + 1).to_string(),
-                "deployment.kubernetes.io/desired-replicas": d.spec.replicas.unwrap_or(1).to_string(),
+                "deployment.kubernetes.io/desired-replicas": spec(d).replicas.unwrap_or(1).to_string(),
             },
             "ownerReferences": [owner_ref(Resource::Deployment, &d.metadata)],
         },
         "spec": {
             "replicas": 0,
-            "minReadySeconds": d.spec.min_ready_seconds.unwrap_or(0),
+            "minReadySeconds": spec(d).min_ready_seconds.unwrap_or(0),
             "selector": selector,
             "template": template,
         },
@@ -153,11 +195,14 @@ fn new_replica_set(
 }
 
 fn roll(ctx: &mut Ctx<'_>, d: &Deployment, involved: &Involved, owned: &mut [Owned], new: usize) {
-    let replicas = d.spec.replicas.unwrap_or(1).max(0);
-    let strategy = d.spec.strategy.clone().unwrap_or_default();
+    let replicas = spec(d).replicas.unwrap_or(1).max(0);
+    let strategy = spec(d).strategy.clone().unwrap_or_default();
     let olds: Vec<usize> = (0..owned.len()).filter(|i| *i != new).collect();
     if strategy.type_.as_deref() == Some("Recreate") {
-        let old_pods: i32 = olds.iter().map(|i| owned[*i].rs.status.as_ref().map_or(0, |s| s.replicas)).sum();
+        let old_pods: i32 = olds
+            .iter()
+            .map(|i| owned[*i].rs.status.as_ref().map_or(0, |s| s.replicas))
+            .sum();
         for i in &olds {
             scale(ctx, involved, &mut owned[*i], 0);
         }
@@ -211,11 +256,15 @@ fn roll(ctx: &mut Ctx<'_>, d: &Deployment, involved: &Involved, owned: &mut [Own
 
 /// Deletes drained old ReplicaSets beyond `revisionHistoryLimit`, oldest first.
 fn prune_history(ctx: &mut Ctx<'_>, d: &Deployment, owned: &[Owned], new: usize) {
-    let limit = usize::try_from(d.spec.revision_history_limit.unwrap_or(10)).unwrap_or(0);
+    let limit = usize::try_from(spec(d).revision_history_limit.unwrap_or(10)).unwrap_or(0);
     let mut drained: Vec<&Owned> = owned
         .iter()
         .enumerate()
-        .filter(|(i, o)| *i != new && spec_replicas(&o.rs) == 0 && o.rs.status.as_ref().is_none_or(|s| s.replicas == 0))
+        .filter(|(i, o)| {
+            *i != new
+                && spec_replicas(&o.rs) == 0
+                && o.rs.status.as_ref().is_none_or(|s| s.replicas == 0)
+        })
         .map(|(_, o)| o)
         .collect();
     drained.sort_by_key(|o| revision(&o.rs));
@@ -225,7 +274,13 @@ fn prune_history(ctx: &mut Ctx<'_>, d: &Deployment, owned: &[Owned], new: usize)
     }
 }
 
-fn condition(type_: &str, status: &str, reason: &str, message: String, ctx: &Ctx<'_>) -> DeploymentCondition {
+fn condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+    ctx: &Ctx<'_>,
+) -> DeploymentCondition {
     DeploymentCondition {
         type_: type_.into(),
         status: status.into(),
@@ -238,13 +293,18 @@ fn condition(type_: &str, status: &str, reason: &str, message: String, ctx: &Ctx
 
 /// Keeps the previous condition's timestamps when nothing about it changed, and the
 /// transition time when only the reason changed.
-fn merge_condition(prev: Option<&DeploymentCondition>, mut next: DeploymentCondition, touch: bool) -> DeploymentCondition {
-    if let Some(prev) = prev {
-        if prev.status == next.status {
-            next.last_transition_time.clone_from(&prev.last_transition_time);
-            if !touch && prev.reason == next.reason && prev.message == next.message {
-                next.last_update_time.clone_from(&prev.last_update_time);
-            }
+fn merge_condition(
+    prev: Option<&DeploymentCondition>,
+    mut next: DeploymentCondition,
+    touch: bool,
+) -> DeploymentCondition {
+    if let Some(prev) = prev
+        && prev.status == next.status
+    {
+        next.last_transition_time
+            .clone_from(&prev.last_transition_time);
+        if !touch && prev.reason == next.reason && prev.message == next.message {
+            next.last_update_time.clone_from(&prev.last_update_time);
         }
     }
     next
@@ -256,17 +316,23 @@ fn reconcile(ctx: &mut Ctx<'_>, key: &Key, d: &Deployment) {
     }
     let Some(raw) = ctx.raw(key) else { return };
     let uid = d.metadata.uid.clone().unwrap_or_default();
-    let hash = naming::template_hash(fields::get(&raw, &["spec", "template"]).unwrap_or(&json!({})));
+    let hash =
+        naming::template_hash(fields::get(&raw, &["spec", "template"]).unwrap_or(&json!({})));
     let mut owned: Vec<Owned> = ctx
         .owned::<ReplicaSet>(Resource::ReplicaSet, &key.namespace, &uid)
         .into_iter()
         .map(|(key, rs)| Owned { key, rs })
         .collect();
     let involved = Involved::new(Resource::Deployment, &d.metadata, "deployment-controller");
-    let paused = d.spec.paused == Some(true);
-    let existing_new = owned
-        .iter()
-        .position(|o| o.rs.metadata.labels.as_ref().and_then(|l| l.get(HASH_LABEL)).map(String::as_str) == Some(hash.as_str()));
+    let paused = spec(d).paused == Some(true);
+    let existing_new = owned.iter().position(|o| {
+        o.rs.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(HASH_LABEL))
+            .map(String::as_str)
+            == Some(hash.as_str())
+    });
     let (new, event_reason) = if paused {
         (existing_new, None)
     } else {
@@ -281,32 +347,65 @@ fn reconcile(ctx: &mut Ctx<'_>, key: &Key, d: &Deployment) {
             prune_history(ctx, d, &owned, new);
         }
         let rev = revision(&owned[new].rs).to_string();
-        ctx.update(key, |obj| fields::set(obj, &["metadata", "annotations", REVISION], rev.into()));
+        ctx.update(key, |obj| {
+            fields::set(obj, &["metadata", "annotations", REVISION], rev.into())
+        });
     }
     write_status(ctx, key, d, &owned, new, event_reason);
 }
 
-fn write_status(ctx: &mut Ctx<'_>, key: &Key, d: &Deployment, owned: &[Owned], new: Option<usize>, event_reason: Option<&str>) {
-    let replicas = d.spec.replicas.unwrap_or(1).max(0);
+fn write_status(
+    ctx: &mut Ctx<'_>,
+    key: &Key,
+    d: &Deployment,
+    owned: &[Owned],
+    new: Option<usize>,
+    event_reason: Option<&str>,
+) {
+    let replicas = spec(d).replicas.unwrap_or(1).max(0);
     let sum = |f: &dyn Fn(&ReplicaSet) -> i32| owned.iter().map(|o| f(&o.rs)).sum::<i32>();
     let status_replicas = sum(&|rs| rs.status.as_ref().map_or(0, |s| s.replicas));
-    let ready = sum(&|rs| rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0));
+    let ready = sum(&|rs| {
+        rs.status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0)
+    });
     let avail = sum(&available);
     let updated = new.map_or(0, |i| owned[i].rs.status.as_ref().map_or(0, |s| s.replicas));
     let new_name = new.map(|i| owned[i].key.name.clone()).unwrap_or_default();
-    let strategy = d.spec.strategy.clone().unwrap_or_default();
+    let strategy = spec(d).strategy.clone().unwrap_or_default();
     let max_unavailable = if strategy.type_.as_deref() == Some("Recreate") {
         replicas
     } else {
-        resolve(strategy.rolling_update.and_then(|r| r.max_unavailable).as_ref(), replicas, false)
+        resolve(
+            strategy
+                .rolling_update
+                .and_then(|r| r.max_unavailable)
+                .as_ref(),
+            replicas,
+            false,
+        )
     };
     let prev = d.status.clone().unwrap_or_default();
     let prev_conditions = prev.conditions.clone().unwrap_or_default();
     let prev_cond = |t: &str| prev_conditions.iter().find(|c| c.type_ == t);
     let available_cond = if avail >= replicas - max_unavailable {
-        condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.".into(), ctx)
+        condition(
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.".into(),
+            ctx,
+        )
     } else {
-        condition("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".into(), ctx)
+        condition(
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.".into(),
+            ctx,
+        )
     };
     let available_cond = merge_condition(prev_cond("Available"), available_cond, false);
     let complete = updated == replicas && avail == replicas && status_replicas == replicas;
@@ -318,24 +417,55 @@ fn write_status(ctx: &mut Ctx<'_>, key: &Key, d: &Deployment, owned: &[Owned], n
         || old_pods < prev_old_pods;
     let prev_progressing = prev_cond("Progressing");
     let prev_reason = prev_progressing.and_then(|c| c.reason.as_deref());
-    let deadline = i64::from(d.spec.progress_deadline_seconds.unwrap_or(600));
+    let deadline = i64::from(spec(d).progress_deadline_seconds.unwrap_or(600));
     let since_update = prev_progressing
         .and_then(|c| c.last_update_time.as_ref())
         .map_or(0, |t| seconds_between(t.0, ctx.now));
-    let progressing = if d.spec.paused == Some(true) {
-        Some((condition("Progressing", "Unknown", "DeploymentPaused", "Deployment is paused".into(), ctx), false))
+    let progressing = if spec(d).paused == Some(true) {
+        Some((
+            condition(
+                "Progressing",
+                "Unknown",
+                "DeploymentPaused",
+                "Deployment is paused".into(),
+                ctx,
+            ),
+            false,
+        ))
     } else if let Some(reason) = event_reason {
-        let verb = if reason == "NewReplicaSetCreated" { "Created" } else { "Found" };
-        Some((condition("Progressing", "True", reason, format!("{verb} new replica set \"{new_name}\""), ctx), true))
+        let verb = if reason == "NewReplicaSetCreated" {
+            "Created"
+        } else {
+            "Found"
+        };
+        Some((
+            condition(
+                "Progressing",
+                "True",
+                reason,
+                format!("{verb} new replica set \"{new_name}\""),
+                ctx,
+            ),
+            true,
+        ))
     } else if complete {
         let msg = format!("ReplicaSet \"{new_name}\" has successfully progressed.");
-        Some((condition("Progressing", "True", "NewReplicaSetAvailable", msg, ctx), false))
+        Some((
+            condition("Progressing", "True", "NewReplicaSetAvailable", msg, ctx),
+            false,
+        ))
     } else if progressed {
         let msg = format!("ReplicaSet \"{new_name}\" is progressing.");
-        Some((condition("Progressing", "True", "ReplicaSetUpdated", msg, ctx), true))
+        Some((
+            condition("Progressing", "True", "ReplicaSetUpdated", msg, ctx),
+            true,
+        ))
     } else if prev_reason != Some("NewReplicaSetAvailable") && since_update > deadline {
         let msg = format!("ReplicaSet \"{new_name}\" has timed out progressing.");
-        Some((condition("Progressing", "False", "ProgressDeadlineExceeded", msg, ctx), false))
+        Some((
+            condition("Progressing", "False", "ProgressDeadlineExceeded", msg, ctx),
+            false,
+        ))
     } else {
         None
     };

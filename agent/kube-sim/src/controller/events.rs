@@ -16,12 +16,21 @@ const TTL_SECS: i64 = 3600;
 
 /// Whether an event with `reason` about the object with `uid` exists.
 pub(crate) fn exists(ctx: &Ctx<'_>, namespace: &str, uid: &str, reason: &str) -> bool {
-    ctx.store.list(Resource::Event, Some(namespace)).any(|(_, e)| {
-        fields::get_str(e, &["involvedObject", "uid"]) == Some(uid) && fields::get_str(e, &["reason"]) == Some(reason)
-    })
+    ctx.store
+        .list(Resource::Event, Some(namespace))
+        .any(|(_, e)| {
+            fields::get_str(e, &["involvedObject", "uid"]) == Some(uid)
+                && fields::get_str(e, &["reason"]) == Some(reason)
+        })
 }
 
-pub(super) fn record(ctx: &mut Ctx<'_>, involved: &Involved, warning: bool, reason: &str, message: &str) {
+pub(super) fn record(
+    ctx: &mut Ctx<'_>,
+    involved: &Involved,
+    warning: bool,
+    reason: &str,
+    message: &str,
+) {
     let now = format_time(ctx.now);
     let existing = ctx
         .store
@@ -34,14 +43,20 @@ pub(super) fn record(ctx: &mut Ctx<'_>, involved: &Involved, warning: bool, reas
         .map(|(k, _)| k.clone());
     if let Some(key) = existing {
         ctx.update(&key, |e| {
-            let count = fields::get(e, &["count"]).and_then(serde_json::Value::as_i64).unwrap_or(1);
+            let count = fields::get(e, &["count"])
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(1);
             fields::set(e, &["count"], json!(count + 1));
             fields::set(e, &["lastTimestamp"], now.clone().into());
         });
         return;
     }
     let seq = ctx.store.next_seq();
-    let name = format!("{}.{:016x}", involved.name, seq.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let name = format!(
+        "{}.{:016x}",
+        involved.name,
+        seq.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    );
     let event = json!({
         "metadata": { "name": name, "namespace": involved.namespace },
         "involvedObject": {
@@ -71,7 +86,8 @@ pub(super) fn expire(ctx: &mut Ctx<'_>) {
         .store
         .list(Resource::Event, None)
         .filter(|(_, e)| {
-            let seen = fields::get_str(e, &["lastTimestamp"]).or_else(|| fields::get_str(e, &["metadata", "creationTimestamp"]));
+            let seen = fields::get_str(e, &["lastTimestamp"])
+                .or_else(|| fields::get_str(e, &["metadata", "creationTimestamp"]));
             parse_time(seen).is_some_and(|t| seconds_between(t, now) > TTL_SECS)
         })
         .map(|(k, _)| k.clone())

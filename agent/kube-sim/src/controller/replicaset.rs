@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 
-use super::{Ctx, Involved, owner_ref, pod_active, pod_available, pod_from_template, pod_ready, template_with_labels};
+use super::{
+    Ctx, Involved, owner_ref, pod_active, pod_available, pod_from_template, pod_ready,
+    template_with_labels,
+};
 use crate::naming;
 use crate::resource::Resource;
 use crate::store::Key;
@@ -56,9 +59,18 @@ fn reconcile(ctx: &mut Ctx<'_>, key: &Key, rs: &ReplicaSet) {
         let template = template_with_labels(&raw, &BTreeMap::new());
         for _ in pods.len()..desired {
             let name = format!("{}-{}", key.name, naming::suffix(ctx.store.next_seq()));
-            let pod = pod_from_template(&template, &name, owner_ref(Resource::ReplicaSet, &rs.metadata));
+            let pod = pod_from_template(
+                &template,
+                &name,
+                owner_ref(Resource::ReplicaSet, &rs.metadata),
+            );
             if let Some(created) = ctx.create(Resource::Pod, &key.namespace, pod) {
-                ctx.event(&involved, false, "SuccessfulCreate", &format!("Created pod: {name}"));
+                ctx.event(
+                    &involved,
+                    false,
+                    "SuccessfulCreate",
+                    &format!("Created pod: {name}"),
+                );
                 if let Ok(p) = serde_json::from_value::<Pod>((*created).clone()) {
                     pods.push((Key::new(Resource::Pod, &key.namespace, &name), p));
                 }
@@ -69,11 +81,18 @@ fn reconcile(ctx: &mut Ctx<'_>, key: &Key, rs: &ReplicaSet) {
         let excess = pods.len() - desired;
         for (pod_key, _) in pods.drain(..excess) {
             ctx.delete(&pod_key);
-            ctx.event(&involved, false, "SuccessfulDelete", &format!("Deleted pod: {}", pod_key.name));
+            ctx.event(
+                &involved,
+                false,
+                "SuccessfulDelete",
+                &format!("Deleted pod: {}", pod_key.name),
+            );
         }
     }
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
-    let count = |pred: &dyn Fn(&Pod) -> bool| i32::try_from(pods.iter().filter(|(_, p)| pred(p)).count()).unwrap_or(i32::MAX);
+    let count = |pred: &dyn Fn(&Pod) -> bool| {
+        i32::try_from(pods.iter().filter(|(_, p)| pred(p)).count()).unwrap_or(i32::MAX)
+    };
     let now = ctx.now;
     let status = ReplicaSetStatus {
         replicas: count(&|_| true),

@@ -123,7 +123,11 @@ pub(super) fn watch(
         Some(rv) => match store.hub_mut().replay_after(rv, &filter) {
             Ok(frames) => frames,
             Err(oldest) => {
-                let status = ApiError::Expired { requested: rv, oldest }.status();
+                let status = ApiError::Expired {
+                    requested: rv,
+                    oldest,
+                }
+                .status();
                 let line = Frame {
                     event_type: "ERROR",
                     object: Arc::new(status),
@@ -190,12 +194,18 @@ fn restart_count(pod: &serde_json::Value, container: &str) -> Option<i64> {
 /// A followed log: the current lines (last `tail` of them), then new lines as the container
 /// progresses, until its instance ends (restart or termination), the pod goes, shutdown,
 /// or a one-hour cap.
-pub(super) fn follow_logs(shared: Arc<Shared>, key: Key, container: String, tail: Option<usize>) -> Response {
+pub(super) fn follow_logs(
+    shared: Arc<Shared>,
+    key: Key,
+    container: String,
+    tail: Option<usize>,
+) -> Response {
     let filter = WatchFilter {
         resource: Resource::Pod,
         namespace: Some(key.namespace.clone()),
         labels: LabelSelectorExpr::default(),
-        fields: FieldSelectorExpr::parse(&format!("metadata.name={}", key.name)).unwrap_or_default(),
+        fields: FieldSelectorExpr::parse(&format!("metadata.name={}", key.name))
+            .unwrap_or_default(),
     };
     let mut store = shared.store();
     let pod = store.get(&key).cloned();
@@ -244,7 +254,11 @@ pub(super) fn follow_logs(shared: Arc<Shared>, key: Key, container: String, tail
                 .object
                 .pointer("/status/containerStatuses")
                 .and_then(|c| c.as_array())
-                .and_then(|cs| cs.iter().find(|c| c.get("name").and_then(|n| n.as_str()) == Some(st.container.as_str())))
+                .and_then(|cs| {
+                    cs.iter().find(|c| {
+                        c.get("name").and_then(|n| n.as_str()) == Some(st.container.as_str())
+                    })
+                })
                 .is_some_and(|c| c.pointer("/state/terminated").is_some());
             if ended || terminated {
                 st.sub = None;

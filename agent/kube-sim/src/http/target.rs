@@ -27,7 +27,10 @@ pub(crate) enum Target {
     /// `/api/v1`, `/apis/GROUP/VERSION`.
     ResourceList { group: String, version: String },
     /// A collection, in one namespace or (`None`) across all.
-    Collection { resource: Resource, namespace: Option<String> },
+    Collection {
+        resource: Resource,
+        namespace: Option<String>,
+    },
     /// One object, or one of its subresources.
     Object {
         resource: Resource,
@@ -58,9 +61,26 @@ impl Target {
             (false, [group, version, tail @ ..]) => (*group, *version, tail),
             _ => return Err(ApiError::NoRoute),
         };
-        let resource = |plural: &str| Resource::from_path(group, version, plural).ok_or(ApiError::NoRoute);
-        let namespaced = |plural: &str| resource(plural).and_then(|r| if r.namespaced() { Ok(r) } else { Err(ApiError::NoRoute) });
-        let cluster = |plural: &str| resource(plural).and_then(|r| if r.namespaced() { Err(ApiError::NoRoute) } else { Ok(r) });
+        let resource =
+            |plural: &str| Resource::from_path(group, version, plural).ok_or(ApiError::NoRoute);
+        let namespaced = |plural: &str| {
+            resource(plural).and_then(|r| {
+                if r.namespaced() {
+                    Ok(r)
+                } else {
+                    Err(ApiError::NoRoute)
+                }
+            })
+        };
+        let cluster = |plural: &str| {
+            resource(plural).and_then(|r| {
+                if r.namespaced() {
+                    Err(ApiError::NoRoute)
+                } else {
+                    Ok(r)
+                }
+            })
+        };
         match segs {
             [] => Ok(Target::ResourceList {
                 group: group.to_string(),
@@ -70,10 +90,12 @@ impl Target {
                 resource: resource(plural)?,
                 namespace: None,
             }),
-            ["namespaces", ns, plural] if !matches!(*plural, "status" | "finalize") => Ok(Target::Collection {
-                resource: namespaced(plural)?,
-                namespace: Some((*ns).to_string()),
-            }),
+            ["namespaces", ns, plural] if !matches!(*plural, "status" | "finalize") => {
+                Ok(Target::Collection {
+                    resource: namespaced(plural)?,
+                    namespace: Some((*ns).to_string()),
+                })
+            }
             ["namespaces", ns, plural, name, sub @ ..] if sub.len() <= 1 => {
                 let resource = namespaced(plural)?;
                 Ok(Target::Object {
@@ -125,7 +147,9 @@ fn flag(name: &str, v: Option<&str>) -> Result<bool, ApiError> {
     match v {
         None | Some("" | "false" | "0") => Ok(false),
         Some("true" | "1") => Ok(true),
-        Some(other) => Err(ApiError::BadRequest(format!("invalid value {other:?} for {name}"))),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "invalid value {other:?} for {name}"
+        ))),
     }
 }
 
@@ -171,7 +195,9 @@ impl Params {
         match self.dry_run.as_deref() {
             None | Some("") => Ok(false),
             Some("All") => Ok(true),
-            Some(other) => Err(ApiError::BadRequest(format!("unsupported dryRun value {other:?}"))),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "unsupported dryRun value {other:?}"
+            ))),
         }
     }
 
@@ -194,19 +220,25 @@ impl Params {
     /// The watch's starting point: `None` for absent or `"0"` (start with the current
     /// objects), `Some(rv)` to resume after `rv`.
     pub(crate) fn resource_version(&self) -> Result<Option<u64>, ApiError> {
-        Ok(number::<u64>("resourceVersion", self.resource_version.as_deref())?.filter(|rv| *rv != 0))
+        Ok(
+            number::<u64>("resourceVersion", self.resource_version.as_deref())?
+                .filter(|rv| *rv != 0),
+        )
     }
 
     /// The watch timeout: as asked, capped at an hour; 30 minutes if absent.
     pub(crate) fn timeout(&self) -> Result<Duration, ApiError> {
-        let secs = number::<u64>("timeoutSeconds", self.timeout_seconds.as_deref())?.unwrap_or(1800);
+        let secs =
+            number::<u64>("timeoutSeconds", self.timeout_seconds.as_deref())?.unwrap_or(1800);
         Ok(Duration::from_secs(secs.min(3600)))
     }
 
     pub(crate) fn selectors(&self) -> Result<Selectors, ApiError> {
         Ok(Selectors {
-            labels: LabelSelectorExpr::parse(self.label_selector.as_deref().unwrap_or_default()).map_err(ApiError::BadRequest)?,
-            fields: FieldSelectorExpr::parse(self.field_selector.as_deref().unwrap_or_default()).map_err(ApiError::BadRequest)?,
+            labels: LabelSelectorExpr::parse(self.label_selector.as_deref().unwrap_or_default())
+                .map_err(ApiError::BadRequest)?,
+            fields: FieldSelectorExpr::parse(self.field_selector.as_deref().unwrap_or_default())
+                .map_err(ApiError::BadRequest)?,
         })
     }
 
@@ -225,15 +257,79 @@ mod tests {
     #[test]
     fn paths_parse_like_the_kubernetes_api() {
         let ok = [
-            ("v1", true, Target::ResourceList { group: "".into(), version: "v1".into() }),
-            ("v1/namespaces", true, Target::Collection { resource: Resource::Namespace, namespace: None }),
-            ("v1/pods", true, Target::Collection { resource: Resource::Pod, namespace: None }),
-            ("v1/namespaces/a", true, Target::Object { resource: Resource::Namespace, namespace: "".into(), name: "a".into(), sub: None }),
-            ("v1/namespaces/a/status", true, Target::Object { resource: Resource::Namespace, namespace: "".into(), name: "a".into(), sub: Some(Sub::Status) }),
-            ("v1/namespaces/a/pods", true, Target::Collection { resource: Resource::Pod, namespace: Some("a".into()) }),
-            ("v1/namespaces/a/pods/p/log", true, Target::Object { resource: Resource::Pod, namespace: "a".into(), name: "p".into(), sub: Some(Sub::Log) }),
+            (
+                "v1",
+                true,
+                Target::ResourceList {
+                    group: "".into(),
+                    version: "v1".into(),
+                },
+            ),
+            (
+                "v1/namespaces",
+                true,
+                Target::Collection {
+                    resource: Resource::Namespace,
+                    namespace: None,
+                },
+            ),
+            (
+                "v1/pods",
+                true,
+                Target::Collection {
+                    resource: Resource::Pod,
+                    namespace: None,
+                },
+            ),
+            (
+                "v1/namespaces/a",
+                true,
+                Target::Object {
+                    resource: Resource::Namespace,
+                    namespace: "".into(),
+                    name: "a".into(),
+                    sub: None,
+                },
+            ),
+            (
+                "v1/namespaces/a/status",
+                true,
+                Target::Object {
+                    resource: Resource::Namespace,
+                    namespace: "".into(),
+                    name: "a".into(),
+                    sub: Some(Sub::Status),
+                },
+            ),
+            (
+                "v1/namespaces/a/pods",
+                true,
+                Target::Collection {
+                    resource: Resource::Pod,
+                    namespace: Some("a".into()),
+                },
+            ),
+            (
+                "v1/namespaces/a/pods/p/log",
+                true,
+                Target::Object {
+                    resource: Resource::Pod,
+                    namespace: "a".into(),
+                    name: "p".into(),
+                    sub: Some(Sub::Log),
+                },
+            ),
             ("apps", false, Target::Group("apps".into())),
-            ("apps/v1/namespaces/a/deployments/d/status", false, Target::Object { resource: Resource::Deployment, namespace: "a".into(), name: "d".into(), sub: Some(Sub::Status) }),
+            (
+                "apps/v1/namespaces/a/deployments/d/status",
+                false,
+                Target::Object {
+                    resource: Resource::Deployment,
+                    namespace: "a".into(),
+                    name: "d".into(),
+                    sub: Some(Sub::Status),
+                },
+            ),
         ];
         for (path, core, want) in ok {
             assert_eq!(Target::parse(core, path).unwrap(), want, "{path}");
@@ -248,7 +344,10 @@ mod tests {
             ("v1//pods", true),
             ("apps/v1/namespaces/a/deployments/d/scale", false),
         ] {
-            assert!(matches!(Target::parse(core, path), Err(ApiError::NoRoute)), "{path}");
+            assert!(
+                matches!(Target::parse(core, path), Err(ApiError::NoRoute)),
+                "{path}"
+            );
         }
     }
 }

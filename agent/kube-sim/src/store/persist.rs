@@ -60,13 +60,14 @@ pub enum PersistError {
     },
 }
 
+/// The state document; `O` is `Value` when reading and `&Value` when writing.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Snapshot {
+struct Snapshot<O> {
     format: u32,
     resource_version: u64,
     seq: u64,
-    objects: Vec<Arc<Value>>,
+    objects: Vec<O>,
 }
 
 /// Loads the store from `path`; `Ok(None)` if the file does not exist yet.
@@ -81,10 +82,11 @@ pub(crate) fn load(path: &Path) -> Result<Option<Store>, PersistError> {
             });
         }
     };
-    let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|source| PersistError::Decode {
-        path: path.to_owned(),
-        source,
-    })?;
+    let snap: Snapshot<Value> =
+        serde_json::from_slice(&bytes).map_err(|source| PersistError::Decode {
+            path: path.to_owned(),
+            source,
+        })?;
     let invalid = |reason: String| PersistError::Invalid {
         path: path.to_owned(),
         reason,
@@ -103,9 +105,13 @@ pub(crate) fn load(path: &Path) -> Result<Option<Store>, PersistError> {
             return Err(invalid(format!("a {kind} has no name")));
         }
         let key = Key::new(resource, fields::meta(&obj, "namespace"), name);
-        objects.insert(key, obj);
+        objects.insert(key, Arc::new(obj));
     }
-    Ok(Some(Store::with_objects(snap.resource_version, snap.seq, objects)))
+    Ok(Some(Store::with_objects(
+        snap.resource_version,
+        snap.seq,
+        objects,
+    )))
 }
 
 /// Serializes the store; cheap enough to call under the store lock, so the file write can
@@ -115,7 +121,7 @@ pub(crate) fn encode(store: &Store) -> Vec<u8> {
         format: FORMAT,
         resource_version: store.rv(),
         seq: store.seq(),
-        objects: store.all().cloned().collect(),
+        objects: store.all().map(|o| &**o).collect::<Vec<&Value>>(),
     };
     serde_json::to_vec(&snap).expect("JSON values with string keys always serialize")
 }
@@ -135,7 +141,9 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PersistE
     drop(file);
     fs::rename(&tmp, path).map_err(err)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(err)?;
     }
     Ok(())
 }

@@ -64,9 +64,19 @@ const PROTECTED_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"
 /// Sets `apiVersion`/`kind`, or rejects a body of another type.
 fn check_type(resource: Resource, obj: &mut Value) -> Result<(), ApiError> {
     if !obj.is_object() {
-        return Err(ApiError::BadRequest("the request body is not a JSON object".into()));
+        return Err(ApiError::BadRequest(
+            "the request body is not a JSON object".into(),
+        ));
     }
-    for (field, want) in [("apiVersion", resource.api_version()), ("kind", resource.kind())] {
+    if fields::get(obj, &["metadata"]).is_some_and(|m| !m.is_object()) {
+        return Err(ApiError::BadRequest(
+            "metadata must be a JSON object".into(),
+        ));
+    }
+    for (field, want) in [
+        ("apiVersion", resource.api_version()),
+        ("kind", resource.kind()),
+    ] {
         match fields::get_str(obj, &[field]) {
             None | Some("") => fields::set(obj, &[field], want.into()),
             Some(got) if got == want => {}
@@ -152,7 +162,11 @@ impl Store {
             fields::set(&mut obj, &["metadata", "name"], name.into());
         }
         let name = fields::meta(&obj, "name").to_string();
-        if resource.namespaced() && self.get(&Key::new(Resource::Namespace, "", namespace)).is_none() {
+        if resource.namespaced()
+            && self
+                .get(&Key::new(Resource::Namespace, "", namespace))
+                .is_none()
+        {
             return Err(ApiError::NotFound {
                 resource: Resource::Namespace,
                 name: namespace.to_string(),
@@ -167,7 +181,11 @@ impl Store {
         }
         let uid = uuid::Uuid::new_v4().to_string();
         fields::set(&mut obj, &["metadata", "uid"], uid.into());
-        fields::set(&mut obj, &["metadata", "creationTimestamp"], format_time(opts.now).into());
+        fields::set(
+            &mut obj,
+            &["metadata", "creationTimestamp"],
+            format_time(opts.now).into(),
+        );
         fields::set(&mut obj, &["metadata", "generation"], json!(1));
         if part == Part::Main && resource.info().status_subresource {
             fields::remove(&mut obj, &["status"]);
@@ -264,7 +282,11 @@ impl Store {
         validate::object(resource, &new, Some(&old))?;
         let generation = meta_generation(&old) + i64::from(spec_differs(&old, &new));
         fields::set(&mut new, &["metadata", "generation"], json!(generation));
-        fields::set(&mut new, &["metadata", "resourceVersion"], current_rv.into());
+        fields::set(
+            &mut new,
+            &["metadata", "resourceVersion"],
+            current_rv.into(),
+        );
         if new == *old {
             return Ok(old);
         }
@@ -285,7 +307,11 @@ impl Store {
     /// Deletes an object. With finalizers present it only gains a `deletionTimestamp` (the
     /// object goes when its last finalizer is removed). Errors: 404, 409 on a failed
     /// precondition, 403 for the namespaces a cluster protects.
-    pub(crate) fn object_delete(&mut self, key: &Key, opts: &DeleteOpts) -> Result<Arc<Value>, ApiError> {
+    pub(crate) fn object_delete(
+        &mut self,
+        key: &Key,
+        opts: &DeleteOpts,
+    ) -> Result<Arc<Value>, ApiError> {
         let resource = key.resource;
         let current = self.get(key).cloned().ok_or_else(|| ApiError::NotFound {
             resource,
@@ -323,7 +349,11 @@ impl Store {
                 return Ok(current);
             }
             let mut marked = (*current).clone();
-            fields::set(&mut marked, &["metadata", "deletionTimestamp"], format_time(opts.write.now).into());
+            fields::set(
+                &mut marked,
+                &["metadata", "deletionTimestamp"],
+                format_time(opts.write.now).into(),
+            );
             return Ok(self.put(key.clone(), marked));
         }
         self.remove_with_dependents(key, opts.propagation)
@@ -335,7 +365,11 @@ impl Store {
 
     /// Removes `key` and, unless orphaning, everything that it owns (transitively) or, for a
     /// namespace, contains. Returns the removed object's final state.
-    fn remove_with_dependents(&mut self, key: &Key, propagation: Propagation) -> Option<Arc<Value>> {
+    fn remove_with_dependents(
+        &mut self,
+        key: &Key,
+        propagation: Propagation,
+    ) -> Option<Arc<Value>> {
         let removed = self.remove(key)?;
         let uid = fields::meta(&removed, "uid").to_string();
         let contained: Vec<Key> = if key.resource == Resource::Namespace {
@@ -361,13 +395,19 @@ impl Store {
             if propagation == Propagation::Orphan {
                 let Some(obj) = self.get(&dep) else { continue };
                 let mut obj = (**obj).clone();
-                if let Some(refs) = fields::get(&obj, &["metadata", "ownerReferences"]).and_then(Value::as_array) {
+                if let Some(refs) =
+                    fields::get(&obj, &["metadata", "ownerReferences"]).and_then(Value::as_array)
+                {
                     let kept: Vec<Value> = refs
                         .iter()
                         .filter(|r| fields::get_str(r, &["uid"]) != Some(uid.as_str()))
                         .cloned()
                         .collect();
-                    fields::set(&mut obj, &["metadata", "ownerReferences"], Value::Array(kept));
+                    fields::set(
+                        &mut obj,
+                        &["metadata", "ownerReferences"],
+                        Value::Array(kept),
+                    );
                 }
                 self.put(dep, obj);
             } else {

@@ -1,0 +1,169 @@
+//! Kubernetes through kube-rs: server-side apply under one field manager, labels marking
+//! what the agent owns, and deletion of only what carries them. The same code drives a real
+//! cluster and the simulated one (it only ever sees a `kube::Client`).
+
+pub mod manifests;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{Namespace, Node, Service},
+};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+};
+use outpost_proto::agent::v1 as pb;
+
+use crate::reconcile::{Action, Observed, ObservedWorkload};
+use manifests::{FIELD_MANAGER, GENERATION_ANNOTATION, OWNED_SELECTOR};
+
+/// The agent's view of one cluster.
+#[derive(Clone)]
+pub struct KubeCluster {
+    client: Client,
+}
+
+impl std::fmt::Debug for KubeCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KubeCluster")
+    }
+}
+
+impl KubeCluster {
+    /// A cluster reached through `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// Everything the agent owns in the cluster, with rollout state.
+    pub async fn observe(&self) -> Result<Observed, kube::Error> {
+        let owned = ListParams::default().labels(OWNED_SELECTOR);
+        let namespaces: BTreeSet<String> = Api::<Namespace>::all(self.client.clone())
+            .list(&owned)
+            .await?
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        let mut workloads = BTreeMap::new();
+        for d in Api::<Deployment>::all(self.client.clone())
+            .list(&owned)
+            .await?
+        {
+            let (Some(ns), Some(name)) = (d.metadata.namespace.clone(), d.metadata.name.clone())
+            else {
+                continue;
+            };
+            workloads.insert((ns, name), observed_workload(&d));
+        }
+        let services: BTreeSet<(String, String)> = Api::<Service>::all(self.client.clone())
+            .list(&owned)
+            .await?
+            .into_iter()
+            .filter_map(|s| Some((s.metadata.namespace?, s.metadata.name?)))
+            .collect();
+        Ok(Observed {
+            namespaces,
+            workloads,
+            services,
+        })
+    }
+
+    /// Carries out one planned action. Idempotent: applying the same object twice or
+    /// deleting an absent one is not an error.
+    pub async fn execute(&self, action: &Action) -> Result<(), kube::Error> {
+        let apply = PatchParams::apply(FIELD_MANAGER).force();
+        match action {
+            Action::ApplyNamespace(ns) => {
+                Api::<Namespace>::all(self.client.clone())
+                    .patch(&ns.name, &apply, &Patch::Apply(manifests::namespace(ns)))
+                    .await?;
+            }
+            Action::ApplyWorkload(w) => {
+                Api::<Deployment>::namespaced(self.client.clone(), &w.namespace)
+                    .patch(&w.name, &apply, &Patch::Apply(manifests::deployment(w)))
+                    .await?;
+                Api::<Service>::namespaced(self.client.clone(), &w.namespace)
+                    .patch(&w.name, &apply, &Patch::Apply(manifests::service(w)))
+                    .await?;
+            }
+            Action::DeleteWorkload { namespace, name } => {
+                ignore_missing(
+                    Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                        .delete(name, &DeleteParams::default())
+                        .await,
+                )?;
+                ignore_missing(
+                    Api::<Service>::namespaced(self.client.clone(), namespace)
+                        .delete(name, &DeleteParams::default())
+                        .await,
+                )?;
+            }
+            Action::DeleteNamespace(name) => {
+                ignore_missing(
+                    Api::<Namespace>::all(self.client.clone())
+                        .delete(name, &DeleteParams::default())
+                        .await,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Allocatable CPU and memory summed over the cluster's nodes; zero if nodes cannot be
+    /// listed (a restricted service account, say).
+    pub async fn capacity(&self) -> pb::Capacity {
+        let Ok(nodes) = Api::<Node>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+        else {
+            return pb::Capacity::default();
+        };
+        let mut capacity = pb::Capacity::default();
+        for node in nodes {
+            let allocatable = node.status.and_then(|s| s.allocatable).unwrap_or_default();
+            if let Some(cpu) = allocatable.get("cpu") {
+                capacity.cpu_millis += manifests::parse_cpu_millis(&cpu.0).unwrap_or(0);
+            }
+            if let Some(memory) = allocatable.get("memory") {
+                capacity.memory_bytes += manifests::parse_bytes(&memory.0).unwrap_or(0);
+            }
+        }
+        capacity
+    }
+}
+
+fn ignore_missing<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Rollout state from a Deployment's metadata and status.
+fn observed_workload(d: &Deployment) -> ObservedWorkload {
+    let generation = d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(GENERATION_ANNOTATION))
+        .and_then(|g| g.parse().ok());
+    let status = d.status.clone().unwrap_or_default();
+    let rolled_out =
+        status.observed_generation.is_some() && status.observed_generation == d.metadata.generation;
+    let deadline_exceeded = status.conditions.unwrap_or_default().iter().any(|c| {
+        c.type_ == "Progressing"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    ObservedWorkload {
+        generation,
+        rolled_out,
+        desired_replicas: i64::from(d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)),
+        ready_replicas: i64::from(status.ready_replicas.unwrap_or(0)),
+        updated_replicas: i64::from(status.updated_replicas.unwrap_or(0)),
+        deadline_exceeded,
+    }
+}

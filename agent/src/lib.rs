@@ -1,0 +1,21 @@
+//! The Outpost agent. One runs in every datacenter: it enrolls with the management side,
+//! dials out over mutual TLS, stores its datacenter's desired state locally, and makes the
+//! cluster match it, reporting what it observes.
+//!
+//! - [`state`]: the durable local copy of the desired state and the outbox of reports.
+//! - [`link`]: enrollment and the attach stream (reconnecting with backoff and jitter).
+//! - [`reconcile`]: the pure plan (desired + observed → actions) and the loop running it.
+//! - [`drivers::kube`]: Kubernetes through kube-rs; the same code drives a real cluster or
+//!   the simulated one.
+//!
+//! The agent never deletes a workload because the link is down: it acts only on the desired
+//! state it has stored, which only a newer desired state replaces.
+#![warn(missing_docs)]
+
+pub mod drivers;
+pub mod link;
+pub mod reconcile;
+pub mod state;
+
+/// This agent's version, as reported to the management side.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,197 @@
+//! The attach stream, kept open for the agent's lifetime: reconnects with exponential
+//! backoff and jitter (a restarted management side is not stormed), stores every desired
+//! state before acknowledging it, resends unacknowledged reports after every reconnect (the
+//! management side drops duplicates by sequence number), and renews the certificate at half
+//! its lifetime.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use backon::BackoffBuilder;
+use outpost_ca::{AgentKey, not_after_of, pinned_client_config};
+use outpost_proto::agent::v1::{
+    self as pb, attach_request::Kind as Out, attach_response::Kind as In,
+};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use super::channel;
+use crate::state::{Identity, LocalState};
+
+/// How often the agent says it is alive when it has nothing else to say.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// Reports sent but not yet acknowledged, at most.
+const REPORT_WINDOW: u64 = 64;
+
+/// What the link shares with the rest of the agent.
+#[derive(Debug, Clone)]
+pub struct LinkHandles {
+    /// Bumped to the revision of every newly stored desired state.
+    pub desired: watch::Sender<i64>,
+    /// Woken when the outbox has something new.
+    pub outbox: std::sync::Arc<Notify>,
+    /// The cluster's capacity, as last measured.
+    pub capacity: watch::Receiver<pb::Capacity>,
+    /// Set while a stream is open.
+    pub connected: watch::Sender<bool>,
+}
+
+/// Runs the link until `shutdown`.
+pub async fn run(
+    state: LocalState,
+    identity: Identity,
+    handles: LinkHandles,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = new_backoff();
+    loop {
+        let started = tokio::time::Instant::now();
+        let outcome = session(&state, &identity, &handles, &shutdown).await;
+        handles.connected.send_replace(false);
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match outcome {
+            Ok(()) => tracing::info!("link closed; reconnecting"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "link failed; reconnecting"),
+        }
+        // A session that lasted a while was healthy: start the backoff over.
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff = new_backoff();
+        }
+        let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+fn new_backoff() -> backon::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+async fn session(
+    state: &LocalState,
+    identity: &Identity,
+    handles: &LinkHandles,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let (cert, key, ca) = state.credentials()?;
+    let tls = pinned_client_config(&identity.ca_fingerprint, Some(&ca), Some((&cert, &key)))?;
+    let channel = channel::connect(&identity.management, tls).await?;
+    let mut client = pb::agent_link_service_client::AgentLinkServiceClient::new(channel);
+    let (outbound, receiver) = mpsc::channel(REPORT_WINDOW as usize + 8);
+    let hello = pb::Hello {
+        stored_revision: state.stored_revision().await?,
+        agent_version: crate::VERSION.into(),
+        capacity: Some(*handles.capacity.borrow()),
+    };
+    outbound.send(message(Out::Hello(hello))).await?;
+    let mut inbound = client
+        .attach(ReceiverStream::new(receiver))
+        .await
+        .context("opening the attach stream")?
+        .into_inner();
+    handles.connected.send_replace(true);
+    tracing::info!(dc = %identity.datacenter, "link established");
+
+    let mut acked: u64 = 0;
+    let mut sent: u64 = 0;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut renewal = tokio::time::interval(Duration::from_secs(60));
+    let mut outbox_poll = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        // Keep the report window full: resends after a reconnect start from the oldest
+        // unacknowledged entry, because `sent` starts at zero.
+        if sent < acked + REPORT_WINDOW {
+            for report in state
+                .outbox_after(
+                    sent.max(acked),
+                    u32::try_from(acked + REPORT_WINDOW - sent.max(acked)).unwrap_or(1),
+                )
+                .await?
+            {
+                sent = report.sequence;
+                outbound.send(message(Out::Report(report))).await?;
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            received = inbound.message() => match received.context("the attach stream failed")? {
+                None => return Ok(()),
+                Some(pb::AttachResponse { kind: Some(In::DesiredState(desired)), .. }) => {
+                    let revision = desired.revision;
+                    if state.store_desired(&desired).await? {
+                        tracing::info!(revision, workloads = desired.workloads.len(), "desired state stored");
+                        handles.desired.send_replace(revision);
+                    }
+                    outbound.send(message(Out::Ack(pb::Ack { revision }))).await?;
+                }
+                Some(pb::AttachResponse { kind: Some(In::ReportAck(ack)), .. }) => {
+                    acked = acked.max(ack.sequence);
+                    sent = sent.max(acked);
+                    state.outbox_ack(ack.sequence).await?;
+                }
+                Some(_) => {}
+            },
+            _ = heartbeat.tick() => outbound.send(message(Out::Heartbeat(pb::Heartbeat {}))).await?,
+            _ = handles.outbox.notified() => {}
+            _ = outbox_poll.tick() => {}
+            _ = renewal.tick() => {
+                if renewal_due(&cert)? {
+                    renew(state, &mut client).await?;
+                    // Reconnect so the new certificate is the one presented.
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn message(kind: Out) -> pb::AttachRequest {
+    pb::AttachRequest {
+        traceparent: String::new(),
+        kind: Some(kind),
+    }
+}
+
+/// Whether less than half of the certificate's lifetime (assumed 12 h or as issued) is left.
+fn renewal_due(cert_pem: &str) -> anyhow::Result<bool> {
+    let der = rustls_pemfile_der(cert_pem)?;
+    let not_after = not_after_of(&der)?;
+    let left = not_after
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Ok(left < Duration::from_secs(6 * 3600))
+}
+
+fn rustls_pemfile_der(pem: &str) -> anyhow::Result<Vec<u8>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    Ok(CertificateDer::from_pem_slice(pem.as_bytes())
+        .context("reading the agent certificate")?
+        .to_vec())
+}
+
+async fn renew(
+    state: &LocalState,
+    client: &mut pb::agent_link_service_client::AgentLinkServiceClient<tonic::transport::Channel>,
+) -> anyhow::Result<()> {
+    let key = AgentKey::generate()?;
+    let answer = client
+        .renew_certificate(pb::RenewCertificateRequest {
+            csr_pem: key.csr_pem()?,
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("certificate renewal refused: {}", s.message()))?
+        .into_inner();
+    state.save_renewal(&key.to_pem(), &answer.certificate_pem)?;
+    tracing::info!("certificate renewed");
+    Ok(())
+}

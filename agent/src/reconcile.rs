@@ -1,0 +1,360 @@
+//! Reconciliation: the pure plan (desired + observed → actions) and the loop that runs it.
+//!
+//! Level-triggered: every pass re-reads the stored desired state and the cluster, so a
+//! restart, a missed wake-up or a repeated desired state changes nothing.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use outpost_domain::{
+    desired::{DesiredState, NamespaceSpec, Workload},
+    observed::{AgentReport, WorkloadStatus},
+};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::{drivers::kube::KubeCluster, state::LocalState};
+
+/// What the agent owns in the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Owned namespaces.
+    pub namespaces: BTreeSet<String>,
+    /// Owned Deployments by (namespace, name).
+    pub workloads: BTreeMap<(String, String), ObservedWorkload>,
+    /// Owned Services by (namespace, name).
+    pub services: BTreeSet<(String, String)>,
+}
+
+/// A Deployment's rollout state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedWorkload {
+    /// The service generation it was applied from.
+    pub generation: Option<i64>,
+    /// Whether the cluster has observed its latest spec.
+    pub rolled_out: bool,
+    /// Replicas wanted.
+    pub desired_replicas: i64,
+    /// Replicas ready.
+    pub ready_replicas: i64,
+    /// Replicas on the current spec.
+    pub updated_replicas: i64,
+    /// The rollout made no progress within its deadline.
+    pub deadline_exceeded: bool,
+}
+
+/// One change to the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create or update a namespace.
+    ApplyNamespace(NamespaceSpec),
+    /// Create or update a workload's Deployment and Service.
+    ApplyWorkload(Workload),
+    /// Remove an owned workload that is no longer desired.
+    DeleteWorkload {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// Remove an owned namespace that is no longer desired.
+    DeleteNamespace(String),
+}
+
+/// What to do so that the cluster matches `desired`. Only objects the agent owns are ever
+/// deleted; namespaces go after the workloads in them.
+pub fn plan(desired: &DesiredState, observed: &Observed) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for ns in &desired.namespaces {
+        if !observed.namespaces.contains(&ns.name) {
+            actions.push(Action::ApplyNamespace(ns.clone()));
+        }
+    }
+    let wanted: BTreeSet<(String, String)> = desired
+        .workloads
+        .iter()
+        .map(|w| (w.namespace.clone(), w.name.clone()))
+        .collect();
+    for w in &desired.workloads {
+        let key = (w.namespace.clone(), w.name.clone());
+        let current = observed.workloads.get(&key).and_then(|o| o.generation) == Some(w.generation);
+        if !current || !observed.services.contains(&key) {
+            actions.push(Action::ApplyWorkload(w.clone()));
+        }
+    }
+    let stale: BTreeSet<&(String, String)> = observed
+        .workloads
+        .keys()
+        .chain(observed.services.iter())
+        .filter(|k| !wanted.contains(*k))
+        .collect();
+    for (namespace, name) in stale {
+        actions.push(Action::DeleteWorkload {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        });
+    }
+    let wanted_ns: BTreeSet<&String> = desired.namespaces.iter().map(|n| &n.name).collect();
+    for ns in &observed.namespaces {
+        if !wanted_ns.contains(ns) {
+            actions.push(Action::DeleteNamespace(ns.clone()));
+        }
+    }
+    actions
+}
+
+/// The status to report for a workload, from what the cluster shows.
+pub fn status_of(
+    w: &Workload,
+    observed: Option<&ObservedWorkload>,
+    revision: i64,
+    at: outpost_domain::Timestamp,
+) -> WorkloadStatus {
+    let (phase, message, o) = match observed {
+        None => (
+            "Progressing",
+            "creating".to_owned(),
+            ObservedWorkload::default(),
+        ),
+        Some(o) if o.deadline_exceeded => (
+            "Failed",
+            "the rollout made no progress within its deadline".to_owned(),
+            o.clone(),
+        ),
+        Some(o)
+            if o.generation == Some(w.generation)
+                && o.rolled_out
+                && o.ready_replicas >= o.desired_replicas
+                && o.updated_replicas >= o.desired_replicas =>
+        {
+            (
+                "Available",
+                format!(
+                    "{} of {} replicas ready",
+                    o.ready_replicas, o.desired_replicas
+                ),
+                o.clone(),
+            )
+        }
+        Some(o) => (
+            "Progressing",
+            format!(
+                "{} of {} replicas ready",
+                o.ready_replicas, o.desired_replicas
+            ),
+            o.clone(),
+        ),
+    };
+    WorkloadStatus {
+        service: w.service.clone(),
+        revision,
+        observed_generation: if phase == "Available" {
+            w.generation
+        } else {
+            o.generation.unwrap_or(0).min(w.generation)
+        },
+        ready_replicas: o.ready_replicas,
+        updated_replicas: o.updated_replicas,
+        desired_replicas: i64::from(w.replicas),
+        phase: phase.to_owned(),
+        message,
+        report_time: at,
+    }
+}
+
+/// How often a pass runs even without a new desired state (to see rollouts progress and
+/// repair drift).
+pub const RESYNC: Duration = Duration::from_secs(2);
+
+/// Runs passes until `shutdown`: on every newly stored desired state and every [`RESYNC`].
+pub async fn run(
+    state: LocalState,
+    cluster: KubeCluster,
+    mut desired_changed: watch::Receiver<i64>,
+    outbox: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    // Last reported status per service, so only changes are reported.
+    let mut reported: BTreeMap<String, (String, i64, i64, i64)> = BTreeMap::new();
+    loop {
+        if let Err(e) = pass(&state, &cluster, &mut reported, &outbox).await {
+            tracing::warn!(error = format!("{e:#}"), "reconcile pass failed; retrying");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = desired_changed.changed() => {}
+            _ = tokio::time::sleep(RESYNC) => {}
+        }
+    }
+}
+
+async fn pass(
+    state: &LocalState,
+    cluster: &KubeCluster,
+    reported: &mut BTreeMap<String, (String, i64, i64, i64)>,
+    outbox: &Notify,
+) -> anyhow::Result<()> {
+    // Nothing stored yet: do nothing (and in particular, delete nothing).
+    let Some(desired) = state.desired().await? else {
+        return Ok(());
+    };
+    let observed = cluster.observe().await?;
+    let actions = plan(&desired, &observed);
+    for action in &actions {
+        tracing::info!(revision = desired.revision, ?action, "applying");
+        cluster.execute(action).await?;
+    }
+    let observed = if actions.is_empty() {
+        observed
+    } else {
+        cluster.observe().await?
+    };
+    let now = crate::state::now();
+    for w in &desired.workloads {
+        let status = status_of(
+            w,
+            observed
+                .workloads
+                .get(&(w.namespace.clone(), w.name.clone())),
+            desired.revision,
+            now,
+        );
+        let key = (
+            status.phase.clone(),
+            status.observed_generation,
+            status.ready_replicas,
+            status.revision,
+        );
+        let service = w.service.to_string();
+        if reported.get(&service) != Some(&key) {
+            if reported.get(&service).map(|r| &r.0) != Some(&status.phase) {
+                state
+                    .outbox_push(&AgentReport::Event {
+                        resource: service.clone(),
+                        reason: format!("Workload{}", status.phase),
+                        message: format!("{}: {}.", status.phase, status.message),
+                    })
+                    .await?;
+            }
+            state.outbox_push(&AgentReport::Status(status)).await?;
+            reported.insert(service, key);
+            outbox.notify_one();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outpost_domain::{EnvironmentName, ServiceName};
+
+    fn workload(name: &str, generation: i64) -> Workload {
+        Workload {
+            service: ServiceName::parse(&format!(
+                "tenants/t/projects/p/environments/e/services/{name}"
+            ))
+            .expect("name"),
+            namespace: "ns".into(),
+            name: name.into(),
+            generation,
+            image: "nginx".into(),
+            cpu_millis: 250,
+            memory_mib: 512,
+            replicas: 2,
+            env: vec![],
+            ports: vec![],
+            health_check_path: String::new(),
+        }
+    }
+
+    fn desired(workloads: Vec<Workload>) -> DesiredState {
+        DesiredState {
+            revision: 3,
+            namespaces: vec![NamespaceSpec {
+                name: "ns".into(),
+                environment: EnvironmentName::parse("tenants/t/projects/p/environments/e")
+                    .expect("name"),
+            }],
+            workloads,
+        }
+    }
+
+    fn observed_with(name: &str, generation: i64) -> Observed {
+        let key = ("ns".to_owned(), name.to_owned());
+        Observed {
+            namespaces: ["ns".to_owned()].into(),
+            workloads: [(
+                key.clone(),
+                ObservedWorkload {
+                    generation: Some(generation),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+            services: [key].into(),
+        }
+    }
+
+    #[test]
+    fn an_empty_cluster_gets_everything() {
+        let d = desired(vec![workload("web", 1)]);
+        let actions = plan(&d, &Observed::default());
+        assert_eq!(actions.len(), 2);
+        assert!(matches!(actions[0], Action::ApplyNamespace(_)));
+        assert!(matches!(actions[1], Action::ApplyWorkload(_)));
+    }
+
+    #[test]
+    fn a_matching_cluster_needs_nothing_and_replaying_changes_nothing() {
+        let d = desired(vec![workload("web", 4)]);
+        assert_eq!(plan(&d, &observed_with("web", 4)), vec![]);
+    }
+
+    #[test]
+    fn a_new_generation_is_applied_and_removed_services_are_deleted() {
+        let d = desired(vec![workload("web", 5)]);
+        assert_eq!(
+            plan(&d, &observed_with("web", 4)),
+            vec![Action::ApplyWorkload(workload("web", 5))]
+        );
+        let gone = desired(vec![]);
+        assert_eq!(
+            plan(&gone, &observed_with("web", 4)),
+            vec![Action::DeleteWorkload {
+                namespace: "ns".into(),
+                name: "web".into()
+            }]
+        );
+        let mut no_env = gone.clone();
+        no_env.namespaces.clear();
+        assert_eq!(
+            plan(&no_env, &observed_with("web", 4)).last(),
+            Some(&Action::DeleteNamespace("ns".into()))
+        );
+    }
+
+    #[test]
+    fn status_follows_the_rollout() {
+        let w = workload("web", 5);
+        let at = outpost_domain::Timestamp(0);
+        assert_eq!(status_of(&w, None, 3, at).phase, "Progressing");
+        let mut o = ObservedWorkload {
+            generation: Some(5),
+            rolled_out: true,
+            desired_replicas: 2,
+            ready_replicas: 2,
+            updated_replicas: 2,
+            deadline_exceeded: false,
+        };
+        let s = status_of(&w, Some(&o), 3, at);
+        assert_eq!((s.phase.as_str(), s.observed_generation), ("Available", 5));
+        o.ready_replicas = 1;
+        assert_eq!(status_of(&w, Some(&o), 3, at).phase, "Progressing");
+        o.deadline_exceeded = true;
+        assert_eq!(status_of(&w, Some(&o), 3, at).phase, "Failed");
+    }
+}

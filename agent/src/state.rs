@@ -1,0 +1,217 @@
+//! The agent's durable state in its state directory:
+//!
+//! - `identity.json` (management address, datacenter, pinned CA fingerprint), `agent.key`
+//!   (mode 0600, never leaves the machine), `agent.crt` and `ca.crt`;
+//! - `agent.db` (SQLite): the last desired state stored and the outbox of reports.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context as _;
+use outpost_domain::{desired::DesiredState, observed::AgentReport};
+use outpost_proto::{agent::v1 as pb, convert::agent::report};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use sqlx::{SqlitePool, sqlite::SqliteConnectOptions};
+
+/// Where the agent enrolled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Gateway address, `host:port`.
+    pub management: String,
+    /// The datacenter, `datacenters/{datacenter}`.
+    pub datacenter: String,
+    /// Pinned SHA-256 fingerprint of the management CA.
+    pub ca_fingerprint: String,
+}
+
+/// The agent's files and database.
+#[derive(Debug, Clone)]
+pub struct LocalState {
+    dir: PathBuf,
+    db: SqlitePool,
+}
+
+impl LocalState {
+    /// Opens (creating if needed) the state in `dir`.
+    pub async fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("agent.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
+        let db = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .context("opening the agent database")?;
+        sqlx::migrate!("./migrations")
+            .run(&db)
+            .await
+            .context("migrating the agent database")?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            db,
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The enrollment, if the agent has enrolled.
+    pub fn identity(&self) -> anyhow::Result<Option<Identity>> {
+        let path = self.path("identity.json");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)?;
+        Ok(Some(
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?,
+        ))
+    }
+
+    /// Stores a fresh enrollment. The key is written with mode 0600; the identity file last,
+    /// so a crash half-way leaves the agent not enrolled rather than broken.
+    pub fn save_enrollment(
+        &self,
+        identity: &Identity,
+        key_pem: &str,
+        cert_pem: &str,
+        ca_pem: &str,
+    ) -> anyhow::Result<()> {
+        write_file(&self.path("agent.key"), key_pem, true)?;
+        write_file(&self.path("agent.crt"), cert_pem, false)?;
+        write_file(&self.path("ca.crt"), ca_pem, false)?;
+        write_file(
+            &self.path("identity.json"),
+            &serde_json::to_string_pretty(identity)?,
+            false,
+        )
+    }
+
+    /// Replaces the certificate (and key) after a renewal.
+    pub fn save_renewal(&self, key_pem: &str, cert_pem: &str) -> anyhow::Result<()> {
+        write_file(&self.path("agent.key"), key_pem, true)?;
+        write_file(&self.path("agent.crt"), cert_pem, false)
+    }
+
+    /// `(cert_pem, key_pem, ca_pem)`.
+    pub fn credentials(&self) -> anyhow::Result<(String, String, String)> {
+        let read = |n: &str| {
+            std::fs::read_to_string(self.path(n))
+                .with_context(|| format!("reading {n}; enroll first"))
+        };
+        Ok((read("agent.crt")?, read("agent.key")?, read("ca.crt")?))
+    }
+
+    /// Highest desired-state revision stored; 0 when none.
+    pub async fn stored_revision(&self) -> anyhow::Result<i64> {
+        let r: Option<i64> = sqlx::query_scalar("SELECT revision FROM desired_state WHERE id = 1")
+            .fetch_optional(&self.db)
+            .await?;
+        Ok(r.unwrap_or(0))
+    }
+
+    /// Stores `state` if it is newer than the stored one; returns whether it was.
+    pub async fn store_desired(&self, state: &pb::DesiredState) -> anyhow::Result<bool> {
+        let result = sqlx::query(
+            "INSERT INTO desired_state (id, revision, body) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET revision = $1, body = $2 WHERE desired_state.revision < $1",
+        )
+        .bind(state.revision)
+        .bind(state.encode_to_vec())
+        .execute(&self.db)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The stored desired state, if any.
+    pub async fn desired(&self) -> anyhow::Result<Option<DesiredState>> {
+        let body: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT body FROM desired_state WHERE id = 1")
+                .fetch_optional(&self.db)
+                .await?;
+        let Some(body) = body else { return Ok(None) };
+        let wire = pb::DesiredState::decode(body.as_slice())
+            .context("decoding the stored desired state")?;
+        Ok(Some(DesiredState::try_from(&wire).context(
+            "the stored desired state names an invalid resource",
+        )?))
+    }
+
+    /// Appends a report to the outbox; returns its sequence number.
+    pub async fn outbox_push(&self, entry: &AgentReport) -> anyhow::Result<u64> {
+        let body = report(0, entry, now()).encode_to_vec();
+        let sequence: i64 =
+            sqlx::query_scalar("INSERT INTO outbox (body) VALUES ($1) RETURNING sequence")
+                .bind(body)
+                .fetch_one(&self.db)
+                .await?;
+        Ok(u64::try_from(sequence).unwrap_or(0))
+    }
+
+    /// Up to `limit` reports after sequence `after`, ready to send.
+    pub async fn outbox_after(&self, after: u64, limit: u32) -> anyhow::Result<Vec<pb::Report>> {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT sequence, body FROM outbox WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+        )
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.db)
+        .await?;
+        rows.into_iter()
+            .map(|(sequence, body)| {
+                let mut r =
+                    pb::Report::decode(body.as_slice()).context("decoding an outbox entry")?;
+                r.sequence = u64::try_from(sequence).unwrap_or(0);
+                Ok(r)
+            })
+            .collect()
+    }
+
+    /// Forgets reports the management side has stored.
+    pub async fn outbox_ack(&self, upto: u64) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM outbox WHERE sequence <= $1")
+            .bind(i64::try_from(upto).unwrap_or(i64::MAX))
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Reports not yet acknowledged.
+    pub async fn outbox_len(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&self.db)
+            .await?)
+    }
+}
+
+/// Current time as the domain's timestamp.
+pub fn now() -> outpost_domain::Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    outpost_domain::Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// Writes a file atomically (temp file + rename); `private` makes it mode 0600.
+fn write_file(path: &Path, content: &str, private: bool) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    if private {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    }
+    let mut file = options
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(content.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
