@@ -177,10 +177,8 @@ pub async fn run(
     outbox: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    // Last reported status per service, so only changes are reported.
-    let mut reported: BTreeMap<String, (String, i64, i64, i64)> = BTreeMap::new();
     loop {
-        if let Err(e) = pass(&state, &cluster, &mut reported, &outbox).await {
+        if let Err(e) = pass(&state, &cluster, &outbox).await {
             tracing::warn!(error = format!("{e:#}"), "reconcile pass failed; retrying");
         }
         tokio::select! {
@@ -191,12 +189,7 @@ pub async fn run(
     }
 }
 
-async fn pass(
-    state: &LocalState,
-    cluster: &KubeCluster,
-    reported: &mut BTreeMap<String, (String, i64, i64, i64)>,
-    outbox: &Notify,
-) -> anyhow::Result<()> {
+async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> anyhow::Result<()> {
     // Nothing stored yet: do nothing (and in particular, delete nothing).
     let Some(desired) = state.desired().await? else {
         return Ok(());
@@ -222,27 +215,26 @@ async fn pass(
             desired.revision,
             now,
         );
-        let key = (
-            status.phase.clone(),
-            status.observed_generation,
-            status.ready_replicas,
-            status.revision,
-        );
         let service = w.service.to_string();
-        if reported.get(&service) != Some(&key) {
-            if reported.get(&service).map(|r| &r.0) != Some(&status.phase) {
-                state
-                    .outbox_push(&AgentReport::Event {
-                        resource: service.clone(),
-                        reason: format!("Workload{}", status.phase),
-                        message: format!("{}: {}.", status.phase, status.message),
-                    })
-                    .await?;
-            }
-            state.outbox_push(&AgentReport::Status(status)).await?;
-            reported.insert(service, key);
-            outbox.notify_one();
+        let summary = format!(
+            "{}/{}/{}/{}",
+            status.phase, status.observed_generation, status.ready_replicas, status.revision
+        );
+        let last = state.reported(&service).await?;
+        if last.as_deref() == Some(summary.as_str()) {
+            continue;
         }
+        let mut entries = Vec::new();
+        if last.as_deref().and_then(|l| l.split('/').next()) != Some(status.phase.as_str()) {
+            entries.push(AgentReport::Event {
+                resource: service.clone(),
+                reason: format!("Workload{}", status.phase),
+                message: format!("{}: {}.", status.phase, status.message),
+            });
+        }
+        entries.push(AgentReport::Status(status));
+        state.report(&service, &summary, &entries).await?;
+        outbox.notify_one();
     }
     Ok(())
 }

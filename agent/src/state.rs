@@ -143,17 +143,6 @@ impl LocalState {
         )?))
     }
 
-    /// Appends a report to the outbox; returns its sequence number.
-    pub async fn outbox_push(&self, entry: &AgentReport) -> anyhow::Result<u64> {
-        let body = report(0, entry, now()).encode_to_vec();
-        let sequence: i64 =
-            sqlx::query_scalar("INSERT INTO outbox (body) VALUES ($1) RETURNING sequence")
-                .bind(body)
-                .fetch_one(&self.db)
-                .await?;
-        Ok(u64::try_from(sequence).unwrap_or(0))
-    }
-
     /// Up to `limit` reports after sequence `after`, ready to send.
     pub async fn outbox_after(&self, after: u64, limit: u32) -> anyhow::Result<Vec<pb::Report>> {
         let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
@@ -179,6 +168,40 @@ impl LocalState {
             .bind(i64::try_from(upto).unwrap_or(i64::MAX))
             .execute(&self.db)
             .await?;
+        Ok(())
+    }
+
+    /// The summary last reported for `service`.
+    pub async fn reported(&self, service: &str) -> anyhow::Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT summary FROM reported WHERE service = $1")
+                .bind(service)
+                .fetch_optional(&self.db)
+                .await?,
+        )
+    }
+
+    /// Queues `entries` and records `summary` as reported for `service`, atomically: after a
+    /// crash either both happened or neither.
+    pub async fn report(
+        &self,
+        service: &str,
+        summary: &str,
+        entries: &[AgentReport],
+    ) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        for entry in entries {
+            sqlx::query("INSERT INTO outbox (body) VALUES ($1)")
+                .bind(report(0, entry, now()).encode_to_vec())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO reported (service, summary) VALUES ($1, $2) ON CONFLICT (service) DO UPDATE SET summary = $2")
+            .bind(service)
+            .bind(summary)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

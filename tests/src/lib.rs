@@ -12,6 +12,8 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
+pub mod proxy;
+
 /// Where cargo put this workspace's binaries: next to the test executable's `deps/`.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -340,4 +342,72 @@ pub fn run_shell(dir: &Path, env: &BTreeMap<String, String>, script: &str) -> Ou
         .envs(env)
         .output()
         .expect("running bash")
+}
+
+/// A simulated cluster: the kube-sim binary, stepping every 50 ms, with a kubeconfig.
+pub fn cluster() -> (Process, std::path::PathBuf) {
+    let sim = Process::start(
+        "outpost-kube-sim",
+        tempfile::tempdir().expect("dir"),
+        &[
+            "--step-ms",
+            "50",
+            "--kubeconfig-out",
+            "kubeconfig",
+            "--state",
+            "cluster.json",
+        ],
+        &[],
+        0,
+    )
+    .expect("kube-sim starts");
+    let kubeconfig = sim.dir.path().join("kubeconfig");
+    (sim, kubeconfig)
+}
+
+/// An agent for the cluster behind `kubeconfig`, in `dir` (a fresh one, or a killed agent's
+/// to restart it); with `enrollment` (`gateway`, `token`, `fingerprint`) it enrolls first.
+pub fn agent(
+    dir: tempfile::TempDir,
+    kubeconfig: &Path,
+    enrollment: Option<(&str, &str, &str)>,
+) -> Process {
+    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    let mut args = vec!["--state-dir", "state", "run", "--kubeconfig", kubeconfig];
+    if let Some((gateway, token, fingerprint)) = enrollment {
+        args.extend([
+            "--management",
+            gateway,
+            "--token",
+            token,
+            "--ca-fingerprint",
+            fingerprint,
+        ]);
+    }
+    Process::start(
+        "outpost-agent",
+        dir,
+        &args,
+        &[("OUTPOST_AGENT_LOG", "info,outpost_agent=debug")],
+        3,
+    )
+    .expect("agent starts")
+}
+
+/// Runs the real kubectl against a cluster and returns its output.
+pub fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--request-timeout", "10s"])
+        .args(args)
+        .env("HOME", home)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -2,9 +2,9 @@
 //! simulated Kubernetes and its own agent, all separate processes on loopback with real
 //! mutual TLS.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
-use outpost_e2e::{Management, Process, bin, grpcurl_call, wait_for};
+use outpost_e2e::{Management, agent, bin, cluster, grpcurl_call, kubectl, wait_for};
 use serde_json::{Value, json};
 
 fn call(server: &Management, token: &str, method: &str, body: Value) -> Value {
@@ -33,67 +33,6 @@ fn try_call(server: &Management, token: &str, method: &str, body: Value) -> Opti
     out.status
         .success()
         .then(|| serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
-}
-
-/// A simulated cluster: the kube-sim binary, stepping every 50 ms, with a kubeconfig.
-fn cluster() -> (Process, std::path::PathBuf) {
-    let sim = Process::start(
-        "outpost-kube-sim",
-        tempfile::tempdir().expect("dir"),
-        &[
-            "--step-ms",
-            "50",
-            "--kubeconfig-out",
-            "kubeconfig",
-            "--state",
-            "cluster.json",
-        ],
-        &[],
-        0,
-    )
-    .expect("kube-sim starts");
-    let kubeconfig = sim.dir.path().join("kubeconfig");
-    (sim, kubeconfig)
-}
-
-fn agent(gateway: &str, token: &str, fingerprint: &str, kubeconfig: &Path) -> Process {
-    Process::start(
-        "outpost-agent",
-        tempfile::tempdir().expect("dir"),
-        &[
-            "--state-dir",
-            "state",
-            "run",
-            "--management",
-            gateway,
-            "--token",
-            token,
-            "--ca-fingerprint",
-            fingerprint,
-            "--kubeconfig",
-            kubeconfig.to_str().expect("utf-8"),
-        ],
-        &[("OUTPOST_AGENT_LOG", "info,outpost_agent=debug")],
-        3,
-    )
-    .expect("agent starts")
-}
-
-fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["--request-timeout", "10s"])
-        .args(args)
-        .env("HOME", home)
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn agent_state(server: &Management, token: &str, dc: &str) -> Value {
@@ -168,8 +107,16 @@ fn two_agents_enroll_and_each_runs_only_its_own_datacenter() {
 
     let (sim_a, kube_a) = cluster();
     let (sim_b, kube_b) = cluster();
-    let agent_a = agent(&server.gateway, &token_a, &fingerprint, &kube_a);
-    let agent_b = agent(&server.gateway, &token_b, &fingerprint, &kube_b);
+    let agent_a = agent(
+        tempfile::tempdir().expect("dir"),
+        &kube_a,
+        Some((&server.gateway, &token_a, &fingerprint)),
+    );
+    let agent_b = agent(
+        tempfile::tempdir().expect("dir"),
+        &kube_b,
+        Some((&server.gateway, &token_b, &fingerprint)),
+    );
 
     // Both connect, store their revision, and roll their own service out.
     for dc in ["dc-a", "dc-b"] {

@@ -95,6 +95,17 @@ pub(crate) fn resource_list(group: &str, version: &str) -> Option<Value> {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.scalable() {
+            resources.push(json!({
+                "name": format!("{}/scale", i.plural),
+                "singularName": "",
+                "namespaced": true,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if r == Resource::Pod {
             resources.push(json!({
                 "name": "pods/log",

@@ -22,9 +22,12 @@ use crate::discovery;
 use crate::error::ApiError;
 use crate::logs;
 use crate::patch::PatchKind;
+use crate::resource::Resource;
+use crate::scale;
 use crate::sim::Shared;
 use crate::store::Key;
 use crate::store::write::{DeleteOpts, Part, Propagation};
+use crate::table;
 use target::{Params, Sub, Target};
 
 /// The router for one simulated cluster.
@@ -135,6 +138,13 @@ fn delete_opts(shared: &Shared, params: &Params, body: &[u8]) -> Result<DeleteOp
     })
 }
 
+fn accept(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
 /// Bodies of POST and PUT must be JSON (protobuf and CBOR clients fall back to JSON on 415).
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = headers
@@ -149,6 +159,18 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// One request: its path, parameters, headers and body.
+struct Req<'a> {
+    method: Method,
+    params: Params,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+}
+
+fn ok(v: &impl std::borrow::Borrow<Value>) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, v.borrow()))
+}
+
 fn dispatch(
     shared: &Arc<Shared>,
     core: bool,
@@ -160,134 +182,190 @@ fn dispatch(
     let prefix = if core { "/api/" } else { "/apis/" };
     let rest = uri.path().strip_prefix(prefix).ok_or(ApiError::NoRoute)?;
     let target = Target::parse(core, rest)?;
-    let params = Params::from_uri(uri)?;
-    if matches!(*method, Method::POST | Method::PUT) {
+    let req = Req {
+        method: method.clone(),
+        params: Params::from_uri(uri)?,
+        headers,
+        body,
+    };
+    if matches!(req.method, Method::POST | Method::PUT) {
         require_json(headers)?;
     }
-    let ok = |v: &Value| Ok(json(StatusCode::OK, v));
-    match (target, method.clone()) {
-        (Target::Group(group), Method::GET) => {
+    match target {
+        Target::Group(group) if req.method == Method::GET => {
             ok(&discovery::api_group(&group).ok_or(ApiError::NoRoute)?)
         }
-        (Target::ResourceList { group, version }, Method::GET) => {
+        Target::ResourceList { group, version } if req.method == Method::GET => {
             ok(&discovery::resource_list(&group, &version).ok_or(ApiError::NoRoute)?)
         }
-        (
-            Target::Collection {
-                resource,
-                namespace,
-            },
-            Method::GET,
-        ) => {
+        Target::Collection {
+            resource,
+            namespace,
+        } => collection(shared, resource, namespace, &req),
+        Target::Object {
+            resource,
+            namespace,
+            name,
+            sub,
+        } => object(shared, &Key::new(resource, &namespace, &name), sub, &req),
+        Target::Group(_) | Target::ResourceList { .. } => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// List (or watch), create, delete-collection.
+fn collection(
+    shared: &Arc<Shared>,
+    resource: Resource,
+    namespace: Option<String>,
+    req: &Req<'_>,
+) -> Result<Response, ApiError> {
+    let params = &req.params;
+    match req.method {
+        Method::GET => {
             let selectors = params.selectors()?;
             if params.watch()? {
-                return stream::watch(shared.clone(), resource, namespace, selectors, &params);
+                return stream::watch(shared.clone(), resource, namespace, selectors, params);
             }
-            ok(&api::list(
-                shared,
+            let page = params.page()?;
+            let list = api::list(shared, resource, namespace.as_deref(), &selectors, &page)?;
+            if !table::wanted(accept(req.headers)) {
+                return ok(&list);
+            }
+            let items: Vec<&Value> = list["items"]
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
+            ok(&table::table(
                 resource,
-                namespace.as_deref(),
-                &selectors,
-                &params.page()?,
-            )?)
+                &items,
+                list["metadata"].clone(),
+                shared.clock.now(),
+            ))
         }
-        (
-            Target::Collection {
-                resource,
-                namespace,
-            },
-            Method::POST,
-        ) => {
+        Method::POST => {
             let namespace = match (resource.namespaced(), namespace) {
                 (true, Some(ns)) => ns,
                 (false, None) => String::new(),
                 _ => return Err(ApiError::MethodNotAllowed),
             };
-            let created = api::create(shared, resource, &namespace, body, params.dry_run()?)?;
+            let created = api::create(shared, resource, &namespace, req.body, params.dry_run()?)?;
             Ok(json(StatusCode::CREATED, &created))
         }
-        (
-            Target::Collection {
-                resource,
-                namespace,
-            },
-            Method::DELETE,
-        ) => {
-            let opts = delete_opts(shared, &params, body)?;
+        Method::DELETE => {
+            let opts = delete_opts(shared, params, req.body)?;
+            let selectors = params.selectors()?;
             ok(&api::delete_collection(
                 shared,
                 resource,
                 namespace.as_deref(),
-                &params.selectors()?,
+                &selectors,
                 &opts,
             )?)
         }
-        (
-            Target::Object {
-                resource,
-                namespace,
-                name,
-                sub,
-            },
-            method,
-        ) => {
-            let key = Key::new(resource, &namespace, &name);
-            let part = if sub == Some(Sub::Status) {
-                Part::Status
-            } else {
-                Part::Main
-            };
-            match (sub, method) {
-                (Some(Sub::Log), Method::GET) => {
-                    let pod = api::get(shared, &key)?;
-                    let container = logs::container_name(&pod, params.container())?;
-                    if params.follow()? {
-                        return Ok(stream::follow_logs(
-                            shared.clone(),
-                            key,
-                            container,
-                            params.tail_lines()?,
-                        ));
-                    }
-                    let lines = logs::lines(&pod, &container, params.previous()?)?;
-                    Ok(logs::response(logs::tail(lines, params.tail_lines()?)))
-                }
-                (Some(Sub::Log), _) => Err(ApiError::MethodNotAllowed),
-                (_, Method::GET) => ok(&*api::get(shared, &key)?),
-                (_, Method::PUT) => {
-                    ok(&*api::replace(shared, &key, part, body, params.dry_run()?)?)
-                }
-                (_, Method::PATCH) => {
-                    let content_type = headers
-                        .get(header::CONTENT_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default();
-                    let req = PatchRequest {
-                        kind: PatchKind::from_content_type(content_type)?,
-                        part,
-                        body,
-                        field_manager: params.field_manager(),
-                        force: params.force()?,
-                        dry_run: params.dry_run()?,
-                    };
-                    let (obj, created) = api::patch(shared, &key, &req)?;
-                    let code = if created {
-                        StatusCode::CREATED
-                    } else {
-                        StatusCode::OK
-                    };
-                    Ok(json(code, &obj))
-                }
-                (None, Method::DELETE) => ok(&*api::delete(
-                    shared,
-                    &key,
-                    &delete_opts(shared, &params, body)?,
-                )?),
-                _ => Err(ApiError::MethodNotAllowed),
-            }
-        }
         _ => Err(ApiError::MethodNotAllowed),
     }
+}
+
+fn patch_kind(headers: &HeaderMap) -> Result<PatchKind, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    PatchKind::from_content_type(content_type)
+}
+
+/// Get, replace, patch, delete of one object, its status, scale or log.
+fn object(
+    shared: &Arc<Shared>,
+    key: &Key,
+    sub: Option<Sub>,
+    req: &Req<'_>,
+) -> Result<Response, ApiError> {
+    let params = &req.params;
+    let part = if sub == Some(Sub::Status) {
+        Part::Status
+    } else {
+        Part::Main
+    };
+    match (sub, &req.method) {
+        (Some(Sub::Log), &Method::GET) => pod_log(shared, key, params),
+        (Some(Sub::Scale), &Method::GET) => ok(&scale::get(shared, key)?),
+        (Some(Sub::Scale), &Method::PUT) => ok(&scale::update(
+            shared,
+            key,
+            None,
+            req.body,
+            params.dry_run()?,
+        )?),
+        (Some(Sub::Scale), &Method::PATCH) => {
+            let kind = Some(patch_kind(req.headers)?);
+            ok(&scale::update(
+                shared,
+                key,
+                kind,
+                req.body,
+                params.dry_run()?,
+            )?)
+        }
+        (Some(Sub::Log | Sub::Scale), _) => Err(ApiError::MethodNotAllowed),
+        (None, &Method::GET) if table::wanted(accept(req.headers)) => {
+            let obj = api::get(shared, key)?;
+            let meta = serde_json::json!({ "resourceVersion": crate::fields::meta(&obj, "resourceVersion") });
+            ok(&table::table(
+                key.resource,
+                &[&*obj],
+                meta,
+                shared.clock.now(),
+            ))
+        }
+        (_, &Method::GET) => ok(&api::get(shared, key)?),
+        (_, &Method::PUT) => ok(&api::replace(
+            shared,
+            key,
+            part,
+            req.body,
+            params.dry_run()?,
+        )?),
+        (_, &Method::PATCH) => {
+            let patch = PatchRequest {
+                kind: patch_kind(req.headers)?,
+                part,
+                body: req.body,
+                field_manager: params.field_manager(),
+                force: params.force()?,
+                dry_run: params.dry_run()?,
+            };
+            let (obj, created) = api::patch(shared, key, &patch)?;
+            let code = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(json(code, &obj))
+        }
+        (None, &Method::DELETE) => ok(&api::delete(
+            shared,
+            key,
+            &delete_opts(shared, params, req.body)?,
+        )?),
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// `GET …/pods/NAME/log`, plain or followed.
+fn pod_log(shared: &Arc<Shared>, key: &Key, params: &Params) -> Result<Response, ApiError> {
+    let pod = api::get(shared, key)?;
+    let container = logs::container_name(&pod, params.container())?;
+    if params.follow()? {
+        return Ok(stream::follow_logs(
+            shared.clone(),
+            key.clone(),
+            container,
+            params.tail_lines()?,
+        ));
+    }
+    let lines = logs::lines(&pod, &container, params.previous()?)?;
+    Ok(logs::response(logs::tail(lines, params.tail_lines()?)))
 }
 
 /// A streaming body of newline-delimited chunks.

@@ -29,10 +29,12 @@ mod logs;
 mod naming;
 mod patch;
 mod resource;
+mod scale;
 mod selector;
 mod serve;
 mod sim;
 mod store;
+mod table;
 mod validate;
 mod watch;
 

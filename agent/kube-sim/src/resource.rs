@@ -174,6 +174,14 @@ impl Resource {
         )
     }
 
+    /// Has a `scale` subresource (`kubectl scale`).
+    pub(crate) fn scalable(self) -> bool {
+        matches!(
+            self,
+            Resource::Deployment | Resource::ReplicaSet | Resource::StatefulSet
+        )
+    }
+
     pub(crate) fn namespaced(self) -> bool {
         self.info().namespaced
     }

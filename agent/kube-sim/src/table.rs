@@ -16,14 +16,20 @@ use crate::resource::Resource;
 
 /// Whether the client asked for a Table (`kubectl get`).
 pub(crate) fn wanted(accept: &str) -> bool {
-    accept.split(',').any(|media| media.contains("as=Table") && media.contains("g=meta.k8s.io") && media.contains("v=v1"))
+    accept.split(',').any(|media| {
+        media.contains("as=Table") && media.contains("g=meta.k8s.io") && media.contains("v=v1")
+    })
 }
 
 /// `duration.HumanDuration`: `45s`, `3m20s`, `5h`, `2d4h`, ...
 fn human(secs: i64) -> String {
     let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
     let with = |big: i64, unit: &str, small: i64, small_unit: &str| {
-        if small == 0 { format!("{big}{unit}") } else { format!("{big}{unit}{small}{small_unit}") }
+        if small == 0 {
+            format!("{big}{unit}")
+        } else {
+            format!("{big}{unit}{small}{small_unit}")
+        }
     };
     match secs {
         s if s < 0 => "0s".into(),
@@ -48,7 +54,8 @@ fn typed<T: DeserializeOwned + Default>(obj: &Value) -> T {
 }
 
 fn or_none(s: Option<String>) -> String {
-    s.filter(|s| !s.is_empty()).unwrap_or_else(|| "<none>".into())
+    s.filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "<none>".into())
 }
 
 fn pod_status(p: &Pod) -> String {
@@ -56,10 +63,18 @@ fn pod_status(p: &Pod) -> String {
         return "Terminating".into();
     }
     let status = p.status.clone().unwrap_or_default();
-    let mut reason = status.reason.clone().or(status.phase.clone()).unwrap_or_default();
+    let mut reason = status
+        .reason
+        .clone()
+        .or(status.phase.clone())
+        .unwrap_or_default();
     for cs in status.container_statuses.iter().flatten() {
         let state = cs.state.clone().unwrap_or_default();
-        if let Some(r) = state.waiting.and_then(|w| w.reason).filter(|r| !r.is_empty()) {
+        if let Some(r) = state
+            .waiting
+            .and_then(|w| w.reason)
+            .filter(|r| !r.is_empty())
+        {
             reason = r;
         } else if let Some(r) = state.terminated.and_then(|t| t.reason) {
             reason = r;
@@ -72,9 +87,21 @@ fn pod_status(p: &Pod) -> String {
 fn columns(resource: Resource) -> Vec<(&'static str, &'static str, u8)> {
     let mut cols = match resource {
         Resource::Namespace => vec![("Status", "string", 0)],
-        Resource::Pod => vec![("Ready", "string", 0), ("Status", "string", 0), ("Restarts", "integer", 0)],
-        Resource::Deployment => vec![("Ready", "string", 0), ("Up-to-date", "integer", 0), ("Available", "integer", 0)],
-        Resource::ReplicaSet => vec![("Desired", "integer", 0), ("Current", "integer", 0), ("Ready", "integer", 0)],
+        Resource::Pod => vec![
+            ("Ready", "string", 0),
+            ("Status", "string", 0),
+            ("Restarts", "integer", 0),
+        ],
+        Resource::Deployment => vec![
+            ("Ready", "string", 0),
+            ("Up-to-date", "integer", 0),
+            ("Available", "integer", 0),
+        ],
+        Resource::ReplicaSet => vec![
+            ("Desired", "integer", 0),
+            ("Current", "integer", 0),
+            ("Ready", "integer", 0),
+        ],
         Resource::StatefulSet => vec![("Ready", "string", 0)],
         Resource::Job => vec![("Status", "string", 0), ("Completions", "string", 0)],
         Resource::Service => vec![
@@ -92,8 +119,19 @@ fn columns(resource: Resource) -> Vec<(&'static str, &'static str, u8)> {
         ],
         Resource::ConfigMap => vec![("Data", "integer", 0)],
         Resource::Secret => vec![("Type", "string", 0), ("Data", "integer", 0)],
-        Resource::Event => vec![("Type", "string", 0), ("Reason", "string", 0), ("Object", "string", 0), ("Message", "string", 0)],
+        Resource::Event => vec![
+            ("Type", "string", 0),
+            ("Reason", "string", 0),
+            ("Object", "string", 0),
+            ("Message", "string", 0),
+        ],
     };
+    if resource == Resource::Event {
+        // Events lead with when they were last seen; the name is a wide column.
+        cols.insert(0, ("Last Seen", "string", 0));
+        cols.push(("Name", "string", 1));
+        return cols;
+    }
     cols.insert(0, ("Name", "string", 0));
     cols.push(("Age", "string", 0));
     if resource == Resource::Pod {
@@ -105,14 +143,25 @@ fn columns(resource: Resource) -> Vec<(&'static str, &'static str, u8)> {
 fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
     let name = json!(fields::meta(obj, "name"));
     let mut row = match resource {
-        Resource::Namespace => vec![json!(fields::get_str(obj, &["status", "phase"]).unwrap_or_default())],
+        Resource::Namespace => vec![json!(
+            fields::get_str(obj, &["status", "phase"]).unwrap_or_default()
+        )],
         Resource::Pod => {
             let p: Pod = typed(obj);
-            let statuses = p.status.clone().unwrap_or_default().container_statuses.unwrap_or_default();
+            let statuses = p
+                .status
+                .clone()
+                .unwrap_or_default()
+                .container_statuses
+                .unwrap_or_default();
             let total = p.spec.as_ref().map_or(0, |s| s.containers.len());
             let ready = statuses.iter().filter(|c| c.ready).count();
             let restarts: i32 = statuses.iter().map(|c| c.restart_count).sum();
-            vec![json!(format!("{ready}/{total}")), json!(pod_status(&p)), json!(restarts)]
+            vec![
+                json!(format!("{ready}/{total}")),
+                json!(pod_status(&p)),
+                json!(restarts),
+            ]
         }
         Resource::Deployment => {
             let d: Deployment = typed(obj);
@@ -127,20 +176,41 @@ fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
         Resource::ReplicaSet => {
             let r: ReplicaSet = typed(obj);
             let s = r.status.unwrap_or_default();
-            vec![json!(r.spec.and_then(|s| s.replicas).unwrap_or(0)), json!(s.replicas), json!(s.ready_replicas.unwrap_or(0))]
+            vec![
+                json!(r.spec.and_then(|s| s.replicas).unwrap_or(0)),
+                json!(s.replicas),
+                json!(s.ready_replicas.unwrap_or(0)),
+            ]
         }
         Resource::StatefulSet => {
             let s: StatefulSet = typed(obj);
             let want = s.spec.and_then(|s| s.replicas).unwrap_or(0);
-            vec![json!(format!("{}/{want}", s.status.and_then(|s| s.ready_replicas).unwrap_or(0)))]
+            vec![json!(format!(
+                "{}/{want}",
+                s.status.and_then(|s| s.ready_replicas).unwrap_or(0)
+            ))]
         }
         Resource::Job => {
             let j: Job = typed(obj);
             let s = j.status.unwrap_or_default();
-            let done = |t: &str| s.conditions.iter().flatten().any(|c| c.type_ == t && c.status == "True");
-            let state = if done("Complete") { "Complete" } else if done("Failed") { "Failed" } else { "Running" };
+            let done = |t: &str| {
+                s.conditions
+                    .iter()
+                    .flatten()
+                    .any(|c| c.type_ == t && c.status == "True")
+            };
+            let state = if done("Complete") {
+                "Complete"
+            } else if done("Failed") {
+                "Failed"
+            } else {
+                "Running"
+            };
             let want = j.spec.and_then(|s| s.completions).unwrap_or(1);
-            vec![json!(state), json!(format!("{}/{want}", s.succeeded.unwrap_or(0)))]
+            vec![
+                json!(state),
+                json!(format!("{}/{want}", s.succeeded.unwrap_or(0))),
+            ]
         }
         Resource::Service => {
             let s: Service = typed(obj);
@@ -149,7 +219,13 @@ fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
                 .ports
                 .iter()
                 .flatten()
-                .map(|p| format!("{}/{}", p.port, p.protocol.clone().unwrap_or_else(|| "TCP".into())))
+                .map(|p| {
+                    format!(
+                        "{}/{}",
+                        p.port,
+                        p.protocol.clone().unwrap_or_else(|| "TCP".into())
+                    )
+                })
                 .collect();
             vec![
                 json!(spec.type_.unwrap_or_default()),
@@ -162,7 +238,9 @@ fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
             let p: PersistentVolumeClaim = typed(obj);
             let spec = p.spec.unwrap_or_default();
             let status = p.status.unwrap_or_default();
-            let capacity = status.capacity.and_then(|c| c.get("storage").map(|q| q.0.clone()));
+            let capacity = status
+                .capacity
+                .and_then(|c| c.get("storage").map(|q| q.0.clone()));
             let modes: Vec<&str> = status
                 .access_modes
                 .iter()
@@ -190,14 +268,21 @@ fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
                 .sum::<usize>();
             let mut row = vec![json!(data)];
             if resource == Resource::Secret {
-                row.insert(0, json!(fields::get_str(obj, &["type"]).unwrap_or("Opaque")));
+                row.insert(
+                    0,
+                    json!(fields::get_str(obj, &["type"]).unwrap_or("Opaque")),
+                );
             }
             row
         }
         Resource::Event => {
             let e: Event = typed(obj);
             let o = e.involved_object;
-            let object = format!("{}/{}", o.kind.unwrap_or_default().to_lowercase(), o.name.unwrap_or_default());
+            let object = format!(
+                "{}/{}",
+                o.kind.unwrap_or_default().to_lowercase(),
+                o.name.unwrap_or_default()
+            );
             vec![
                 json!(e.type_.unwrap_or_default()),
                 json!(e.reason.unwrap_or_default()),
@@ -206,18 +291,34 @@ fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
             ]
         }
     };
+    if resource == Resource::Event {
+        let seen = parse_time(fields::get_str(obj, &["lastTimestamp"]))
+            .map_or_else(|| age(obj, now), |t| human(seconds_between(t, now)));
+        row.insert(0, json!(seen));
+        row.push(name);
+        return row;
+    }
     row.insert(0, name);
     row.push(json!(age(obj, now)));
     if resource == Resource::Pod {
-        row.push(json!(or_none(fields::get_str(obj, &["status", "podIP"]).map(str::to_string))));
-        row.push(json!(or_none(fields::get_str(obj, &["spec", "nodeName"]).map(str::to_string))));
+        row.push(json!(or_none(
+            fields::get_str(obj, &["status", "podIP"]).map(str::to_string)
+        )));
+        row.push(json!(or_none(
+            fields::get_str(obj, &["spec", "nodeName"]).map(str::to_string)
+        )));
     }
     row
 }
 
 /// A Table of `items` (as `kubectl get` prints them), each row carrying the object's
 /// metadata so kubectl can add the NAMESPACE column and labels.
-pub(crate) fn table(resource: Resource, items: &[&Value], list_meta: Value, now: Timestamp) -> Value {
+pub(crate) fn table(
+    resource: Resource,
+    items: &[&Value],
+    list_meta: Value,
+    now: Timestamp,
+) -> Value {
     let columns: Vec<Value> = columns(resource)
         .into_iter()
         .map(|(name, ty, priority)| {
@@ -253,7 +354,16 @@ mod tests {
 
     #[test]
     fn ages_print_like_kubectl() {
-        for (secs, want) in [(5, "5s"), (119, "119s"), (200, "3m20s"), (600, "10m"), (3 * 3600 + 60, "3h1m"), (30 * 3600, "30h"), (3 * 86400, "3d"), (800 * 86400, "2y70d")] {
+        for (secs, want) in [
+            (5, "5s"),
+            (119, "119s"),
+            (200, "3m20s"),
+            (600, "10m"),
+            (3 * 3600 + 60, "3h1m"),
+            (30 * 3600, "30h"),
+            (3 * 86400, "3d"),
+            (800 * 86400, "2y70d"),
+        ] {
             assert_eq!(human(secs), want, "{secs}");
         }
     }

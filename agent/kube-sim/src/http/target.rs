@@ -17,6 +17,8 @@ use crate::selector::{FieldSelectorExpr, LabelSelectorExpr};
 pub(crate) enum Sub {
     Status,
     Log,
+    /// `autoscaling/v1 Scale` of a Deployment, ReplicaSet or StatefulSet.
+    Scale,
 }
 
 /// What a path under `/api` or `/apis` addresses.
@@ -44,6 +46,7 @@ fn subresource(resource: Resource, name: &str) -> Result<Sub, ApiError> {
     match name {
         "status" if resource.info().status_subresource => Ok(Sub::Status),
         "log" if resource == Resource::Pod => Ok(Sub::Log),
+        "scale" if resource.scalable() => Ok(Sub::Scale),
         _ => Err(ApiError::NoRoute),
     }
 }
@@ -342,7 +345,7 @@ mod tests {
             ("v1/namespaces/a/pods/p/log/x", true),
             ("apps/v1/widgets", false),
             ("v1//pods", true),
-            ("apps/v1/namespaces/a/deployments/d/scale", false),
+            ("v1/namespaces/a/pods/p/scale", true),
         ] {
             assert!(
                 matches!(Target::parse(core, path), Err(ApiError::NoRoute)),

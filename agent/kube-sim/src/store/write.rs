@@ -218,7 +218,11 @@ impl Store {
         let mut new = change(&old)?;
         check_type(resource, &mut new)?;
         check_meta(&mut new, "name", &key.name)?;
-        check_meta(&mut new, "namespace", &key.namespace)?;
+        if resource.namespaced() {
+            check_meta(&mut new, "namespace", &key.namespace)?;
+        } else {
+            fields::remove(&mut new, &["metadata", "namespace"]);
+        }
         let current_rv = fields::meta(&old, "resourceVersion");
         match fields::get_str(&new, &["metadata", "resourceVersion"]) {
             Some(rv) if !rv.is_empty() && rv != current_rv => {

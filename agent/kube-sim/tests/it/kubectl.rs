@@ -128,6 +128,8 @@ async fn kubectl_reads_the_cluster_served_by_the_binary_across_a_restart() {
     );
     let all = kubectl(home, &["get", "deployments", "-A"]).await;
     assert!(all.contains("shop") && all.contains("web"), "{all}");
+    // Server-side printing (Table): the columns of a real cluster.
+    assert!(all.contains("READY") && all.contains("2/2"), "{all}");
     let short = kubectl(home, &["get", "deploy", "-n", "shop", "-o", "name"]).await;
     assert_eq!(short.trim(), "deployment.apps/web");
     let described = kubectl(home, &["describe", "deployment", "web", "-n", "shop"]).await;
@@ -162,7 +164,10 @@ async fn kubectl_reads_the_cluster_served_by_the_binary_across_a_restart() {
     )
     .await;
     let pods = kubectl(home, &["get", "pods", "-n", "shop"]).await;
-    assert!(pods.contains("web-"), "{pods}");
+    assert!(
+        pods.contains("web-") && pods.contains("Running") && pods.contains("1/1"),
+        "{pods}"
+    );
     server.stop().await;
 
     let server = start_server(home, "2").await;
@@ -172,4 +177,32 @@ async fn kubectl_reads_the_cluster_served_by_the_binary_across_a_restart() {
     let namespaces = kubectl(home, &["get", "namespaces"]).await;
     assert!(namespaces.contains("extra"), "after restart: {namespaces}");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn help_matches_the_snapshot_and_bad_flags_exit_64() {
+    let help = Command::new(env!("CARGO_BIN_EXE_outpost-kube-sim"))
+        .arg("--help")
+        .output()
+        .await
+        .unwrap();
+    assert!(help.status.success());
+    let actual = String::from_utf8(help.stdout).unwrap();
+    let expected = include_str!("snapshots/help.txt");
+    assert_eq!(
+        actual, expected,
+        "--help changed; review and update tests/it/snapshots/help.txt:\n{actual}"
+    );
+    for bad in [
+        &["--step-ms", "0"][..],
+        &["--listen", "not-an-address"],
+        &["--unknown"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_outpost-kube-sim"))
+            .args(bad)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{bad:?}");
+    }
 }

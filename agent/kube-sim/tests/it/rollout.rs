@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, ListParams};
-use outpost_kube_sim::{FAULT_ANNOTATION, Fault};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use outpost_kube_sim::{FAULT_ANNOTATION, Fault, SimConfig};
+use serde_json::json;
 
-use crate::support::{Cluster, apply, condition, deployment, deployment_with, ready_count};
+use crate::support::{
+    Cluster, apply, condition, deployment, deployment_with, ready_count, wait_for,
+};
 
 fn template_hash(pod: &k8s_openapi::api::core::v1::Pod) -> String {
     pod.metadata
@@ -197,7 +200,15 @@ async fn scaling_changes_the_pod_count_without_a_new_replica_set() {
     let deploys: Api<Deployment> = c.api("default");
     apply(&deploys, &deployment("web", "web:v1", 3)).await;
     c.settle();
-    apply(&deploys, &deployment("web", "web:v1", 1)).await;
+    let scale = deploys.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(3));
+    assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=web"));
+    // The scale subresource (`kubectl scale`) changes only spec.replicas.
+    let patch = Patch::Merge(json!({"spec": {"replicas": 1}}));
+    deploys
+        .patch_scale("web", &PatchParams::default(), &patch)
+        .await
+        .unwrap();
     c.settle();
     assert_eq!(c.pods("default", "app=web").await.len(), 1);
     let rss: Api<ReplicaSet> = c.api("default");
@@ -206,5 +217,29 @@ async fn scaling_changes_the_pod_count_without_a_new_replica_set() {
         1
     );
     let d = deploys.get("web").await.unwrap();
+    assert_eq!(d.metadata.generation, Some(2));
     assert_eq!(d.status.unwrap().replicas, Some(1));
+}
+
+#[tokio::test]
+async fn timed_stepping_moves_the_cluster_on_its_own_until_shutdown() {
+    let c = Cluster::with_config(SimConfig::timed(Duration::from_millis(5)));
+    let deploys: Api<Deployment> = c.api("default");
+    apply(&deploys, &deployment("web", "web:v1", 2)).await;
+    wait_for(
+        "the deployment to become available",
+        Duration::from_secs(30),
+        || {
+            let deploys = deploys.clone();
+            async move {
+                let d = deploys.get("web").await.ok()?;
+                (condition(&d, "Progressing")?.1 == "NewReplicaSetAvailable").then_some(())
+            }
+        },
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(10), c.sim.shutdown())
+        .await
+        .expect("the stepping task stops")
+        .unwrap();
 }

@@ -1,0 +1,195 @@
+//! WAN cuts and crashes: the link is cut by a proxy, the management service and the agent
+//! are each killed and restarted, and every time the datacenter converges on the latest
+//! desired state, workloads keep running meanwhile, and no report is lost or recorded twice.
+
+use std::time::Duration;
+
+use outpost_e2e::{Management, agent, cluster, grpcurl_call, kubectl, proxy::Proxy, wait_for};
+use serde_json::{Value, json};
+
+const SERVICE: &str = "tenants/acme/projects/shop/environments/production/services/api";
+const ENV: [(&str, &str); 1] = [("OUTPOST_GATEWAY__AGENT_SILENCE_LIMIT_SECS", "5")];
+
+fn call(server: &Management, token: &str, method: &str, body: Value) -> Option<Value> {
+    let out = grpcurl_call(
+        &server.api,
+        token,
+        &format!("outpost.management.v1.{method}"),
+        &body.to_string(),
+    );
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+}
+
+fn scale(server: &Management, token: &str, replicas: i32) {
+    call(
+        server,
+        token,
+        "ServiceService/UpdateService",
+        json!({"service": {"name": SERVICE, "replicas": replicas}, "update_mask": {"paths": ["replicas"]}}),
+    )
+    .expect("scale");
+}
+
+fn wait_available(server: &Management, token: &str, replicas: i32, what: &str) {
+    wait_for(what, Duration::from_secs(90), || {
+        call(
+            server,
+            token,
+            "ServiceService/GetService",
+            json!({"name": SERVICE}),
+        )
+        .is_some_and(|s| {
+            s["status"]["phase"] == "Available" && s["status"]["readyReplicas"] == replicas
+        })
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: {:?}",
+            call(
+                server,
+                token,
+                "ServiceService/GetService",
+                json!({"name": SERVICE})
+            )
+        )
+    });
+}
+
+fn agent_state(server: &Management, token: &str) -> String {
+    call(
+        server,
+        token,
+        "DatacenterService/GetDatacenter",
+        json!({"name": "datacenters/dc-a"}),
+    )
+    .map(|d| d["agent"]["state"].as_str().unwrap_or_default().to_owned())
+    .unwrap_or_default()
+}
+
+#[test]
+fn cuts_and_crashes_on_either_side_converge_and_lose_nothing() {
+    let server = Management::start(&ENV).expect("management starts");
+    let admin = server.admin_token();
+    for (method, body) in [
+        (
+            "DatacenterService/CreateDatacenter",
+            json!({"datacenter_id": "dc-a", "datacenter": {}}),
+        ),
+        (
+            "TenantService/CreateTenant",
+            json!({"tenant_id": "acme", "tenant": {}}),
+        ),
+        (
+            "ProjectService/CreateProject",
+            json!({"parent": "tenants/acme", "project_id": "shop", "project": {"default_datacenter": "datacenters/dc-a"}}),
+        ),
+        (
+            "ServiceService/CreateService",
+            json!({"parent": "tenants/acme/projects/shop/environments/production", "service_id": "api",
+                   "service": {"image": "registry.example.com/shop/api:1", "shape": "SHAPE_FLX", "replicas": 2}}),
+        ),
+    ] {
+        call(&server, &admin, method, body).unwrap_or_else(|| panic!("{method}"));
+    }
+    let join = call(
+        &server,
+        &admin,
+        "DatacenterService/CreateJoinToken",
+        json!({"datacenter": "datacenters/dc-a"}),
+    )
+    .expect("token");
+    let (token, fingerprint) = (
+        join["token"].as_str().expect("token"),
+        join["caFingerprint"].as_str().expect("fp"),
+    );
+    let proxy = Proxy::start(&server.gateway).expect("proxy");
+    let (sim, kube) = cluster();
+    let agent_process = agent(
+        tempfile::tempdir().expect("dir"),
+        &kube,
+        Some((&proxy.address, token, fingerprint)),
+    );
+    wait_available(&server, &admin, 2, "the first rollout");
+
+    // 1. Cut the WAN link: the datacenter shows disconnected, its workloads keep running, and
+    //    a change made meanwhile arrives once the link is back.
+    proxy.cut();
+    wait_for(
+        "the datacenter to show disconnected",
+        Duration::from_secs(30),
+        || agent_state(&server, &admin) == "STATE_DISCONNECTED",
+    )
+    .expect("disconnect noticed");
+    scale(&server, &admin, 3);
+    let home = tempfile::tempdir().expect("home");
+    let ready = kubectl(
+        &kube,
+        home.path(),
+        &[
+            "get",
+            "deployments",
+            "-A",
+            "-o",
+            "jsonpath={.items[0].status.readyReplicas}",
+        ],
+    );
+    assert_eq!(
+        ready.trim(),
+        "2",
+        "workloads keep running while the link is down"
+    );
+    proxy.restore();
+    wait_available(&server, &admin, 3, "the change made during the cut");
+
+    // 2. Kill the management service and restart it on the same data (on new ports).
+    let dir = server.process.kill();
+    let server = Management::start_in(dir, &ENV).expect("management restarts");
+    proxy.retarget(&server.gateway);
+    scale(&server, &admin, 1);
+    wait_available(&server, &admin, 1, "a change after the management restart");
+
+    // 3. Kill the agent and restart it on its stored state (no new enrollment needed).
+    let agent_dir = agent_process.kill();
+    scale(&server, &admin, 2);
+    let agent_process = agent(agent_dir, &kube, None);
+    wait_available(&server, &admin, 2, "a change made while the agent was down");
+    wait_for("the agent to reconnect", Duration::from_secs(60), || {
+        agent_state(&server, &admin) == "STATE_CONNECTED"
+    })
+    .expect("reconnected");
+
+    // Nothing recorded twice: the workload's events alternate between phases; a resent or
+    // re-reported status would show as two identical neighbours.
+    let events = call(
+        &server,
+        &admin,
+        "EventService/ListEvents",
+        json!({"parent": SERVICE, "page_size": 1000}),
+    )
+    .expect("events");
+    let phases: Vec<String> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["actor"] == "datacenters/dc-a")
+        .map(|e| e["reason"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        phases.iter().filter(|p| *p == "WorkloadAvailable").count() >= 4,
+        "{phases:?}"
+    );
+    assert!(
+        phases.windows(2).all(|w| w[0] != w[1]),
+        "a report was recorded twice: {phases:?}"
+    );
+
+    agent_process
+        .stop(&["link failed", "reconnecting"])
+        .expect("agent stops cleanly");
+    sim.stop(&[]).expect("sim stops");
+    server
+        .stop(&["agent went silent"])
+        .expect("management stops cleanly");
+}
