@@ -11,7 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             unsafe_code,
             reason = "set_var is unsafe in edition 2024; build.rs is single-threaded"
         )]
-        #[expect(clippy::disallowed_methods, reason = "prost-build finds protoc through PROTOC")]
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "prost-build finds protoc through PROTOC"
+        )]
         unsafe {
             env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?);
         }

@@ -7,8 +7,10 @@ use outpost_proto::management::v1::{
     service_service_server::{ServiceService, ServiceServiceServer},
 };
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{Request, Response, Status, transport::Server};
+use tonic::{
+    Request, Response, Status,
+    transport::{Server, server::TcpIncoming},
+};
 
 use crate::targets::{Client, Running};
 
@@ -74,15 +76,14 @@ impl Bare {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let api = ServiceServiceServer::new(FixedServiceApi { service, page });
+        // Nagle off, as the real server asks for with `Server::tcp_nodelay(true)`. That
+        // builder setting is ignored for a caller-supplied listener, so set it on the
+        // incoming stream, where tonic applies it to each accepted socket.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = Running::spawn(|shutdown| async move {
-            // Nagle off, as on the real server, so both send the same packets.
             Server::builder()
-                .tcp_nodelay(true)
                 .add_service(api)
-                .serve_with_incoming_shutdown(
-                    TcpListenerStream::new(listener),
-                    shutdown.cancelled_owned(),
-                )
+                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                 .await?;
             Ok(())
         });

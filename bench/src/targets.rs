@@ -30,6 +30,9 @@ const DATACENTER: &str = "dc1";
 const READ_ENV: &str = "production";
 /// CreateService writes to a different environment so the listed one stays at 200.
 const WRITE_ENV: &str = "staging";
+/// Deadline of every call: far above any healthy latency, far below a cell's duration, so
+/// a stuck server shows up as errors instead of stalling the run.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a stopping server may take to drain before it is aborted.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -97,6 +100,7 @@ impl Client {
 
 fn authed<T>(message: T, auth: Option<&AsciiMetadataValue>) -> Request<T> {
     let mut request = Request::new(message);
+    request.set_timeout(CALL_TIMEOUT);
     if let Some(value) = auth {
         request
             .metadata_mut()
@@ -162,7 +166,12 @@ impl Outpost {
         let addr = listener.local_addr()?;
         let served = store.clone();
         let server = Running::spawn(|shutdown| {
-            server::serve_api(outpost_management::api::Api::new(served, String::new()), listener, server::Limits::default(), shutdown)
+            server::serve_api(
+                outpost_management::api::Api::new(served, String::new()),
+                listener,
+                server::Limits::default(),
+                shutdown,
+            )
         });
         let client = Client::connect(addr, channels, Some(&token)).await?;
         let workload = seed(&client).await?;
