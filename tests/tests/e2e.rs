@@ -193,9 +193,21 @@ fn health_reflection_and_metrics_are_served() {
 fn two_instances_share_one_postgres_database() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let url = runtime.block_on(outpost_store::testing::fresh_postgres_url());
-    let env = [("OUTPOST_STORE__URL", url.as_str())];
+    // Instances sharing a database share the key that seals the agent CA too.
+    let shared = tempfile::tempdir().expect("dir");
+    let key_file = shared.path().join("ca.key");
+    let key_file = key_file.to_str().expect("utf-8");
+    let env = [
+        ("OUTPOST_STORE__URL", url.as_str()),
+        ("OUTPOST_CA__KEY_FILE", key_file),
+    ];
     let one = Management::start(&env).expect("first instance");
     let two = Management::start(&env).expect("second instance");
+    assert_eq!(
+        one.process.ready_field("ca_fingerprint"),
+        two.process.ready_field("ca_fingerprint"),
+        "one CA for both"
+    );
     let tokens: Vec<String> = [&one, &two]
         .iter()
         .map(|m| m.admin_token())

@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod instance;
 pub mod rpc;
 pub mod server;
 pub mod telemetry;
