@@ -11,6 +11,20 @@
 //! Stepping is explicit (tests call [`Sim::step`]/[`Sim::settle`]/[`Sim::advance`]; nothing
 //! moves otherwise) or timed (a background task steps on an interval); see [`Stepping`].
 //!
+//! ```
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use k8s_openapi::api::apps::v1::Deployment;
+//! use kube::api::{Api, Patch, PatchParams};
+//! use outpost_kube_sim::{Sim, SimConfig};
+//!
+//! let sim = Sim::start(SimConfig::explicit())?;
+//! let deployments: Api<Deployment> = Api::namespaced(sim.client(), "default");
+//! # let web: Deployment = Default::default();
+//! deployments.patch("web", &PatchParams::apply("agent").force(), &Patch::Apply(&web)).await?;
+//! sim.settle()?; // pods scheduled, started, ready; deployment status complete
+//! # Ok(()) }
+//! ```
+//!
 //! It must not depend on the agent: the agent's tests depend on it.
 
 #![warn(missing_docs)]

@@ -88,7 +88,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("shutdown signal received; draining");
         // Ends open watches and log streams, so the drain below can complete.
         if let Err(e) = signal_sim.shutdown().await {
-            tracing::error!(error = %e, "saving state at shutdown failed");
+            let e = anyhow::Error::new(e);
+            tracing::error!(error = format!("{e:#}"), "saving state at shutdown failed");
         }
     };
     let server = serve(listener, sim.router(), graceful);

@@ -74,13 +74,19 @@ struct WatchStream {
     bookmarks: bool,
 }
 
-fn bookmark(resource: Resource, rv: u64) -> Vec<u8> {
+/// A BOOKMARK line at `rv`; `initial_end` marks the end of a streaming list's initial
+/// events (`sendInitialEvents=true`).
+fn bookmark(resource: Resource, rv: u64, initial_end: bool) -> Vec<u8> {
+    let mut metadata = json!({ "resourceVersion": rv.to_string() });
+    if initial_end {
+        metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
+    }
     let mut line = json!({
         "type": "BOOKMARK",
         "object": {
             "kind": resource.kind(),
             "apiVersion": resource.api_version(),
-            "metadata": { "resourceVersion": rv.to_string() },
+            "metadata": metadata,
         },
     })
     .to_string()
@@ -90,7 +96,8 @@ fn bookmark(resource: Resource, rv: u64) -> Vec<u8> {
 }
 
 /// A watch response: the starting events (the current objects for a watch without a
-/// resourceVersion, or the changes after it), then live changes until `timeoutSeconds`. A
+/// resourceVersion or a streaming list — then ended by an `initial-events-end` bookmark —
+/// or the changes after the resourceVersion), then live changes until `timeoutSeconds`. A
 /// resourceVersion older than the retained history yields one `ERROR` event with a
 /// `410 Expired` status, as on a real server. On timeout, with `allowWatchBookmarks`, a last
 /// `BOOKMARK` carries the current resourceVersion.
@@ -109,7 +116,8 @@ pub(super) fn watch(
     };
     let deadline = Instant::now() + params.timeout()?;
     let bookmarks = params.bookmarks()?;
-    let start = params.resource_version()?;
+    let streaming_list = params.send_initial_events()?;
+    let start = params.resource_version()?.filter(|_| !streaming_list);
     let mut store = shared.store();
     let initial: Vec<Frame> = match start {
         None => store
@@ -138,9 +146,13 @@ pub(super) fn watch(
         },
     };
     let (id, rx) = store.hub_mut().subscribe(filter);
+    let mut pending: VecDeque<Vec<u8>> = initial.iter().map(Frame::to_line).collect();
+    if streaming_list {
+        pending.push_back(bookmark(resource, store.rv(), true));
+    }
     drop(store);
     let state = WatchStream {
-        pending: initial.iter().map(Frame::to_line).collect(),
+        pending,
         sub: Some(Subscription {
             shared,
             id,
@@ -164,7 +176,7 @@ pub(super) fn watch(
                     let (rest, rv) = sub.close();
                     st.pending.extend(rest.iter().map(Frame::to_line));
                     if st.bookmarks {
-                        st.pending.push_back(bookmark(st.resource, rv));
+                        st.pending.push_back(bookmark(st.resource, rv, false));
                     }
                     st.sub = None;
                 }

@@ -144,6 +144,7 @@ pub(crate) struct Params {
     tail_lines: Option<String>,
     container: Option<String>,
     previous: Option<String>,
+    send_initial_events: Option<String>,
 }
 
 fn flag(name: &str, v: Option<&str>) -> Result<bool, ApiError> {
@@ -187,6 +188,11 @@ impl Params {
 
     pub(crate) fn previous(&self) -> Result<bool, ApiError> {
         flag("previous", self.previous.as_deref())
+    }
+
+    /// `sendInitialEvents=true`: a streaming list (kube-rs `watcher` with `streaming_lists`).
+    pub(crate) fn send_initial_events(&self) -> Result<bool, ApiError> {
+        flag("sendInitialEvents", self.send_initial_events.as_deref())
     }
 
     pub(crate) fn bookmarks(&self) -> Result<bool, ApiError> {

@@ -366,6 +366,27 @@ async fn runtime_watcher_sees_creates_and_deletes() {
 }
 
 #[tokio::test]
+async fn runtime_watcher_with_streaming_lists_completes_its_initial_list() {
+    let c = Cluster::new();
+    let cms: Api<ConfigMap> = c.api("default");
+    apply(&cms, &config_map("a", &[("app", "web")], &[])).await;
+    let config = watcher::Config::default()
+        .labels("app=web")
+        .streaming_lists();
+    let mut stream = watcher(cms.clone(), config).boxed();
+    let mut init = Vec::new();
+    loop {
+        match stream.try_next().await.unwrap() {
+            Some(watcher::Event::InitApply(cm)) => init.push(cm.metadata.name.unwrap()),
+            Some(watcher::Event::InitDone) => break,
+            Some(_) => {}
+            None => panic!("watcher ended"),
+        }
+    }
+    assert_eq!(init, ["a"]);
+}
+
+#[tokio::test]
 async fn deleting_an_owner_cascades_and_collections_delete_by_selector() {
     let c = Cluster::new();
     let deploys: Api<Deployment> = c.api("default");
@@ -400,6 +421,32 @@ async fn deleting_an_owner_cascades_and_collections_delete_by_selector() {
         names(&cms.list(&ListParams::default()).await.unwrap().items),
         ["c"]
     );
+
+    // A finalizer holds a deleted object until it is removed.
+    let mut held = config_map("held", &[], &[]);
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    apply(&cms, &held).await;
+    cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let marked = cms.get("held").await.unwrap();
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    let release = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    cms.patch("held", &PatchParams::default(), &release)
+        .await
+        .unwrap();
+    assert!(cms.get_opt("held").await.unwrap().is_none());
+
+    // Deleting a namespace deletes everything in it.
+    c.namespace("team").await;
+    let team: Api<Deployment> = c.api("team");
+    apply(&team, &deployment("api", "api:v1", 1)).await;
+    c.settle();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(c.client.clone());
+    namespaces
+        .delete("team", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(team.get_opt("api").await.unwrap().is_none());
+    assert!(c.pods("team", "app=api").await.is_empty());
 }
 
 #[tokio::test]
