@@ -169,6 +169,13 @@ fn two_agents_enroll_and_each_runs_only_its_own_datacenter() {
             .as_str()
             .is_some_and(|v| !v.is_empty())
     );
+    // Capacity comes from the cluster's nodes: the simulated one has 8 CPUs and 32 GiB.
+    assert_eq!(agent_a_status["cpuMillis"], "8000", "{agent_a_status}");
+    assert_eq!(
+        agent_a_status["memoryBytes"],
+        (32_i64 << 30).to_string(),
+        "{agent_a_status}"
+    );
 
     // Each cluster runs exactly its own datacenter's workload, as the real kubectl sees it.
     let home = tempfile::tempdir().expect("home");

@@ -236,7 +236,7 @@ pub(crate) fn apply(store: &mut Store, resource: Resource, obj: &mut Value, old:
             or_set(obj, &["spec", "volumeMode"], "Filesystem".into());
             or_set(obj, &["status", "phase"], "Pending".into());
         }
-        Resource::ConfigMap | Resource::Event => {}
+        Resource::ConfigMap | Resource::Event | Resource::Node => {}
     }
 }
 

@@ -8,6 +8,7 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Resource {
     Namespace,
+    Node,
     Pod,
     Service,
     Secret,
@@ -65,6 +66,7 @@ static NAMESPACE: ResourceInfo = info(
     false,
     true,
 );
+static NODE: ResourceInfo = info("", "Node", "nodes", "node", &["no"], false, true);
 static POD: ResourceInfo = info("", "Pod", "pods", "pod", &["po"], true, true);
 static SERVICE: ResourceInfo = info("", "Service", "services", "service", &["svc"], true, true);
 static SECRET: ResourceInfo = info("", "Secret", "secrets", "secret", &[], true, false);
@@ -118,8 +120,9 @@ static JOB: ResourceInfo = info("batch", "Job", "jobs", "job", &[], true, true);
 
 impl Resource {
     /// Every served resource, in discovery order.
-    pub(crate) const ALL: [Resource; 11] = [
+    pub(crate) const ALL: [Resource; 12] = [
         Resource::Namespace,
+        Resource::Node,
         Resource::Pod,
         Resource::Service,
         Resource::Secret,
@@ -135,6 +138,7 @@ impl Resource {
     pub(crate) fn info(self) -> &'static ResourceInfo {
         match self {
             Resource::Namespace => &NAMESPACE,
+            Resource::Node => &NODE,
             Resource::Pod => &POD,
             Resource::Service => &SERVICE,
             Resource::Secret => &SECRET,

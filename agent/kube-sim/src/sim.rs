@@ -176,8 +176,25 @@ fn fresh_store(now: Timestamp) -> Store {
             tracing::error!(error = %e, "creating an initial namespace failed");
         }
     }
+    // One node, so that what reads cluster capacity (the agent) sees a cluster's worth.
+    let node = serde_json::json!({
+        "metadata": { "name": SIM_NODE, "labels": { "kubernetes.io/hostname": SIM_NODE } },
+        "status": {
+            "capacity": { "cpu": "8", "memory": "32Gi", "pods": "110" },
+            "allocatable": { "cpu": "8", "memory": "32Gi", "pods": "110" },
+            "conditions": [{ "type": "Ready", "status": "True", "reason": "KubeletReady" }]
+        }
+    });
+    if store.get(&Key::new(Resource::Node, "", SIM_NODE)).is_none()
+        && let Err(e) = store.object_create(Resource::Node, "", node, Part::All, opts)
+    {
+        tracing::error!(error = %e, "creating the simulated node failed");
+    }
     store
 }
+
+/// The simulated cluster's one node: 8 CPUs and 32 GiB allocatable.
+pub const SIM_NODE: &str = "sim-node-1";
 
 /// A simulated Kubernetes API server. Cheap to clone; clones share one cluster.
 #[derive(Clone, Debug)]

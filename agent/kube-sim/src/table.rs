@@ -86,7 +86,7 @@ fn pod_status(p: &Pod) -> String {
 /// Column definitions (name, type, priority) and cells of one object.
 fn columns(resource: Resource) -> Vec<(&'static str, &'static str, u8)> {
     let mut cols = match resource {
-        Resource::Namespace => vec![("Status", "string", 0)],
+        Resource::Namespace | Resource::Node => vec![("Status", "string", 0)],
         Resource::Pod => vec![
             ("Ready", "string", 0),
             ("Status", "string", 0),
@@ -146,6 +146,7 @@ fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
         Resource::Namespace => vec![json!(
             fields::get_str(obj, &["status", "phase"]).unwrap_or_default()
         )],
+        Resource::Node => vec![json!("Ready")],
         Resource::Pod => {
             let p: Pod = typed(obj);
             let statuses = p

@@ -256,6 +256,9 @@ fn check_typed(
         Resource::Namespace => {
             decode::<Namespace>(obj)?;
         }
+        Resource::Node => {
+            decode::<k8s_openapi::api::core::v1::Node>(obj)?;
+        }
         Resource::Event => {
             decode::<Event>(obj)?;
         }
