@@ -15,6 +15,12 @@ struct Args {
     /// Directory for the agent's key, certificates and local database.
     #[arg(long, env = "OUTPOST_AGENT_STATE_DIR", default_value = "outpost-agent")]
     state_dir: PathBuf,
+    /// Log filter in `tracing` syntax.
+    #[arg(long, env = "OUTPOST_AGENT_LOG", default_value = "info")]
+    log: String,
+    /// OTLP/gRPC collector for traces, e.g. `http://127.0.0.1:4317`.
+    #[arg(long, env = "OUTPOST_AGENT_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -110,7 +116,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let cluster = KubeCluster::new(kube::Client::try_from(kube_config)?);
 
     let shutdown = CancellationToken::new();
-    let (desired, desired_changed) = tokio::sync::watch::channel(state.stored_revision().await?);
+    let (desired, desired_changed) =
+        tokio::sync::watch::channel((state.stored_revision().await?, String::new()));
     let (capacity_tx, capacity) = tokio::sync::watch::channel(cluster.capacity().await);
     let (connected, _) = tokio::sync::watch::channel(false);
     let outbox = Arc::new(tokio::sync::Notify::new());

@@ -15,6 +15,7 @@ use outpost_domain::{
 };
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{drivers::kube::KubeCluster, state::LocalState};
 
@@ -169,21 +170,30 @@ pub fn status_of(
 /// repair drift).
 pub const RESYNC: Duration = Duration::from_secs(2);
 
-/// Runs passes until `shutdown`: on every newly stored desired state and every [`RESYNC`].
+/// Runs passes until `shutdown`: on every newly stored desired state (continuing the trace
+/// of the change that produced it) and every [`RESYNC`].
 pub async fn run(
     state: LocalState,
     cluster: KubeCluster,
-    mut desired_changed: watch::Receiver<i64>,
+    mut desired_changed: watch::Receiver<(i64, String)>,
     outbox: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
+    let mut traceparent = String::new();
     loop {
-        if let Err(e) = pass(&state, &cluster, &outbox).await {
+        let span = tracing::info_span!("reconcile", revision = tracing::field::Empty);
+        outpost_telemetry::continue_trace(&span, &std::mem::take(&mut traceparent));
+        if let Err(e) = pass(&state, &cluster, &outbox).instrument(span).await {
             tracing::warn!(error = format!("{e:#}"), "reconcile pass failed; retrying");
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = desired_changed.changed() => {}
+            changed = desired_changed.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                traceparent = desired_changed.borrow_and_update().1.clone();
+            }
             _ = tokio::time::sleep(RESYNC) => {}
         }
     }

@@ -27,8 +27,9 @@ const REPORT_WINDOW: u64 = 64;
 /// What the link shares with the rest of the agent.
 #[derive(Debug, Clone)]
 pub struct LinkHandles {
-    /// Bumped to the revision of every newly stored desired state.
-    pub desired: watch::Sender<i64>,
+    /// The revision of every newly stored desired state, with the trace (W3C
+    /// `traceparent`) of the change that produced it.
+    pub desired: watch::Sender<(i64, String)>,
     /// Woken when the outbox has something new.
     pub outbox: std::sync::Arc<Notify>,
     /// The cluster's capacity, as last measured.
@@ -126,11 +127,11 @@ async fn session(
             _ = shutdown.cancelled() => return Ok(()),
             received = inbound.message() => match received.context("the attach stream failed")? {
                 None => return Ok(()),
-                Some(pb::AttachResponse { kind: Some(In::DesiredState(desired)), .. }) => {
+                Some(pb::AttachResponse { kind: Some(In::DesiredState(desired)), traceparent }) => {
                     let revision = desired.revision;
                     if state.store_desired(&desired).await? {
                         tracing::info!(revision, workloads = desired.workloads.len(), "desired state stored");
-                        handles.desired.send_replace(revision);
+                        handles.desired.send_replace((revision, traceparent));
                     }
                     outbound.send(message(Out::Ack(pb::Ack { revision }))).await?;
                 }

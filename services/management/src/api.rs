@@ -183,6 +183,14 @@ impl Api {
         ctx.record(|r| r.request_id = id);
     }
 
+    /// A transaction that passes the current call's trace on to the agents its changes
+    /// reach.
+    async fn begin(&self) -> Result<Tx, ApiError> {
+        let mut tx = self.inner.store.begin().await?;
+        tx.set_traceparent(outpost_telemetry::current_traceparent());
+        Ok(tx)
+    }
+
     /// A connection for reads.
     pub(crate) async fn reader(&self) -> Result<Reader, ApiError> {
         Ok(self.inner.store.reader().await?)
@@ -219,7 +227,7 @@ impl Api {
     {
         self.note_request_id(ctx, request_id);
         if request_id.is_empty() {
-            let mut tx = self.inner.store.begin().await?;
+            let mut tx = self.begin().await?;
             let answer = op(&mut tx).await?;
             tx.commit().await?;
             return Ok(answer);
@@ -240,7 +248,7 @@ impl Api {
         }
         // The transaction ends (commits or rolls back) before a lost race is looked up.
         let result = {
-            let mut tx = self.inner.store.begin().await?;
+            let mut tx = self.begin().await?;
             match op(&mut tx).await {
                 Ok(answer) => {
                     let stored = stored_form(&answer);

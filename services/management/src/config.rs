@@ -12,6 +12,7 @@ use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
 };
+use outpost_telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
 
 /// Exit code for bad configuration (`EX_CONFIG`-style, as sysexits' EX_USAGE).
@@ -151,38 +152,6 @@ impl Default for MetricsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9470)),
         }
     }
-}
-
-/// `[telemetry]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TelemetryConfig {
-    /// Log filter in `tracing` syntax. Default `info`.
-    pub log_filter: String,
-    /// `text` or `json`. Default `text`.
-    pub log_format: LogFormat,
-    /// OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`; unset means no trace export.
-    pub otlp_endpoint: Option<String>,
-}
-
-impl Default for TelemetryConfig {
-    fn default() -> Self {
-        Self {
-            log_filter: "info".into(),
-            log_format: LogFormat::Text,
-            otlp_endpoint: None,
-        }
-    }
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 impl Default for Config {

@@ -14,4 +14,3 @@ pub mod gateway;
 pub mod instance;
 pub mod rpc;
 pub mod server;
-pub mod telemetry;

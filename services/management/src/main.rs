@@ -9,8 +9,8 @@ use outpost_management::{
     bootstrap,
     config::{Config, EXIT_BAD_CONFIG},
     instance::Instance,
-    telemetry::Telemetry,
 };
+use outpost_telemetry::Telemetry;
 
 /// The Outpost management service.
 #[derive(Parser)]
@@ -44,7 +44,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args, config: Config) -> anyhow::Result<()> {
-    let telemetry = Telemetry::init(&config.telemetry)?;
+    let telemetry = Telemetry::init("outpost-management", &config.telemetry)?;
     let source = args
         .config
         .as_ref()

@@ -113,6 +113,15 @@ where
             code = field::Empty,
             latency_ms = field::Empty,
         );
+        // A caller that traces passes its trace on; the call, and everything it causes in
+        // the datacenters, continues it.
+        if let Some(parent) = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+        {
+            outpost_telemetry::continue_trace(&span, parent);
+        }
         let start = Instant::now();
         let future = span.in_scope(|| self.inner.call(req));
         let store = self.store.clone();

@@ -7,7 +7,6 @@ use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use outpost_proto::management::v1 as pb;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
@@ -76,7 +75,6 @@ pub async fn serve_api(
         .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
         .http2_keepalive_interval(Some(limits.keepalive))
         .http2_keepalive_timeout(Some(limits.keepalive))
-        .tcp_nodelay(true)
         .layer(RpcLayer::new(store))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -125,7 +123,12 @@ pub async fn serve_api(
             pb::audit_service_server::AuditServiceServer<_>,
             AuditApi(api)
         ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        // The builder's tcp_nodelay applies only to listeners tonic binds itself; an
+        // incoming stream needs it set here, or large answers stall on Nagle's algorithm.
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown.cancelled_owned(),
+        )
         .await
         .context("serving the gRPC API")
 }

@@ -21,7 +21,12 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatacenterChange {
     /// This datacenter changed (or was deleted).
-    One(String),
+    One {
+        /// Its id.
+        datacenter: String,
+        /// W3C `traceparent` of the call that changed it; empty if unknown.
+        traceparent: String,
+    },
     /// Notices may have been missed: look at every datacenter again.
     All,
 }
@@ -52,7 +57,13 @@ impl ListenerTask {
             loop {
                 match listener.try_recv().await {
                     Ok(Some(n)) => {
-                        let _ = changes.send(DatacenterChange::One(n.payload().to_owned()));
+                        // The payload is `datacenter[ traceparent]`.
+                        let (datacenter, traceparent) =
+                            n.payload().split_once(' ').unwrap_or((n.payload(), ""));
+                        let _ = changes.send(DatacenterChange::One {
+                            datacenter: datacenter.to_owned(),
+                            traceparent: traceparent.to_owned(),
+                        });
                     }
                     // The connection dropped and was re-established: notices in between are
                     // lost, so everyone must look again.

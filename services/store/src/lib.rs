@@ -137,6 +137,9 @@ impl Store {
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
+                    // A broken connection fails its query and is replaced; pinging every connection on
+                    // every acquire costs as much as a simple query.
+                    .test_before_acquire(false)
                     .max_connections(max_connections.max(2))
                     .connect(url)
                     .await
@@ -170,6 +173,7 @@ impl Store {
         Ok(Tx {
             tx,
             touched: BTreeSet::new(),
+            traceparent: String::new(),
             backend: self.backend,
             changes: self.changes.clone(),
         })
@@ -197,6 +201,9 @@ impl Store {
 
 async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool> {
     AnyPoolOptions::new()
+        // A broken connection fails its query and is replaced; pinging every connection on
+        // every acquire costs as much as a simple query.
+        .test_before_acquire(false)
         .max_connections(max)
         .after_connect(|conn, _| {
             Box::pin(async move {
@@ -227,6 +234,8 @@ pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     /// Datacenters whose desired state this transaction changed.
     touched: BTreeSet<String>,
+    /// The trace of the call making the change, passed on with the change notices.
+    traceparent: String,
     backend: Backend,
     changes: broadcast::Sender<DatacenterChange>,
 }
@@ -239,8 +248,13 @@ impl Tx {
         if self.backend == Backend::Postgres {
             // NOTIFY is transactional: delivered to every instance only if this commits.
             for dc in &touched {
+                let payload = if self.traceparent.is_empty() {
+                    dc.clone()
+                } else {
+                    format!("{dc} {}", self.traceparent)
+                };
                 sqlx::query("SELECT pg_notify('outpost_datacenters', $1)")
-                    .bind(dc)
+                    .bind(payload)
                     .execute(&mut *self.tx)
                     .await
                     .map_err(StoreError::Backend)?;
@@ -250,10 +264,19 @@ impl Tx {
         if self.backend == Backend::Sqlite {
             for dc in touched {
                 // No subscriber is fine: nobody is waiting.
-                let _ = self.changes.send(DatacenterChange::One(dc));
+                let _ = self.changes.send(DatacenterChange::One {
+                    datacenter: dc,
+                    traceparent: self.traceparent.clone(),
+                });
             }
         }
         Ok(())
+    }
+
+    /// Names the trace (W3C `traceparent`) of the call this transaction serves, so the
+    /// agents that act on its changes continue that trace.
+    pub fn set_traceparent(&mut self, traceparent: String) {
+        self.traceparent = traceparent;
     }
 
     /// Bumps a datacenter's desired-state revision, within this transaction.

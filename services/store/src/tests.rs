@@ -534,7 +534,10 @@ async fn changes_bump_revisions_and_notify_subscribers(store: Store) {
     assert_eq!(after_seed, 3, "one bump per environment created");
     assert_eq!(
         next_change(&mut rx).await,
-        crate::DatacenterChange::One("dc1".into())
+        crate::DatacenterChange::One {
+            datacenter: "dc1".into(),
+            traceparent: String::new()
+        }
     );
     // Changes that do not alter what runs (a display name) leave the revision alone.
     let mut tx = store.begin().await.unwrap();
@@ -563,7 +566,10 @@ async fn changes_bump_revisions_and_notify_subscribers(store: Store) {
     assert_eq!(store.datacenter_revision("dc1").await.unwrap(), 4);
     assert_eq!(
         next_change(&mut rx).await,
-        crate::DatacenterChange::One("dc1".into())
+        crate::DatacenterChange::One {
+            datacenter: "dc1".into(),
+            traceparent: String::new()
+        }
     );
     // Moving an environment bumps both datacenters.
     let dc2 = DatacenterName {

@@ -62,8 +62,11 @@ impl EnvironmentService for EnvironmentApi {
             let page = page_request(&r.parent, r.page_size, &r.page_token)?;
             let mut reader = api.reader().await?;
             // An empty list must not be mistaken for "the project exists but is empty".
-            reader.project_get(&parent).await?;
             let page = reader.environment_list(&parent, &page).await?;
+            // An empty page must not hide a parent that does not exist.
+            if page.items.is_empty() {
+                reader.project_get(&parent).await?;
+            }
             Ok(pb::ListEnvironmentsResponse {
                 next_page_token: next_page_token(&r.parent, page.next_after),
                 environments: page.items.into_iter().map(Into::into).collect(),

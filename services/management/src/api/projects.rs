@@ -61,8 +61,11 @@ impl ProjectService for ProjectApi {
             )?;
             let page = page_request(&r.parent, r.page_size, &r.page_token)?;
             let mut reader = api.reader().await?;
-            reader.tenant_get(&parent).await?;
             let page = reader.project_list(&parent, &page).await?;
+            // An empty page must not hide a parent that does not exist.
+            if page.items.is_empty() {
+                reader.tenant_get(&parent).await?;
+            }
             Ok(pb::ListProjectsResponse {
                 next_page_token: next_page_token(&r.parent, page.next_after),
                 projects: page.items.into_iter().map(Into::into).collect(),

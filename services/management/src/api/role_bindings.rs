@@ -91,8 +91,11 @@ impl RoleBindingService for RoleBindingApi {
             )?;
             let page = page_request(&r.parent, r.page_size, &r.page_token)?;
             let mut reader = api.reader().await?;
-            reader.tenant_get(&parent).await?;
             let page = reader.role_binding_list(&parent, &page).await?;
+            // An empty page must not hide a parent that does not exist.
+            if page.items.is_empty() {
+                reader.tenant_get(&parent).await?;
+            }
             Ok(pb::ListRoleBindingsResponse {
                 next_page_token: next_page_token(&r.parent, page.next_after),
                 role_bindings: page.items.into_iter().map(Into::into).collect(),

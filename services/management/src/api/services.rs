@@ -104,9 +104,17 @@ impl ServiceService for ServiceApi {
                 &r.parent,
             )?;
             let page = page_request(&r.parent, r.page_size, &r.page_token)?;
-            let mut reader = api.reader().await?;
-            reader.environment_get(&parent).await?;
-            let page = reader.service_list(&parent, &page).await?;
+            let page = {
+                // Released before the status query below: a request holds one pooled
+                // connection at a time, or concurrent lists could exhaust the pool.
+                let mut reader = api.reader().await?;
+                let page = reader.service_list(&parent, &page).await?;
+                // An empty page must not hide a parent that does not exist.
+                if page.items.is_empty() {
+                    reader.environment_get(&parent).await?;
+                }
+                page
+            };
             let statuses = match (page.items.first(), page.items.last()) {
                 (Some(first), Some(last)) => {
                     api.store()

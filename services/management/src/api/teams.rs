@@ -70,8 +70,11 @@ impl TeamService for TeamApi {
             )?;
             let page = page_request(&r.parent, r.page_size, &r.page_token)?;
             let mut reader = api.reader().await?;
-            reader.tenant_get(&parent).await?;
             let page = reader.team_list(&parent, &page).await?;
+            // An empty page must not hide a parent that does not exist.
+            if page.items.is_empty() {
+                reader.tenant_get(&parent).await?;
+            }
             Ok(pb::ListTeamsResponse {
                 next_page_token: next_page_token(&r.parent, page.next_after),
                 teams: page.items.into_iter().map(Into::into).collect(),

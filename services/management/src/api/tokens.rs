@@ -99,8 +99,11 @@ impl ApiTokenService for ApiTokenApi {
             )?;
             let page = page_request(&r.parent, r.page_size, &r.page_token)?;
             let mut reader = api.reader().await?;
-            reader.user_get(&owner).await?;
             let page = reader.api_token_list(&owner, &page).await?;
+            // An empty page must not hide a parent that does not exist.
+            if page.items.is_empty() {
+                reader.user_get(&owner).await?;
+            }
             Ok(pb::ListApiTokensResponse {
                 next_page_token: next_page_token(&r.parent, page.next_after),
                 api_tokens: page.items.into_iter().map(Into::into).collect(),

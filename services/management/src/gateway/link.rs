@@ -101,6 +101,7 @@ impl pb::agent_link_service_server::AgentLinkService for LinkApi {
             silence_limit: self.settings.agent_silence_limit,
             shutdown: self.shutdown.clone(),
             sent_revision: 0,
+            traceparent: String::new(),
         };
         let span = tracing::info_span!("agent_link", dc = %dc);
         tokio::spawn(link.run().instrument(span));
@@ -156,6 +157,8 @@ struct Link {
     shutdown: CancellationToken,
     /// Highest revision sent or known stored by the agent.
     sent_revision: i64,
+    /// Trace of the last change notice, sent with the desired state it caused.
+    traceparent: String,
 }
 
 /// Why a stream ended.
@@ -225,7 +228,11 @@ impl Link {
                 },
                 notice = changes.recv() => {
                     let relevant = match notice {
-                        Ok(DatacenterChange::One(dc)) => dc == self.dc.datacenter,
+                        Ok(DatacenterChange::One { datacenter, traceparent }) if datacenter == self.dc.datacenter => {
+                            self.traceparent = traceparent;
+                            true
+                        }
+                        Ok(DatacenterChange::One { .. }) => false,
                         // Missed notices: look again.
                         Ok(DatacenterChange::All) | Err(_) => true,
                     };
@@ -257,8 +264,11 @@ impl Link {
                     .agent_apply_reports(&self.dc.datacenter, &[entry])
                     .await
                     .map_err(|e| End::Refused(internal(e)))?;
-                self.send(Out::ReportAck(pb::ReportAck { sequence: applied }))
-                    .await
+                self.send(
+                    Out::ReportAck(pb::ReportAck { sequence: applied }),
+                    String::new(),
+                )
+                .await
             }
             Some(In::Heartbeat(_)) => self
                 .store
@@ -307,24 +317,33 @@ impl Link {
         if revision <= self.sent_revision {
             return Ok(());
         }
+        // The send is part of the trace of the change that caused it; the agent's work
+        // continues from this span.
+        let span = tracing::info_span!("desired_state_send", revision = revision);
+        outpost_telemetry::continue_trace(&span, &std::mem::take(&mut self.traceparent));
+        let traceparent = span.in_scope(outpost_telemetry::current_traceparent);
         let inputs = self
             .store
             .desired_inputs(&self.dc)
+            .instrument(span.clone())
             .await
             .map_err(|e| End::Refused(internal(e)))?;
         let state = desired::compute(inputs.revision, &inputs.environments, &inputs.services);
-        tracing::debug!(
-            revision = state.revision,
-            workloads = state.workloads.len(),
-            "sending desired state"
-        );
+        span.in_scope(|| {
+            tracing::debug!(
+                revision = state.revision,
+                workloads = state.workloads.len(),
+                "sending desired state"
+            );
+        });
         self.sent_revision = state.revision;
-        self.send(Out::DesiredState((&state).into())).await
+        self.send(Out::DesiredState((&state).into()), traceparent)
+            .await
     }
 
-    async fn send(&self, kind: Out) -> Result<(), End> {
+    async fn send(&self, kind: Out, traceparent: String) -> Result<(), End> {
         let message = pb::AttachResponse {
-            traceparent: String::new(),
+            traceparent,
             kind: Some(kind),
         };
         self.outbound
