@@ -59,20 +59,27 @@ struct Enrollment {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OUTPOST_AGENT_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(args).await {
+    let config = outpost_telemetry::TelemetryConfig {
+        log_filter: args.log.clone(),
+        otlp_endpoint: args.otlp_endpoint.clone(),
+        ..Default::default()
+    };
+    let telemetry = match outpost_telemetry::Telemetry::init("outpost-agent", &config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("outpost-agent: {e:#}");
+            return ExitCode::from(64);
+        }
+    };
+    let code = match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "outpost-agent failed");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }
 
 async fn enroll(state: &LocalState, e: &Enrollment) -> anyhow::Result<()> {

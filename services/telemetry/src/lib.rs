@@ -76,9 +76,13 @@ impl Telemetry {
                     .with_endpoint(endpoint)
                     .build()
                     .context("building the OTLP exporter")?;
+                let resource = opentelemetry_sdk::Resource::builder()
+                    .with_service_name(service)
+                    .build();
                 Some(
                     SdkTracerProvider::builder()
                         .with_batch_exporter(exporter)
+                        .with_resource(resource)
                         .build(),
                 )
             }
