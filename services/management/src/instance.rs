@@ -72,7 +72,9 @@ impl Instance {
     /// most `api.shutdown_grace_secs` and closes the store.
     pub async fn serve(self, stop: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
         let info = self.ready_info()?;
-        tracing::info!(api = %info["api"], gateway = %info["gateway"], metrics = %info["metrics"], backend = ?self.store.backend(), "listening");
+        tracing::info!(api = info["api"].as_str().unwrap_or_default(),
+            gateway = info["gateway"].as_str().unwrap_or_default(),
+            metrics = info["metrics"].as_str().unwrap_or_default(), backend = ?self.store.backend(), "listening");
         let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
             .install_recorder()
             .context("installing the metrics recorder")?;
