@@ -25,11 +25,16 @@ impl TraceService for Collector {
     }
 }
 
-#[test]
-fn rpc_spans_reach_the_configured_otlp_collector() {
+/// A fake OTLP collector on loopback: its runtime (keep it alive), its endpoint, and the
+/// export requests it receives.
+fn collector() -> (
+    tokio::runtime::Runtime,
+    String,
+    mpsc::Receiver<ExportTraceServiceRequest>,
+) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (sender, received) = mpsc::channel();
-    let collector = runtime.block_on(async {
+    let addr = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -41,7 +46,12 @@ fn rpc_spans_reach_the_configured_otlp_collector() {
         );
         addr
     });
-    let endpoint = format!("http://{collector}");
+    (runtime, format!("http://{addr}"), received)
+}
+
+#[test]
+fn rpc_spans_reach_the_configured_otlp_collector() {
+    let (_runtime, endpoint, received) = collector();
     let server = Management::start(&[("OUTPOST_TELEMETRY__OTLP_ENDPOINT", endpoint.as_str())])
         .expect("start");
     let call = grpcurl_call(
@@ -93,21 +103,7 @@ fn rpc_spans_reach_the_configured_otlp_collector() {
 /// One trace from an API call through the gateway into the agent's reconcile pass.
 #[test]
 fn a_trace_continues_from_the_api_call_into_the_agents_reconcile() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let (sender, received) = mpsc::channel();
-    let collector = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(Collector(sender)))
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-        );
-        addr
-    });
-    let endpoint = format!("http://{collector}");
+    let (_runtime, endpoint, received) = collector();
     let server = Management::start(&[("OUTPOST_TELEMETRY__OTLP_ENDPOINT", endpoint.as_str())])
         .expect("start");
     let admin = server.admin_token();
