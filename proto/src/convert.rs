@@ -280,6 +280,8 @@ impl From<&outpost_domain::observed::WorkloadStatus> for pb::ServiceStatus {
             desired_replicas: i32::try_from(s.desired_replicas).unwrap_or(i32::MAX),
             observed_generation: s.observed_generation,
             report_time: Some(timestamp(s.report_time)),
+            // Set by the API, which knows whether the agent's link is live.
+            stale: false,
         }
     }
 }

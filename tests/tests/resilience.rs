@@ -41,7 +41,9 @@ fn wait_available(server: &Management, token: &str, replicas: i32, what: &str) {
             json!({"name": SERVICE}),
         )
         .is_some_and(|s| {
-            s["status"]["phase"] == "Available" && s["status"]["readyReplicas"] == replicas
+            s["status"]["phase"] == "Available"
+                && s["status"]["readyReplicas"] == replicas
+                && s["status"]["stale"] != true
         })
     })
     .unwrap_or_else(|e| {
@@ -122,6 +124,21 @@ fn cuts_and_crashes_on_either_side_converge_and_lose_nothing() {
         || agent_state(&server, &admin) == "STATE_DISCONNECTED",
     )
     .expect("disconnect noticed");
+    let during = call(
+        &server,
+        &admin,
+        "ServiceService/GetService",
+        json!({"name": SERVICE}),
+    )
+    .expect("get");
+    assert_eq!(
+        during["status"]["stale"], true,
+        "a report from a disconnected datacenter is stale: {during}"
+    );
+    assert_eq!(
+        during["status"]["phase"], "Available",
+        "and keeps its last phase: unknown is not failed"
+    );
     scale(&server, &admin, 3);
     let home = tempfile::tempdir().expect("home");
     let ready = kubectl(

@@ -41,3 +41,14 @@ pub enum AgentReport {
         message: String,
     },
 }
+
+/// An agent heard from less recently than this counts as disconnected even if its link
+/// looked open: the management instance holding the link may have died.
+pub const LINK_FRESHNESS_MS: i64 = 60_000;
+
+/// Whether an agent's link is live at `now`: open, and heard from recently. What an agent
+/// reported is current only while its link is live; otherwise it is shown as stale, never
+/// as failed.
+pub fn link_is_live(connected: bool, last_seen: Timestamp, now: Timestamp) -> bool {
+    connected && now.0.saturating_sub(last_seen.0) < LINK_FRESHNESS_MS
+}

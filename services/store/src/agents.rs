@@ -436,9 +436,9 @@ impl Store {
         environment: &EnvironmentName,
         first: &str,
         last: &str,
-    ) -> Result<Vec<WorkloadStatus>> {
+    ) -> Result<Vec<ReportedStatus>> {
         let rows: Vec<StatusRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {STATUS_COLUMNS} FROM workload_statuses WHERE tenant = $1 AND project = $2 AND environment = $3 \
+            "SELECT {STATUS_COLUMNS} FROM {STATUS_FROM} WHERE tenant = $1 AND project = $2 AND environment = $3 \
              AND service >= $4 AND service <= $5 ORDER BY service"
         )))
         .bind(&environment.tenant)
@@ -459,9 +459,9 @@ impl Store {
     pub async fn workload_status_get(
         &self,
         service: &ServiceName,
-    ) -> Result<Option<WorkloadStatus>> {
+    ) -> Result<Option<ReportedStatus>> {
         let row: Option<StatusRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {STATUS_COLUMNS} FROM workload_statuses \
+            "SELECT {STATUS_COLUMNS} FROM {STATUS_FROM} \
              WHERE tenant = $1 AND project = $2 AND environment = $3 AND service = $4"
         )))
         .bind(&service.tenant)
@@ -476,7 +476,21 @@ impl Store {
 }
 
 const STATUS_COLUMNS: &str = "service, revision, observed_generation, ready_replicas, updated_replicas, \
-                              desired_replicas, phase, message, report_time";
+                              desired_replicas, phase, message, report_time, \
+                              COALESCE(a.connected, 0) AS agent_connected, COALESCE(a.last_seen, 0) AS agent_last_seen";
+
+/// The statuses joined with their datacenter's agent, to tell current from stale.
+const STATUS_FROM: &str =
+    "workload_statuses LEFT JOIN agents a ON a.datacenter = workload_statuses.datacenter";
+
+/// A reported status, and whether it is current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedStatus {
+    /// What the agent last reported.
+    pub status: WorkloadStatus,
+    /// False when the datacenter's agent is not linked now: the report may be out of date.
+    pub current: bool,
+}
 
 #[derive(FromRow)]
 struct StatusRow {
@@ -489,11 +503,18 @@ struct StatusRow {
     phase: String,
     message: String,
     report_time: i64,
+    agent_connected: i64,
+    agent_last_seen: i64,
 }
 
 impl StatusRow {
-    fn into_status(self, environment: &EnvironmentName) -> WorkloadStatus {
-        WorkloadStatus {
+    fn into_status(self, environment: &EnvironmentName) -> ReportedStatus {
+        let current = outpost_domain::observed::link_is_live(
+            self.agent_connected == 1,
+            Timestamp(self.agent_last_seen),
+            now(),
+        );
+        let status = WorkloadStatus {
             service: ServiceName {
                 tenant: environment.tenant.clone(),
                 project: environment.project.clone(),
@@ -508,7 +529,8 @@ impl StatusRow {
             phase: self.phase,
             message: self.message,
             report_time: Timestamp(self.report_time),
-        }
+        };
+        ReportedStatus { status, current }
     }
 }
 

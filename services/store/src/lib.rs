@@ -40,7 +40,7 @@ use outpost_domain::Timestamp;
 use sqlx::{AnyConnection, AnyPool, Executor, any::AnyPoolOptions, pool::PoolConnection};
 use tokio::sync::broadcast;
 
-pub use agents::{AgentRecord, DatacenterChange, DesiredInputs, SealedAuthority};
+pub use agents::{AgentRecord, DatacenterChange, DesiredInputs, ReportedStatus, SealedAuthority};
 pub use error::StoreError;
 pub use identity::IdentityQueries;
 pub use platform::PlatformQueries;

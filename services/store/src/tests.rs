@@ -713,7 +713,11 @@ async fn reports_apply_once_and_only_within_the_agents_datacenter(store: Store) 
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(got.ready_replicas, 2);
+    assert_eq!(got.status.ready_replicas, 2);
+    assert!(
+        !got.current,
+        "the agent never linked, so the report is not current"
+    );
     // Revocation removes the agent and lists its serial for the CRL.
     let mut tx = store.begin().await.unwrap();
     assert!(tx.agent_revoke(&dc1, ACTOR).await.unwrap());

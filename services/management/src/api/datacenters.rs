@@ -25,9 +25,6 @@ pub struct DatacenterApi(pub Api);
 /// Lifetime of a join token created without a `ttl`.
 const DEFAULT_JOIN_TOKEN_TTL: Duration = Duration::from_secs(3600);
 const MAX_JOIN_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-/// An agent heard from less recently than this is shown as disconnected even if its link
-/// looked open: the instance holding the link may have died.
-const CONNECTED_FRESHNESS_MS: i64 = 60_000;
 
 /// The wire form of a datacenter's agent record at its current `revision`.
 fn agent_status(agent: Option<&AgentRecord>, revision: i64) -> pb::AgentStatus {
@@ -40,8 +37,12 @@ fn agent_status(agent: Option<&AgentRecord>, revision: i64) -> pb::AgentStatus {
             ..Default::default()
         };
     };
-    let fresh = outpost_store::now().0 - a.last_seen < CONNECTED_FRESHNESS_MS;
-    let state = if a.connected == 1 && fresh {
+    let live = outpost_domain::observed::link_is_live(
+        a.connected == 1,
+        outpost_domain::Timestamp(a.last_seen),
+        outpost_store::now(),
+    );
+    let state = if live {
         State::Connected
     } else {
         State::Disconnected

@@ -58,6 +58,13 @@ fn merge(current: ServiceSpec, given: ServiceSpec, mask: &UpdateMask) -> Service
     spec
 }
 
+/// The wire status of a report, marked stale unless its agent is linked now.
+fn reported(r: &outpost_store::ReportedStatus) -> pb::ServiceStatus {
+    let mut status = pb::ServiceStatus::from(&r.status);
+    status.stale = !r.current;
+    status
+}
+
 #[tonic::async_trait]
 impl ServiceService for ServiceApi {
     async fn get_service(
@@ -80,7 +87,7 @@ impl ServiceService for ServiceApi {
             let service = api.reader().await?.service_get(&name).await?;
             let status = api.store().workload_status_get(&name).await?;
             let mut out = pb::Service::from(service);
-            out.status = status.as_ref().map(Into::into);
+            out.status = status.as_ref().map(reported);
             Ok(out)
         })
         .await
@@ -129,8 +136,8 @@ impl ServiceService for ServiceApi {
                 .map(|s| {
                     let status = statuses
                         .iter()
-                        .find(|st| st.service == s.name)
-                        .map(Into::into);
+                        .find(|st| st.status.service == s.name)
+                        .map(reported);
                     let mut out = pb::Service::from(s);
                     out.status = status;
                     out
