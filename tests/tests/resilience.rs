@@ -210,3 +210,71 @@ fn cuts_and_crashes_on_either_side_converge_and_lose_nothing() {
         .stop(&["agent went silent"])
         .expect("management stops cleanly");
 }
+
+/// Certificates are short-lived and renewed over the link well before they expire; the
+/// agent carries on with the new one.
+#[test]
+fn agent_certificates_are_renewed_before_they_expire() {
+    let env = [("OUTPOST_GATEWAY__CERTIFICATE_TTL_SECS", "90")];
+    let server = Management::start(&env).expect("management starts");
+    let admin = server.admin_token();
+    call(
+        &server,
+        &admin,
+        "DatacenterService/CreateDatacenter",
+        json!({"datacenter_id": "dc-a", "datacenter": {}}),
+    )
+    .expect("dc");
+    let join = call(
+        &server,
+        &admin,
+        "DatacenterService/CreateJoinToken",
+        json!({"datacenter": "datacenters/dc-a"}),
+    )
+    .expect("token");
+    let (sim, kube) = cluster();
+    let agent_process = agent(
+        tempfile::tempdir().expect("dir"),
+        &kube,
+        Some((
+            &server.gateway,
+            join["token"].as_str().expect("token"),
+            join["caFingerprint"].as_str().expect("fp"),
+        )),
+    );
+    let expiry = || {
+        call(
+            &server,
+            &admin,
+            "DatacenterService/GetDatacenter",
+            json!({"name": "datacenters/dc-a"}),
+        )
+        .map(|d| {
+            d["agent"]["certificateExpireTime"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default()
+    };
+    wait_for("the agent to connect", Duration::from_secs(60), || {
+        agent_state(&server, &admin) == "STATE_CONNECTED"
+    })
+    .expect("connected");
+    let first = expiry();
+    wait_for("a renewal", Duration::from_secs(60), || {
+        agent_process.log().contains("certificate renewed")
+    })
+    .expect("renewed");
+    wait_for(
+        "the renewed agent to link with its new certificate",
+        Duration::from_secs(60),
+        || expiry() > first && agent_state(&server, &admin) == "STATE_CONNECTED",
+    )
+    .unwrap_or_else(|e| panic!("{e}: expiry {first} → {}", expiry()));
+    agent_process
+        .stop(&["link failed", "reconnecting"])
+        .expect("agent stops cleanly");
+    sim.stop(&[]).expect("sim stops");
+    server.stop(&[]).expect("management stops cleanly");
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use backon::BackoffBuilder;
-use outpost_ca::{AgentKey, not_after_of, pinned_client_config};
+use outpost_ca::{AgentKey, pinned_client_config, validity_of};
 use outpost_proto::agent::v1::{
     self as pb, attach_request::Kind as Out, attach_response::Kind as In,
 };
@@ -21,6 +21,8 @@ use crate::state::{Identity, LocalState};
 
 /// How often the agent says it is alive when it has nothing else to say.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How often the certificate's remaining lifetime is checked (a local parse, cheap).
+const RENEWAL_CHECK: Duration = Duration::from_secs(5);
 /// Reports sent but not yet acknowledged, at most.
 const REPORT_WINDOW: u64 = 64;
 
@@ -106,7 +108,7 @@ async fn session(
     let mut acked: u64 = 0;
     let mut sent: u64 = 0;
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    let mut renewal = tokio::time::interval(Duration::from_secs(60));
+    let mut renewal = tokio::time::interval(RENEWAL_CHECK);
     let mut outbox_poll = tokio::time::interval(Duration::from_secs(1));
     loop {
         // Keep the report window full: resends after a reconnect start from the oldest
@@ -163,14 +165,16 @@ fn message(kind: Out) -> pb::AttachRequest {
     }
 }
 
-/// Whether less than half of the certificate's lifetime (assumed 12 h or as issued) is left.
+/// Whether less than half of the certificate's lifetime is left: renewal starts well
+/// before expiry, with time to retry if the management side is unreachable for a while.
 fn renewal_due(cert_pem: &str) -> anyhow::Result<bool> {
     let der = rustls_pemfile_der(cert_pem)?;
-    let not_after = not_after_of(&der)?;
+    let (not_before, not_after) = validity_of(&der)?;
+    let lifetime = not_after.duration_since(not_before).unwrap_or_default();
     let left = not_after
         .duration_since(SystemTime::now())
         .unwrap_or_default();
-    Ok(left < Duration::from_secs(6 * 3600))
+    Ok(left < lifetime / 2)
 }
 
 fn rustls_pemfile_der(pem: &str) -> anyhow::Result<Vec<u8>> {

@@ -73,8 +73,16 @@ pub fn serial_of(cert_der: &[u8]) -> Result<String> {
 
 /// When a certificate stops being valid, to the second.
 pub fn not_after_of(cert_der: &[u8]) -> Result<SystemTime> {
+    validity_of(cert_der).map(|(_, not_after)| not_after)
+}
+
+/// When a certificate starts and stops being valid, to the second.
+pub fn validity_of(cert_der: &[u8]) -> Result<(SystemTime, SystemTime)> {
     let cert = parse_cert(cert_der, "certificate")?;
-    system_time(cert.validity().not_after.timestamp())
+    Ok((
+        system_time(cert.validity().not_before.timestamp())?,
+        system_time(cert.validity().not_after.timestamp())?,
+    ))
 }
 
 /// The lowercase hex SHA-256 of the certificate in `cert_pem`, the value agents pin.

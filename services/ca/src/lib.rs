@@ -28,7 +28,7 @@ mod validity;
 pub use agent::AgentKey;
 pub use authority::{CA_VALIDITY, CRL_VALIDITY, CertificateAuthority, IssuedCert};
 pub use error::{CaError, Result};
-pub use identity::{agent_identity, fingerprint_of_pem, not_after_of, serial_of};
+pub use identity::{agent_identity, fingerprint_of_pem, not_after_of, serial_of, validity_of};
 pub use join_token::{JOIN_TOKEN_PREFIX, JoinToken, join_token_hash};
 pub use seal::{KeyEncryptionKey, SealedCa};
 pub use tls::{pinned_client_config, server_tls_config};

@@ -231,8 +231,8 @@ impl Config {
                 "must name at least one host agents dial",
             );
         }
-        if self.gateway.certificate_ttl_secs < 600 {
-            return bad("gateway.certificate_ttl_secs", "must be at least 600");
+        if self.gateway.certificate_ttl_secs < 60 {
+            return bad("gateway.certificate_ttl_secs", "must be at least 60");
         }
         if self.gateway.agent_silence_limit_secs < 5 {
             return bad("gateway.agent_silence_limit_secs", "must be at least 5");
