@@ -12,7 +12,7 @@ use tonic::{
     transport::{Server, server::TcpIncoming},
 };
 
-use crate::targets::{Client, Running};
+use outpost_bench::targets::{Client, Running};
 
 /// Answers every read and create with the same message.
 struct FixedServiceApi {

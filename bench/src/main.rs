@@ -4,25 +4,25 @@
 //! TCP loopback; see README.md for what the numbers mean.
 
 mod bare;
-mod load;
 mod postgres;
 mod report;
 mod rpcs;
-mod targets;
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use outpost_bench::{
+    load::Plan,
+    targets::{Client, Outpost, Workload},
+};
 use outpost_store::testing::POSTGRES_URL_VAR;
 
 use crate::{
     bare::Bare,
-    load::Plan,
     postgres::FreshDatabase,
     report::{BARE, Row},
     rpcs::Rpc,
-    targets::{Client, Outpost, Workload},
 };
 
 /// Benchmarks the management API against a bare tonic server.

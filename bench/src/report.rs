@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::{load::Stats, rpcs::Rpc};
+use outpost_bench::load::Stats;
+
+use crate::rpcs::Rpc;
 
 /// Label of the baseline server's rows.
 pub const BARE: &str = "bare tonic";

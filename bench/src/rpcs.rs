@@ -5,12 +5,11 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use outpost_proto::management::v1 as pb;
-
-use crate::{
+use outpost_bench::{
     load::{self, Plan, Stats},
     targets::{Client, PAGE_SIZE, SEEDED_SERVICES, Workload, create_service_request},
 };
+use outpost_proto::management::v1 as pb;
 
 /// A row group of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -93,7 +93,8 @@ impl Client {
         authed(message, self.auth.as_ref())
     }
 
-    fn channel(&self, worker: usize) -> Channel {
+    /// The connection for `worker`, for stubs of any service.
+    pub fn channel(&self, worker: usize) -> Channel {
         self.channels[worker % self.channels.len()].clone()
     }
 }
