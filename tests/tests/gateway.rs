@@ -179,3 +179,122 @@ fn the_gateway_refuses_everything_but_enrolled_agents() {
 
     server.stop(&[]).expect("clean stop");
 }
+
+/// An agent that says hello and then nothing is closed after the silence limit, even while
+/// other datacenters keep changing (their notices must not keep its link alive).
+#[test]
+fn a_silent_agent_is_dropped_even_while_other_datacenters_change() {
+    let server =
+        Management::start(&[("OUTPOST_GATEWAY__AGENT_SILENCE_LIMIT_SECS", "5")]).expect("start");
+    let admin = server.admin_token();
+    let api = |method: &str, body: String| {
+        let out = grpcurl_call(
+            &server.api,
+            &admin,
+            &format!("outpost.management.v1.{method}"),
+            &body,
+        );
+        assert!(
+            out.status.success(),
+            "{method}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    for dc in ["dc-a", "dc-b"] {
+        api(
+            "DatacenterService/CreateDatacenter",
+            format!(r#"{{"datacenter_id":"{dc}","datacenter":{{}}}}"#),
+        );
+    }
+    api(
+        "TenantService/CreateTenant",
+        r#"{"tenant_id":"t","tenant":{}}"#.into(),
+    );
+    api("ProjectService/CreateProject", r#"{"parent":"tenants/t","project_id":"p","project":{"default_datacenter":"datacenters/dc-b"}}"#.into());
+    let join: serde_json::Value = serde_json::from_slice(&api(
+        "DatacenterService/CreateJoinToken",
+        r#"{"datacenter":"datacenters/dc-a"}"#.into(),
+    ))
+    .expect("json");
+    // Enroll with the real agent, then speak for it by hand.
+    let state = tempfile::tempdir().expect("dir");
+    let enrolled = std::process::Command::new(outpost_e2e::bin("outpost-agent"))
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["enroll", "--management", &server.gateway])
+        .args([
+            "--token",
+            join["token"].as_str().expect("token"),
+            "--ca-fingerprint",
+            join["caFingerprint"].as_str().expect("fp"),
+        ])
+        .output()
+        .expect("agent runs");
+    assert!(
+        enrolled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+    let read =
+        |name: &str| std::fs::read_to_string(state.path().join(name)).expect("enrollment file");
+    let (cert, key, ca_pem) = (read("agent.crt"), read("agent.key"), read("ca.crt"));
+    let fingerprint = join["caFingerprint"].as_str().expect("fp").to_owned();
+
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let closed_after = std::thread::scope(|scope| {
+        // Another datacenter changes every second for as long as the silent link is watched.
+        scope.spawn(|| {
+            let mut n = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) && n < 60 {
+                n += 1;
+                api(
+                    "ServiceService/CreateService",
+                    format!(
+                        r#"{{"parent":"tenants/t/projects/p/environments/production","service_id":"s{n}","service":{{"image":"nginx","shape":"SHAPE_FLX","replicas":1}}}}"#
+                    ),
+                );
+                outpost_e2e::wait_for("a second", Duration::from_secs(1), || false).ok();
+            }
+        });
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let closed = runtime.block_on(async {
+            let tls = pinned_client_config(&fingerprint, Some(&ca_pem), Some((&cert, &key)))
+                .expect("tls");
+            let channel = outpost_agent::link::channel::connect(&server.gateway, tls)
+                .await
+                .expect("connect");
+            let hello = pb::AttachRequest {
+                traceparent: String::new(),
+                kind: Some(pb::attach_request::Kind::Hello(pb::Hello {
+                    stored_revision: 0,
+                    agent_version: "silent".into(),
+                    capacity: None,
+                })),
+            };
+            // The outbound stream stays open but carries nothing after hello.
+            let (_keep_open, receiver) = tokio::sync::mpsc::channel::<pb::AttachRequest>(1);
+            let outbound = futures::StreamExt::chain(
+                tokio_stream::iter([hello]),
+                tokio_stream::wrappers::ReceiverStream::new(receiver),
+            );
+            let mut client = pb::agent_link_service_client::AgentLinkServiceClient::new(channel);
+            let mut stream = client.attach(outbound).await.expect("attach").into_inner();
+            let started = std::time::Instant::now();
+            let ended = async {
+                while let Ok(Some(_)) = stream.message().await {}
+                started.elapsed()
+            };
+            tokio::time::timeout(Duration::from_secs(30), ended).await
+        });
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        closed
+    });
+    let closed_after =
+        closed_after.expect("the silent link was never closed while other datacenters changed");
+    assert!(
+        closed_after < Duration::from_secs(15),
+        "closed only after {closed_after:?}"
+    );
+    server.stop(&["agent went silent"]).expect("clean stop");
+}

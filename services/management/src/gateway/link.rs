@@ -215,16 +215,23 @@ impl Link {
         if let Err(end) = self.send_if_behind().await {
             return end;
         }
+        // Only the agent's own messages push this deadline back; change notices must not,
+        // or a stuck agent would never be closed while other datacenters keep changing.
+        let silence = tokio::time::sleep(self.silence_limit);
+        tokio::pin!(silence);
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return End::AgentLeft,
-                message = tokio::time::timeout(self.silence_limit, self.inbound.next()) => match message {
-                    Err(_) => {
-                        tracing::warn!(silence_secs = self.silence_limit.as_secs(), "agent went silent; closing its link");
-                        return End::AgentLeft;
+                () = &mut silence => {
+                    tracing::warn!(silence_secs = self.silence_limit.as_secs(), "agent went silent; closing its link");
+                    return End::AgentLeft;
+                }
+                message = self.inbound.next() => match message {
+                    None | Some(Err(_)) => return End::AgentLeft,
+                    Some(Ok(m)) => {
+                        silence.as_mut().reset(tokio::time::Instant::now() + self.silence_limit);
+                        if let Err(end) = self.handle(m).await { return end }
                     }
-                    Ok(None | Some(Err(_))) => return End::AgentLeft,
-                    Ok(Some(Ok(m))) => if let Err(end) = self.handle(m).await { return end },
                 },
                 notice = changes.recv() => {
                     let relevant = match notice {
