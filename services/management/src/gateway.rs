@@ -13,6 +13,7 @@ pub mod acceptor;
 pub mod authority;
 pub mod enroll;
 pub mod link;
+pub mod router;
 
 use std::{sync::Arc, time::Duration};
 
@@ -62,12 +63,17 @@ pub async fn serve(
         shutdown.clone(),
     ));
     let incoming = acceptor::incoming(listener, tls, shutdown.clone());
+    let router = Arc::new(router::ChangeRouter::default());
+    let routing = {
+        let (router, store, shutdown) = (router.clone(), store.clone(), shutdown.clone());
+        tokio::spawn(async move { router.run(store, shutdown).await })
+    };
     let enrollment = enroll::EnrollmentApi {
         store: store.clone(),
         authority: authority.clone(),
         certificate_ttl: settings.certificate_ttl,
     };
-    let link = link::LinkApi::new(store, authority, settings.clone(), shutdown.clone());
+    let link = link::LinkApi::new(store, authority, router, settings.clone(), shutdown.clone());
     let result = Server::builder()
         .http2_keepalive_interval(Some(settings.keepalive))
         .http2_keepalive_timeout(Some(settings.keepalive * 2))
@@ -81,5 +87,6 @@ pub async fn serve(
         .await
         .context("serving the agent gateway");
     refresher.abort();
+    routing.abort();
     result
 }

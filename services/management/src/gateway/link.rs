@@ -10,8 +10,8 @@ use outpost_proto::{
     agent::v1::{self as pb, attach_request::Kind as In, attach_response::Kind as Out},
     convert::{agent::from_report, timestamp},
 };
-use outpost_store::{DatacenterChange, Store};
-use tokio::sync::mpsc;
+use outpost_store::Store;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
@@ -20,6 +20,7 @@ use tracing::Instrument;
 use super::{
     Authority, GatewaySettings,
     enroll::{internal, millis},
+    router::{ChangeRouter, Notice},
 };
 
 /// Implements `AgentLinkService`.
@@ -27,6 +28,7 @@ use super::{
 pub struct LinkApi {
     store: Store,
     authority: Arc<Authority>,
+    router: Arc<ChangeRouter>,
     settings: GatewaySettings,
     shutdown: CancellationToken,
 }
@@ -36,12 +38,14 @@ impl LinkApi {
     pub fn new(
         store: Store,
         authority: Arc<Authority>,
+        router: Arc<ChangeRouter>,
         settings: GatewaySettings,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             store,
             authority,
+            router,
             settings,
             shutdown,
         }
@@ -93,6 +97,8 @@ impl pb::agent_link_service_server::AgentLinkService for LinkApi {
         }
         let (sender, receiver) = mpsc::channel(OUTBOUND_QUEUE);
         let link = Link {
+            // Subscribed before the link reads anything, so no change in between is missed.
+            notices: self.router.subscribe(&dc.datacenter),
             store: self.store.clone(),
             dc: dc.clone(),
             serial,
@@ -148,6 +154,8 @@ impl pb::agent_link_service_server::AgentLinkService for LinkApi {
 
 /// One agent's stream.
 struct Link {
+    /// Notices for this link's datacenter only.
+    notices: watch::Receiver<Notice>,
     store: Store,
     dc: DatacenterName,
     serial: String,
@@ -184,8 +192,6 @@ impl Link {
     }
 
     async fn serve(&mut self) -> End {
-        // Subscribe before the first read, so no change between the two is missed.
-        let mut changes = self.store.subscribe();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, self.inbound.next()).await {
             Ok(Some(Ok(pb::AttachRequest {
                 kind: Some(In::Hello(h)),
@@ -233,20 +239,13 @@ impl Link {
                         if let Err(end) = self.handle(m).await { return end }
                     }
                 },
-                notice = changes.recv() => {
-                    let relevant = match notice {
-                        Ok(DatacenterChange::One { datacenter, traceparent }) if datacenter == self.dc.datacenter => {
-                            self.traceparent = traceparent;
-                            true
-                        }
-                        Ok(DatacenterChange::One { .. }) => false,
-                        // Missed notices: look again.
-                        Ok(DatacenterChange::All) | Err(_) => true,
-                    };
-                    if relevant {
-                        if let Err(end) = self.check_still_enrolled().await { return end }
-                        if let Err(end) = self.send_if_behind().await { return end }
+                changed = self.notices.changed() => {
+                    if changed.is_err() {
+                        return End::AgentLeft;
                     }
+                    self.traceparent = self.notices.borrow_and_update().1.clone();
+                    if let Err(end) = self.check_still_enrolled().await { return end }
+                    if let Err(end) = self.send_if_behind().await { return end }
                 }
             }
         }
