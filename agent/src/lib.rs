@@ -15,6 +15,7 @@
 pub mod drivers;
 pub mod link;
 pub mod reconcile;
+pub mod runtime;
 pub mod state;
 
 /// This agent's version, as reported to the management side.

@@ -1,11 +1,11 @@
 //! `outpost-agent`: enroll once, then run: link to the management side and reconcile the
 //! cluster until SIGINT/SIGTERM.
 
-use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use outpost_agent::{drivers::kube::KubeCluster, link, reconcile, state::LocalState};
+use outpost_agent::{link, reconcile::Rollout, runtime, state::LocalState};
 use tokio_util::sync::CancellationToken;
 
 /// The Outpost agent for one datacenter.
@@ -39,6 +39,13 @@ enum Command {
         /// After starting, write `{"datacenter": …}` here.
         #[arg(long)]
         ready_file: Option<PathBuf>,
+        /// A new version whose pods run but never pass their health check for this long
+        /// fails with "health check failed".
+        #[arg(long, env = "OUTPOST_AGENT_HEALTH_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
+        health_grace: Duration,
+        /// A rollout that makes no progress for this long fails as timed out.
+        #[arg(long, env = "OUTPOST_AGENT_PROGRESS_DEADLINE", default_value = "10m", value_parser = humantime::parse_duration)]
+        progress_deadline: Duration,
     },
 }
 
@@ -94,91 +101,63 @@ async fn enroll(state: &LocalState, e: &Enrollment) -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let state = LocalState::open(&args.state_dir).await?;
-    let (enrollment, kubeconfig, ready_file) = match args.command {
+    let (enrollment, kubeconfig, ready_file, health_grace, progress_deadline) = match args.command {
         Command::Enroll(e) => return enroll(&state, &e).await,
         Command::Run {
             enrollment,
             kubeconfig,
             ready_file,
-        } => (enrollment, kubeconfig, ready_file),
+            health_grace,
+            progress_deadline,
+        } => (
+            enrollment,
+            kubeconfig,
+            ready_file,
+            health_grace,
+            progress_deadline,
+        ),
     };
     if state.identity()?.is_none() {
         let e =
             enrollment.context("not enrolled: pass --management, --token and --ca-fingerprint")?;
         enroll(&state, &e).await?;
     }
-    let identity = state.identity()?.context("enrollment did not complete")?;
-    tracing::info!(version = outpost_agent::VERSION, dc = %identity.datacenter, management = %identity.management, "outpost-agent starting");
-    let kube_config = match &kubeconfig {
-        Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
-                .await?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("finding the cluster (set --kubeconfig)")?,
-    };
-    let cluster = KubeCluster::new(kube::Client::try_from(kube_config)?);
-
     let shutdown = CancellationToken::new();
-    let (desired, desired_changed) =
-        tokio::sync::watch::channel((state.stored_revision().await?, String::new()));
-    let (capacity_tx, capacity) = tokio::sync::watch::channel(cluster.capacity().await);
-    let (connected, _) = tokio::sync::watch::channel(false);
-    let outbox = Arc::new(tokio::sync::Notify::new());
-    let handles = link::stream::LinkHandles {
-        desired,
-        outbox: outbox.clone(),
-        capacity,
-        connected,
-    };
-
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(link::stream::run(
-        state.clone(),
-        identity.clone(),
-        handles,
-        shutdown.clone(),
-    ));
-    tasks.spawn(reconcile::run(
-        state.clone(),
-        cluster.clone(),
-        desired_changed,
-        outbox,
-        shutdown.clone(),
-    ));
-    let measuring = shutdown.clone();
-    tasks.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = measuring.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(30)) => { capacity_tx.send_replace(cluster.capacity().await); }
-            }
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) = shutdown_signal().await {
+            tracing::warn!(error = %e, "cannot listen for signals; stopping");
         }
+        on_signal.cancel();
     });
-    if let Some(path) = ready_file {
-        std::fs::write(
-            &path,
-            serde_json::json!({ "datacenter": identity.datacenter }).to_string(),
-        )?;
-    }
+    let options = runtime::Options {
+        kubeconfig,
+        rollout: Rollout {
+            health_grace,
+            progress_deadline,
+        },
+    };
+    runtime::run(
+        state,
+        options,
+        |identity| {
+            if let Some(path) = ready_file {
+                let ready = serde_json::json!({ "datacenter": identity.datacenter }).to_string();
+                if let Err(e) = std::fs::write(&path, ready) {
+                    tracing::warn!(error = %e, path = %path.display(), "cannot write the ready file");
+                }
+            }
+        },
+        shutdown,
+    )
+    .await
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,
         _ = term.recv() => {}
     }
-    tracing::info!("shutting down");
-    shutdown.cancel();
-    if tokio::time::timeout(Duration::from_secs(10), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await
-    .is_err()
-    {
-        tracing::warn!("tasks still running after 10s; stopping anyway");
-    }
-    tracing::info!("stopped");
     Ok(())
 }

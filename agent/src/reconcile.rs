@@ -47,6 +47,26 @@ pub struct ObservedWorkload {
     pub deadline_exceeded: bool,
 }
 
+/// How rollouts are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollout {
+    /// A new version whose pods run but never pass their health check for this long fails
+    /// with "health check failed".
+    pub health_grace: Duration,
+    /// A rollout that makes no progress for this long fails as timed out (Kubernetes'
+    /// `progressDeadlineSeconds`).
+    pub progress_deadline: Duration,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Self {
+            health_grace: Duration::from_secs(60),
+            progress_deadline: Duration::from_secs(600),
+        }
+    }
+}
+
 /// One change to the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

@@ -16,13 +16,14 @@ use kube::{
 };
 use outpost_proto::agent::v1 as pb;
 
-use crate::reconcile::{Action, Observed, ObservedWorkload};
+use crate::reconcile::{Action, Observed, ObservedWorkload, Rollout};
 use manifests::{FIELD_MANAGER, GENERATION_ANNOTATION, OWNED_SELECTOR};
 
 /// The agent's view of one cluster.
 #[derive(Clone)]
 pub struct KubeCluster {
     client: Client,
+    rollout: Rollout,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -32,9 +33,9 @@ impl std::fmt::Debug for KubeCluster {
 }
 
 impl KubeCluster {
-    /// A cluster reached through `client`.
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    /// A cluster reached through `client`, judging rollouts by `rollout`.
+    pub fn new(client: Client, rollout: Rollout) -> Self {
+        Self { client, rollout }
     }
 
     /// Everything the agent owns in the cluster, with rollout state.
