@@ -10,6 +10,7 @@ use std::{
 };
 
 use outpost_domain::{
+    deployment::FailureReason,
     desired::{DesiredState, NamespaceSpec, Workload},
     observed::{AgentReport, WorkloadStatus},
 };
@@ -45,6 +46,8 @@ pub struct ObservedWorkload {
     pub updated_replicas: i64,
     /// The rollout made no progress within its deadline.
     pub deadline_exceeded: bool,
+    /// Why the pods of its current version fail, if they do.
+    pub failure: Option<(FailureReason, String)>,
 }
 
 /// How rollouts are judged.
@@ -134,44 +137,46 @@ pub fn status_of(
     revision: i64,
     at: outpost_domain::Timestamp,
 ) -> WorkloadStatus {
-    let (phase, message, o) = match observed {
+    let available = |o: &ObservedWorkload| {
+        o.generation == Some(w.generation)
+            && o.rolled_out
+            && o.ready_replicas >= o.desired_replicas
+            && o.updated_replicas >= o.desired_replicas
+    };
+    let ready = |o: &ObservedWorkload| {
+        format!(
+            "{} of {} replicas ready",
+            o.ready_replicas, o.desired_replicas
+        )
+    };
+    let (phase, message, reason, o) = match observed {
         None => (
             "Progressing",
             "creating".to_owned(),
+            None,
             ObservedWorkload::default(),
         ),
-        Some(o) if o.deadline_exceeded => (
+        Some(o) if available(o) => ("Available", ready(o), None, o.clone()),
+        // A verdict only about the version applied now, never about one before it.
+        Some(o) if o.generation == Some(w.generation) && o.deadline_exceeded => (
             "Failed",
-            "the rollout made no progress within its deadline".to_owned(),
+            format!("{}; {}", FailureReason::TimedOut.explain(), ready(o)),
+            Some(FailureReason::TimedOut),
             o.clone(),
         ),
-        Some(o)
-            if o.generation == Some(w.generation)
-                && o.rolled_out
-                && o.ready_replicas >= o.desired_replicas
-                && o.updated_replicas >= o.desired_replicas =>
-        {
-            (
-                "Available",
-                format!(
-                    "{} of {} replicas ready",
-                    o.ready_replicas, o.desired_replicas
-                ),
-                o.clone(),
-            )
+        Some(o) if o.generation == Some(w.generation) && o.failure.is_some() => {
+            let (reason, why) = o
+                .failure
+                .clone()
+                .unwrap_or((FailureReason::TimedOut, String::new()));
+            ("Failed", why, Some(reason), o.clone())
         }
-        Some(o) => (
-            "Progressing",
-            format!(
-                "{} of {} replicas ready",
-                o.ready_replicas, o.desired_replicas
-            ),
-            o.clone(),
-        ),
+        Some(o) => ("Progressing", ready(o), None, o.clone()),
     };
     WorkloadStatus {
         service: w.service.clone(),
         revision,
+        generation: w.generation,
         observed_generation: if phase == "Available" {
             w.generation
         } else {
@@ -182,6 +187,7 @@ pub fn status_of(
         desired_replicas: i64::from(w.replicas),
         phase: phase.to_owned(),
         message,
+        reason,
         report_time: at,
     }
 }
@@ -247,8 +253,12 @@ async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> any
         );
         let service = w.service.to_string();
         let summary = format!(
-            "{}/{}/{}/{}",
-            status.phase, status.observed_generation, status.ready_replicas, status.revision
+            "{}/{}/{}/{}/{}",
+            status.phase,
+            status.observed_generation,
+            status.ready_replicas,
+            status.revision,
+            status.generation
         );
         let last = state.reported(&service).await?;
         if last.as_deref() == Some(summary.as_str()) {
@@ -290,6 +300,8 @@ mod tests {
             env: vec![],
             ports: vec![],
             health_check_path: String::new(),
+            secrets: vec![],
+            restart_time: 0,
         }
     }
 
@@ -371,12 +383,29 @@ mod tests {
             ready_replicas: 2,
             updated_replicas: 2,
             deadline_exceeded: false,
+            failure: None,
         };
         let s = status_of(&w, Some(&o), 3, at);
         assert_eq!((s.phase.as_str(), s.observed_generation), ("Available", 5));
         o.ready_replicas = 1;
         assert_eq!(status_of(&w, Some(&o), 3, at).phase, "Progressing");
+        o.failure = Some((FailureReason::OutOfMemory, "killed".into()));
+        let s = status_of(&w, Some(&o), 3, at);
+        assert_eq!(
+            (s.phase.as_str(), s.reason),
+            ("Failed", Some(FailureReason::OutOfMemory))
+        );
         o.deadline_exceeded = true;
-        assert_eq!(status_of(&w, Some(&o), 3, at).phase, "Failed");
+        let s = status_of(&w, Some(&o), 3, at);
+        assert_eq!(
+            (s.phase.as_str(), s.reason),
+            ("Failed", Some(FailureReason::TimedOut))
+        );
+        o.generation = Some(4);
+        assert_eq!(
+            status_of(&w, Some(&o), 3, at).phase,
+            "Progressing",
+            "no verdict on a version before the one applied"
+        );
     }
 }

@@ -56,6 +56,40 @@ impl ServiceService for FixedServiceApi {
     ) -> Result<Response<pb::DeleteServiceResponse>, Status> {
         Err(Status::unimplemented("not benchmarked"))
     }
+    async fn stop_service(
+        &self,
+        _: Request<pb::StopServiceRequest>,
+    ) -> Result<Response<pb::Service>, Status> {
+        Err(Status::unimplemented("not benchmarked"))
+    }
+
+    async fn restart_service(
+        &self,
+        _: Request<pb::RestartServiceRequest>,
+    ) -> Result<Response<pb::Service>, Status> {
+        Err(Status::unimplemented("not benchmarked"))
+    }
+
+    async fn set_service_secret(
+        &self,
+        _: Request<pb::SetServiceSecretRequest>,
+    ) -> Result<Response<pb::Service>, Status> {
+        Err(Status::unimplemented("not benchmarked"))
+    }
+
+    async fn delete_service_secret(
+        &self,
+        _: Request<pb::DeleteServiceSecretRequest>,
+    ) -> Result<Response<pb::Service>, Status> {
+        Err(Status::unimplemented("not benchmarked"))
+    }
+
+    async fn list_service_secrets(
+        &self,
+        _: Request<pb::ListServiceSecretsRequest>,
+    ) -> Result<Response<pb::ListServiceSecretsResponse>, Status> {
+        Err(Status::unimplemented("not benchmarked"))
+    }
 }
 
 /// The bare server and a client of it.

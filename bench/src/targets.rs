@@ -168,7 +168,11 @@ impl Outpost {
         let served = store.clone();
         let server = Running::spawn(|shutdown| {
             server::serve_api(
-                outpost_management::api::Api::new(served, String::new()),
+                outpost_management::api::Api::new(
+                    served,
+                    String::new(),
+                    outpost_ca::KeyEncryptionKey::generate(),
+                ),
                 listener,
                 server::Limits::default(),
                 shutdown,

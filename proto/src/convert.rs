@@ -182,10 +182,42 @@ fn from_shape(n: i32) -> Option<Shape> {
 
 impl From<d::Service> for pb::Service {
     fn from(s: d::Service) -> Self {
-        let spec = s.spec;
+        let deployment = |n: i64| {
+            if n > 0 {
+                outpost_domain::DeploymentName::new(&s.name, n).to_string()
+            } else {
+                String::new()
+            }
+        };
         Self {
             name: s.name.to_string(),
             uid: s.meta.uid.clone(),
+            create_time: Some(timestamp(s.meta.create_time)),
+            update_time: Some(timestamp(s.meta.update_time)),
+            etag: s.meta.etag(),
+            state: by_name(
+                "SERVICE_STATE_",
+                s.rollout.status.as_str(),
+                pb::ServiceState::from_str_name,
+            ),
+            state_message: s.rollout.message.clone(),
+            live_deployment: deployment(s.rollout.live_deployment),
+            current_deployment: deployment(s.rollout.current_deployment),
+            ..s.spec.into()
+        }
+    }
+}
+
+/// The wire enum value spelled `{prefix}{name}`: domain and wire enums share their names,
+/// so one lookup serves every enum.
+fn by_name<E: Into<i32>>(prefix: &str, name: &str, from: impl Fn(&str) -> Option<E>) -> i32 {
+    from(&format!("{prefix}{name}")).map_or(0, Into::into)
+}
+
+impl From<d::ServiceSpec> for pb::Service {
+    /// The spec fields only (as in a deployment's spec).
+    fn from(spec: d::ServiceSpec) -> Self {
+        Self {
             display_name: spec.display_name,
             source: match spec.source {
                 d::Source::Unset => None,
@@ -220,11 +252,44 @@ impl From<d::Service> for pb::Service {
                 })
                 .collect(),
             health_check_path: spec.health_check_path,
-            create_time: Some(timestamp(s.meta.create_time)),
-            update_time: Some(timestamp(s.meta.update_time)),
-            etag: s.meta.etag(),
             // Filled from the agent's last report by the API.
             status: None,
+            ..Default::default()
+        }
+    }
+}
+
+impl From<outpost_domain::deployment::Deployment> for pb::Deployment {
+    fn from(dep: outpost_domain::deployment::Deployment) -> Self {
+        Self {
+            name: dep.name.to_string(),
+            uid: dep.meta.uid.clone(),
+            kind: by_name(
+                "DEPLOYMENT_KIND_",
+                dep.kind.as_str(),
+                pb::DeploymentKind::from_str_name,
+            ),
+            origin: dep.origin,
+            spec: Some(dep.spec.service.into()),
+            image: dep.spec.image,
+            status: by_name(
+                "DEPLOYMENT_STATUS_",
+                dep.status.as_str(),
+                pb::DeploymentStatus::from_str_name,
+            ),
+            failure_reason: dep.reason.map_or(0, |r| {
+                by_name(
+                    "FAILURE_REASON_",
+                    r.as_str(),
+                    pb::FailureReason::from_str_name,
+                )
+            }),
+            message: dep.message,
+            actor: dep.actor,
+            create_time: Some(timestamp(dep.meta.create_time)),
+            update_time: Some(timestamp(dep.meta.update_time)),
+            end_time: dep.end_time.map(timestamp),
+            etag: dep.meta.etag(),
         }
     }
 }

@@ -2,13 +2,16 @@
 //! what the agent owns, and deletion of only what carries them. The same code drives a real
 //! cluster and the simulated one (it only ever sees a `kube::Client`).
 
+pub mod failure;
 pub mod manifests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::time::SystemTime;
+
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{Namespace, Node, Service},
+    core::v1::{Namespace, Node, Pod, Secret, Service},
 };
 use kube::{
     Api, Client,
@@ -47,6 +50,19 @@ impl KubeCluster {
             .into_iter()
             .filter_map(|n| n.metadata.name)
             .collect();
+        let mut pods: BTreeMap<(String, String), Vec<Pod>> = BTreeMap::new();
+        for pod in Api::<Pod>::all(self.client.clone()).list(&owned).await? {
+            let workload = pod
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(manifests::WORKLOAD_LABEL))
+                .cloned();
+            if let (Some(ns), Some(workload)) = (pod.metadata.namespace.clone(), workload) {
+                pods.entry((ns, workload)).or_default().push(pod);
+            }
+        }
+        let now = SystemTime::now();
         let mut workloads = BTreeMap::new();
         for d in Api::<Deployment>::all(self.client.clone())
             .list(&owned)
@@ -56,7 +72,19 @@ impl KubeCluster {
             else {
                 continue;
             };
-            workloads.insert((ns, name), observed_workload(&d));
+            let mut observed = observed_workload(&d);
+            let image = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
+            let key = (ns, name);
+            observed.failure = pods
+                .get(&key)
+                .and_then(|p| failure::classify(p, &image, now, self.rollout.health_grace));
+            workloads.insert(key, observed);
         }
         let services: BTreeSet<(String, String)> = Api::<Service>::all(self.client.clone())
             .list(&owned)
@@ -82,8 +110,22 @@ impl KubeCluster {
                     .await?;
             }
             Action::ApplyWorkload(w) => {
+                // The Secret first: the pods of the new template reference it.
+                let secrets = Api::<Secret>::namespaced(self.client.clone(), &w.namespace);
+                let secret_name = manifests::secret_name(&w.name);
+                match manifests::secret(w) {
+                    Some(secret) => {
+                        secrets
+                            .patch(&secret_name, &apply, &Patch::Apply(secret))
+                            .await?;
+                    }
+                    None => ignore_missing(
+                        secrets.delete(&secret_name, &DeleteParams::default()).await,
+                    )?,
+                }
+                let deployment = manifests::deployment(w, self.rollout.progress_deadline);
                 Api::<Deployment>::namespaced(self.client.clone(), &w.namespace)
-                    .patch(&w.name, &apply, &Patch::Apply(manifests::deployment(w)))
+                    .patch(&w.name, &apply, &Patch::Apply(deployment))
                     .await?;
                 Api::<Service>::namespaced(self.client.clone(), &w.namespace)
                     .patch(&w.name, &apply, &Patch::Apply(manifests::service(w)))
@@ -98,6 +140,11 @@ impl KubeCluster {
                 ignore_missing(
                     Api::<Service>::namespaced(self.client.clone(), namespace)
                         .delete(name, &DeleteParams::default())
+                        .await,
+                )?;
+                ignore_missing(
+                    Api::<Secret>::namespaced(self.client.clone(), namespace)
+                        .delete(&manifests::secret_name(name), &DeleteParams::default())
                         .await,
                 )?;
             }
@@ -166,5 +213,6 @@ fn observed_workload(d: &Deployment) -> ObservedWorkload {
         ready_replicas: i64::from(status.ready_replicas.unwrap_or(0)),
         updated_replicas: i64::from(status.updated_replicas.unwrap_or(0)),
         deadline_exceeded,
+        failure: None,
     }
 }

@@ -3,6 +3,7 @@
 
 use outpost_domain::{
     EnvironmentName, NameError, ServiceName, Timestamp,
+    deployment::FailureReason,
     desired::{DesiredState, NamespaceSpec, Workload},
     observed::{AgentReport, WorkloadStatus},
     resources::{EnvVar, Port, Protocol},
@@ -35,14 +36,9 @@ impl From<&DesiredState> for pb::DesiredState {
                     cpu_millis: i32::try_from(w.cpu_millis).unwrap_or(i32::MAX),
                     memory_mib: i32::try_from(w.memory_mib).unwrap_or(i32::MAX),
                     replicas: i32::try_from(w.replicas).unwrap_or(i32::MAX),
-                    env: w
-                        .env
-                        .iter()
-                        .map(|e| pb::EnvVar {
-                            name: e.name.clone(),
-                            value: e.value.clone(),
-                        })
-                        .collect(),
+                    env: env_to_wire(&w.env),
+                    secrets: env_to_wire(&w.secrets),
+                    restart_time_ms: w.restart_time,
                     ports: w
                         .ports
                         .iter()
@@ -90,14 +86,9 @@ impl TryFrom<&pb::DesiredState> for DesiredState {
                         cpu_millis: u32::try_from(w.cpu_millis).unwrap_or(0),
                         memory_mib: u32::try_from(w.memory_mib).unwrap_or(0),
                         replicas: u32::try_from(w.replicas).unwrap_or(0),
-                        env: w
-                            .env
-                            .iter()
-                            .map(|e| EnvVar {
-                                name: e.name.clone(),
-                                value: e.value.clone(),
-                            })
-                            .collect(),
+                        env: env_from_wire(&w.env),
+                        secrets: env_from_wire(&w.secrets),
+                        restart_time: w.restart_time_ms,
                         ports: w
                             .ports
                             .iter()
@@ -119,6 +110,24 @@ impl TryFrom<&pb::DesiredState> for DesiredState {
     }
 }
 
+fn env_to_wire(env: &[EnvVar]) -> Vec<pb::EnvVar> {
+    env.iter()
+        .map(|e| pb::EnvVar {
+            name: e.name.clone(),
+            value: e.value.clone(),
+        })
+        .collect()
+}
+
+fn env_from_wire(env: &[pb::EnvVar]) -> Vec<EnvVar> {
+    env.iter()
+        .map(|e| EnvVar {
+            name: e.name.clone(),
+            value: e.value.clone(),
+        })
+        .collect()
+}
+
 /// The wire form of an outbox entry.
 pub fn report(sequence: u64, entry: &AgentReport, at: Timestamp) -> pb::Report {
     let kind = match entry {
@@ -131,6 +140,8 @@ pub fn report(sequence: u64, entry: &AgentReport, at: Timestamp) -> pb::Report {
             desired_replicas: i32::try_from(s.desired_replicas).unwrap_or(i32::MAX),
             phase: s.phase.clone(),
             message: s.message.clone(),
+            generation: s.generation,
+            reason: s.reason.map(|r| r.as_str().to_owned()).unwrap_or_default(),
         }),
         AgentReport::Event {
             resource,
@@ -163,6 +174,8 @@ pub fn from_report(r: &pb::Report) -> Option<(u64, AgentReport)> {
             desired_replicas: i64::from(s.desired_replicas),
             phase: s.phase.chars().take(32).collect(),
             message: s.message.chars().take(1024).collect(),
+            generation: s.generation,
+            reason: FailureReason::parse(&s.reason),
             report_time: at,
         }),
         pb::report::Kind::Event(e) => AgentReport::Event {

@@ -1,4 +1,4 @@
-//! Sealing the CA private key so it is never stored in clear.
+//! Sealing the CA private key, and tenants' secret values, so neither is stored in clear.
 //!
 //! The key is encrypted with XChaCha20-Poly1305 under a key-encryption key (KEK) that lives
 //! outside the database (a key file). The CA certificate's DER is the associated data, so a
@@ -26,6 +26,8 @@ const FORMAT_V1: u8 = 1;
 const NONCE_LEN: usize = 24;
 /// Domain separation: this AEAD key seals nothing else, but the label keeps it that way.
 const AAD_LABEL: &[u8] = b"outpost-ca sealed key v1\0";
+/// The same for tenants' secret values, so a sealed CA key can never pass for one.
+const SECRET_AAD_LABEL: &[u8] = b"outpost secret value v1\0";
 
 /// A 256-bit key that seals the CA private key. `Debug` never shows it, and its memory is
 /// zeroed on drop.
@@ -76,6 +78,52 @@ impl KeyEncryptionKey {
         let key: &[u8; 32] = &self.0;
         XChaCha20Poly1305::new(key.into())
     }
+
+    /// Seals `msg` bound to `aad`: a format byte, a fresh random nonce, ciphertext and tag.
+    fn seal_bytes(&self, msg: &[u8], aad: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let ciphertext = self
+            .cipher()
+            .encrypt(&XNonce::from(nonce), Payload { msg, aad })
+            .expect("encryption fails only beyond the cipher's 256 GiB length limit");
+        let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+        sealed.push(FORMAT_V1);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&ciphertext);
+        sealed
+    }
+
+    /// Opens [`Self::seal_bytes`] output; anything else is [`CaError::Unseal`].
+    fn open_bytes(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let (nonce, ciphertext) = match sealed.split_first() {
+            Some((&FORMAT_V1, rest)) if rest.len() > NONCE_LEN => rest.split_at(NONCE_LEN),
+            _ => return Err(CaError::Unseal),
+        };
+        let nonce = XNonce::try_from(nonce).map_err(|_| CaError::Unseal)?;
+        self.cipher()
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| CaError::Unseal)
+    }
+
+    /// Seals a tenant's secret value for storage, bound to `owner` (its full name, e.g.
+    /// `…/services/web/secrets/TOKEN`), so a sealed value moved to another row fails to
+    /// open instead of leaking into the wrong place.
+    pub fn seal_secret(&self, value: &[u8], owner: &str) -> Vec<u8> {
+        self.seal_bytes(value, &[SECRET_AAD_LABEL, owner.as_bytes()].concat())
+    }
+
+    /// Opens [`Self::seal_secret`] output for the same `owner`.
+    pub fn open_secret(&self, sealed: &[u8], owner: &str) -> Result<Zeroizing<Vec<u8>>> {
+        self.open_bytes(sealed, &[SECRET_AAD_LABEL, owner.as_bytes()].concat())
+    }
 }
 
 /// A CA as it is stored: the certificate in clear and the private key sealed.
@@ -91,26 +139,9 @@ impl CertificateAuthority {
     /// Seals this CA for storage under `kek`. Each call uses a fresh nonce, so sealing
     /// twice gives different bytes that both unseal to the same CA.
     pub fn seal(&self, kek: &KeyEncryptionKey) -> SealedCa {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rng().fill_bytes(&mut nonce);
-        let aad = associated_data(self.cert_der());
-        let ciphertext = kek
-            .cipher()
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: self.key_der(),
-                    aad: &aad,
-                },
-            )
-            .expect("encryption fails only beyond the cipher's 256 GiB length limit");
-        let mut sealed_key = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
-        sealed_key.push(FORMAT_V1);
-        sealed_key.extend_from_slice(&nonce);
-        sealed_key.extend_from_slice(&ciphertext);
         SealedCa {
             cert_pem: self.cert_pem().to_owned(),
-            sealed_key,
+            sealed_key: kek.seal_bytes(self.key_der(), &associated_data(self.cert_der())),
         }
     }
 
@@ -119,23 +150,7 @@ impl CertificateAuthority {
     /// The decrypted key is checked against the certificate before use.
     pub fn unseal(sealed: &SealedCa, kek: &KeyEncryptionKey) -> Result<Self> {
         let cert_der = single_cert_from_pem(&sealed.cert_pem, "CA certificate PEM")?;
-        let (nonce, ciphertext) = match sealed.sealed_key.split_first() {
-            Some((&FORMAT_V1, rest)) if rest.len() > NONCE_LEN => rest.split_at(NONCE_LEN),
-            _ => return Err(CaError::Unseal),
-        };
-        let nonce = XNonce::try_from(nonce).map_err(|_| CaError::Unseal)?;
-        let aad = associated_data(&cert_der);
-        let key_der = Zeroizing::new(
-            kek.cipher()
-                .decrypt(
-                    &nonce,
-                    Payload {
-                        msg: ciphertext,
-                        aad: &aad,
-                    },
-                )
-                .map_err(|_| CaError::Unseal)?,
-        );
+        let key_der = kek.open_bytes(&sealed.sealed_key, &associated_data(&cert_der))?;
         let key = KeyPair::try_from(key_der.as_slice()).map_err(|source| CaError::InvalidKey {
             what: "unsealed CA key",
             source,
@@ -163,6 +178,27 @@ mod tests {
         assert_eq!(reopened.key_der(), ca.key_der());
         // Sealing twice uses fresh nonces.
         assert_ne!(ca.seal(&kek).sealed_key, sealed.sealed_key);
+    }
+
+    #[test]
+    fn secrets_open_only_for_their_owner_and_key() {
+        let kek = KeyEncryptionKey::generate();
+        let sealed = kek.seal_secret(b"hunter2", "services/web/secrets/TOKEN");
+        assert!(
+            !sealed.windows(7).any(|w| w == b"hunter2"),
+            "stored in clear"
+        );
+        let opened = kek
+            .open_secret(&sealed, "services/web/secrets/TOKEN")
+            .unwrap();
+        assert_eq!(opened.as_slice(), b"hunter2");
+        for err in [
+            kek.open_secret(&sealed, "services/api/secrets/TOKEN"),
+            KeyEncryptionKey::generate().open_secret(&sealed, "services/web/secrets/TOKEN"),
+            kek.open_secret(&sealed[..10], "services/web/secrets/TOKEN"),
+        ] {
+            assert!(matches!(err, Err(CaError::Unseal)));
+        }
     }
 
     #[test]

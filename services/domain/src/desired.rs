@@ -4,7 +4,8 @@
 
 use crate::{
     EnvironmentName, ServiceName,
-    resources::{EnvVar, Environment, Port, Service, Source},
+    deployment::DeploymentSpec,
+    resources::{EnvVar, Environment, Port},
 };
 
 /// Everything one datacenter should run.
@@ -52,6 +53,30 @@ pub struct Workload {
     pub ports: Vec<Port>,
     /// Readiness-check path; empty for none.
     pub health_check_path: String,
+    /// Secret values, given to the container as environment variables from a Kubernetes
+    /// Secret.
+    pub secrets: Vec<EnvVar>,
+    /// When a restart was last asked for (ms since the epoch; 0 for never): a change rolls
+    /// every pod.
+    pub restart_time: i64,
+}
+
+/// What a service should run now, as its lifecycle decided: the spec of the deployment
+/// rolling out (or of the live one), at a generation that changes whenever any of it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTarget {
+    /// The service.
+    pub service: ServiceName,
+    /// Bumped by the store with every change below.
+    pub generation: i64,
+    /// The deployment spec to run.
+    pub spec: DeploymentSpec,
+    /// Scaled to zero.
+    pub stopped: bool,
+    /// The service's secrets.
+    pub secrets: Vec<EnvVar>,
+    /// Last restart request, ms since the epoch.
+    pub restart_time: i64,
 }
 
 /// Longest Kubernetes namespace name.
@@ -79,10 +104,14 @@ pub fn namespace_name(environment: &EnvironmentName, environment_uid: &str) -> S
     )
 }
 
-/// The desired state at `revision` of a datacenter holding `environments` and their
-/// `services`. Services built from source have no image until their first build and are
-/// left out; services of environments not in the list are ignored.
-pub fn compute(revision: i64, environments: &[Environment], services: &[Service]) -> DesiredState {
+/// The desired state at `revision` of a datacenter holding `environments` and the
+/// `targets` of their services. Targets without an image yet (a first build still running)
+/// are left out; targets of environments not in the list are ignored.
+pub fn compute(
+    revision: i64,
+    environments: &[Environment],
+    targets: &[ServiceTarget],
+) -> DesiredState {
     let mut namespaces: Vec<NamespaceSpec> = environments
         .iter()
         .map(|e| NamespaceSpec {
@@ -91,27 +120,34 @@ pub fn compute(revision: i64, environments: &[Environment], services: &[Service]
         })
         .collect();
     namespaces.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut workloads: Vec<Workload> = services
+    let mut workloads: Vec<Workload> = targets
         .iter()
-        .filter_map(|s| {
-            let env = s.name.environment_name();
+        .filter_map(|t| {
+            let env = t.service.environment_name();
             let ns = namespaces.iter().find(|n| n.environment == env)?;
-            let Source::Image(image) = &s.spec.source else {
+            if t.spec.image.is_empty() {
                 return None;
-            };
-            let shape = s.spec.shape?;
+            }
+            let spec = &t.spec.service;
+            let shape = spec.shape?;
             Some(Workload {
-                service: s.name.clone(),
+                service: t.service.clone(),
                 namespace: ns.name.clone(),
-                name: s.name.service.clone(),
-                generation: s.meta.version,
-                image: image.clone(),
+                name: t.service.service.clone(),
+                generation: t.generation,
+                image: t.spec.image.clone(),
                 cpu_millis: shape.cpu_millis(),
                 memory_mib: shape.memory_mib(),
-                replicas: u32::try_from(s.spec.replicas).unwrap_or(0),
-                env: s.spec.env.clone(),
-                ports: s.spec.ports.clone(),
-                health_check_path: s.spec.health_check_path.clone(),
+                replicas: if t.stopped {
+                    0
+                } else {
+                    u32::try_from(spec.replicas).unwrap_or(0)
+                },
+                env: spec.env.clone(),
+                ports: spec.ports.clone(),
+                health_check_path: spec.health_check_path.clone(),
+                secrets: t.secrets.clone(),
+                restart_time: t.restart_time,
             })
         })
         .collect();
@@ -173,45 +209,59 @@ mod tests {
     }
 
     #[test]
-    fn services_become_workloads_in_their_environments_namespace() {
+    fn targets_become_workloads_in_their_environments_namespace() {
         let prod = env("t", "p", "production", "11111111-aaaa");
-        let service = |name: &str, source: Source| Service {
-            name: ServiceName {
+        let target = |name: &str, image: &str, stopped: bool| ServiceTarget {
+            service: ServiceName {
                 tenant: "t".into(),
                 project: "p".into(),
                 environment: "production".into(),
                 service: name.into(),
             },
-            spec: ServiceSpec {
-                source,
-                shape: Some(Shape::Max),
-                replicas: 3,
-                ..Default::default()
+            generation: 7,
+            spec: DeploymentSpec {
+                service: ServiceSpec {
+                    shape: Some(Shape::Max),
+                    replicas: 3,
+                    ..Default::default()
+                },
+                image: image.into(),
             },
-            meta: meta("s", 7),
+            stopped,
+            secrets: vec![EnvVar {
+                name: "TOKEN".into(),
+                value: "s3cret".into(),
+            }],
+            restart_time: 99,
         };
-        let services = vec![
-            service("web", Source::Image("nginx:1".into())),
-            service("built", Source::Git(Default::default())),
+        let targets = vec![
+            target("web", "nginx:1", false),
+            target("built", "", false),
+            target("idle", "nginx:1", true),
         ];
-        let state = compute(42, std::slice::from_ref(&prod), &services);
+        let state = compute(42, std::slice::from_ref(&prod), &targets);
         assert_eq!(state.revision, 42);
         assert_eq!(state.namespaces.len(), 1);
         assert_eq!(
             state.workloads.len(),
-            1,
+            2,
             "a service without an image yet is not run"
         );
-        let w = &state.workloads[0];
+        let (idle, web) = (&state.workloads[0], &state.workloads[1]);
         assert_eq!(
-            (w.namespace.as_str(), w.name.as_str()),
+            (web.namespace.as_str(), web.name.as_str()),
             (state.namespaces[0].name.as_str(), "web")
         );
         assert_eq!(
-            (w.cpu_millis, w.memory_mib, w.replicas, w.generation),
+            (web.cpu_millis, web.memory_mib, web.replicas, web.generation),
             (1000, 2048, 3, 7)
         );
+        assert_eq!((web.secrets.len(), web.restart_time), (1, 99));
+        assert_eq!(
+            idle.replicas, 0,
+            "a stopped service keeps its workload at zero"
+        );
         // Pure: same input, same output.
-        assert_eq!(compute(42, &[prod], &services), state);
+        assert_eq!(compute(42, &[prod], &targets), state);
     }
 }

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod authz;
+pub mod deployment;
 pub mod desired;
 pub mod names;
 pub mod observed;
@@ -16,8 +17,8 @@ pub mod shape;
 pub mod validate;
 
 pub use names::{
-    ApiTokenName, DatacenterName, EnvironmentName, NameError, ProjectName, ResourceName,
-    RoleBindingName, ServiceName, TeamName, TenantName, UserName,
+    ApiTokenName, DatacenterName, DeploymentName, EnvironmentName, NameError, ProjectName,
+    ResourceName, RoleBindingName, ServiceName, TeamName, TenantName, UserName,
 };
 pub use shape::Shape;
 pub use validate::{FieldViolation, Violations};

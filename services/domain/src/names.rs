@@ -33,8 +33,15 @@ pub fn is_dns_label(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
-/// Splits `s` against `pattern` (literal segments, `*` for a DNS label) and returns the
-/// variable segments, or `None` if it does not match.
+/// Whether `s` is a positive decimal number without leading zeros that fits an `i64`.
+fn is_number(s: &str) -> bool {
+    !s.starts_with('0')
+        && s.parse::<i64>().is_ok_and(|n| n > 0)
+        && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Splits `s` against `pattern` (literal segments, `*` for a DNS label, `#` for a number)
+/// and returns the variable segments, or `None` if it does not match.
 fn match_pattern<'a>(s: &'a str, pattern: &[&str]) -> Option<Vec<&'a str>> {
     let parts: Vec<&str> = s.split('/').collect();
     if parts.len() != pattern.len() {
@@ -42,8 +49,13 @@ fn match_pattern<'a>(s: &'a str, pattern: &[&str]) -> Option<Vec<&'a str>> {
     }
     let mut vars = Vec::new();
     for (part, want) in parts.iter().zip(pattern) {
-        if *want == "*" {
-            if !is_dns_label(part) {
+        if *want == "*" || *want == "#" {
+            let ok = if *want == "*" {
+                is_dns_label(part)
+            } else {
+                is_number(part)
+            };
+            if !ok {
                 return None;
             }
             vars.push(*part);
@@ -89,7 +101,7 @@ macro_rules! simple_name {
                 let pattern = [$($lit),*];
                 for (i, seg) in pattern.iter().enumerate() {
                     if i > 0 { f.write_str("/")?; }
-                    if *seg == "*" {
+                    if *seg == "*" || *seg == "#" {
                         f.write_str(fields.next().map(String::as_str).unwrap_or_default())?;
                     } else {
                         f.write_str(seg)?;
@@ -128,6 +140,12 @@ simple_name!(
     "tenants/{tenant}/projects/{project}/environments/{environment}/services/{service}",
     ["tenants", "*", "projects", "*", "environments", "*", "services", "*"],
     { tenant, project, environment, service });
+simple_name!(
+    /// `tenants/{tenant}/projects/{project}/environments/{environment}/services/{service}/deployments/{deployment}`
+    DeploymentName, "deployment",
+    "tenants/{tenant}/projects/{project}/environments/{environment}/services/{service}/deployments/{deployment}",
+    ["tenants", "*", "projects", "*", "environments", "*", "services", "*", "deployments", "#"],
+    { tenant, project, environment, service, deployment });
 
 impl TenantName {
     /// The name of tenant `tenant` (not validated).
@@ -155,7 +173,41 @@ impl EnvironmentName {
     }
 }
 
+impl DeploymentName {
+    /// The service it deploys.
+    pub fn service_name(&self) -> ServiceName {
+        ServiceName {
+            tenant: self.tenant.clone(),
+            project: self.project.clone(),
+            environment: self.environment.clone(),
+            service: self.service.clone(),
+        }
+    }
+
+    /// The deployment numbered `number` of `service`.
+    pub fn new(service: &ServiceName, number: i64) -> Self {
+        Self {
+            tenant: service.tenant.clone(),
+            project: service.project.clone(),
+            environment: service.environment.clone(),
+            service: service.service.clone(),
+            deployment: number.to_string(),
+        }
+    }
+
+    /// Its number (parsing guarantees the last segment is one).
+    pub fn number(&self) -> i64 {
+        self.deployment.parse().unwrap_or(0)
+    }
+}
+
 impl ServiceName {
+    /// The full name of one of its secrets, `{service}/secrets/{secret}`: what its sealed
+    /// value is bound to, and how errors name it.
+    pub fn secret_name(&self, secret: &str) -> String {
+        format!("{self}/secrets/{secret}")
+    }
+
     /// The environment this service belongs to.
     pub fn environment_name(&self) -> EnvironmentName {
         EnvironmentName {

@@ -10,6 +10,9 @@ pub struct WorkloadStatus {
     pub service: ServiceName,
     /// Desired-state revision being applied when observed.
     pub revision: i64,
+    /// The workload generation being applied when observed (what a lifecycle operation
+    /// waits for).
+    pub generation: i64,
     /// Service generation rolled out.
     pub observed_generation: i64,
     /// Ready replicas.
@@ -22,6 +25,8 @@ pub struct WorkloadStatus {
     pub phase: String,
     /// Why.
     pub message: String,
+    /// Why it failed, when `phase` is `Failed`.
+    pub reason: Option<crate::deployment::FailureReason>,
     /// When the agent observed it.
     pub report_time: Timestamp,
 }
@@ -51,4 +56,17 @@ pub const LINK_FRESHNESS_MS: i64 = 60_000;
 /// as failed.
 pub fn link_is_live(connected: bool, last_seen: Timestamp, now: Timestamp) -> bool {
     connected && now.0.saturating_sub(last_seen.0) < LINK_FRESHNESS_MS
+}
+
+impl WorkloadStatus {
+    /// What the report means for the lifecycle.
+    pub fn outcome(&self) -> crate::deployment::WorkloadOutcome {
+        use crate::deployment::{FailureReason, WorkloadOutcome};
+        match self.phase.as_str() {
+            "Available" => WorkloadOutcome::Available,
+            // A failure the agent could not classify took too long to resolve.
+            "Failed" => WorkloadOutcome::Failed(self.reason.unwrap_or(FailureReason::TimedOut)),
+            _ => WorkloadOutcome::Progressing,
+        }
+    }
 }

@@ -247,8 +247,43 @@ pub struct Service {
     pub name: ServiceName,
     /// What it runs and how.
     pub spec: ServiceSpec,
+    /// Where its lifecycle stands.
+    pub rollout: ServiceRollout,
     /// Bookkeeping.
     pub meta: Meta,
+}
+
+/// Where a service's lifecycle stands (see [`crate::deployment`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRollout {
+    /// What it is doing, or how the last thing it did ended.
+    pub status: crate::deployment::ServiceStatus,
+    /// Why, for a person.
+    pub message: String,
+    /// The generation its workload should run at.
+    pub generation: i64,
+    /// Number of the deployment serving (or stopped and resumable); 0 for none.
+    pub live_deployment: i64,
+    /// Number of the deployment under way; 0 for none.
+    pub current_deployment: i64,
+    /// Scaled to zero.
+    pub stopped: bool,
+    /// Last restart request.
+    pub restart_time: Timestamp,
+}
+
+impl Default for ServiceRollout {
+    fn default() -> Self {
+        Self {
+            status: crate::deployment::ServiceStatus::NotDeployed,
+            message: String::new(),
+            generation: 0,
+            live_deployment: 0,
+            current_deployment: 0,
+            stopped: false,
+            restart_time: Timestamp(0),
+        }
+    }
 }
 
 /// Something that happened to a resource.

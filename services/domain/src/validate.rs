@@ -214,23 +214,43 @@ fn env_vars(v: &mut Violations, prefix: &str, spec: &ServiceSpec) {
     let mut seen = HashSet::new();
     for (i, var) in spec.env.iter().enumerate() {
         let field = format!("{prefix}.env[{i}].name");
-        if !is_c_identifier(&var.name) {
-            v.add(
-                &field,
-                format!("must be letters, digits and '_', not starting with a digit, at most {MAX_ENV_NAME_LEN} characters"),
-            );
-        } else if !seen.insert(var.name.as_str()) {
+        if env_name(v, &field, &var.name) && !seen.insert(var.name.as_str()) {
             v.add(&field, format!("{} is given more than once", var.name));
         }
-        if var.value.len() > MAX_ENV_VALUE_BYTES {
-            v.add(format!("{prefix}.env[{i}].value"), "must be at most 32 KiB");
-        } else if var.value.contains('\0') {
-            v.add(
-                format!("{prefix}.env[{i}].value"),
-                "must not contain NUL characters",
-            );
-        }
+        env_value(v, &format!("{prefix}.env[{i}].value"), &var.value);
     }
+}
+
+/// An environment variable's name; true when valid.
+fn env_name(v: &mut Violations, field: &str, name: &str) -> bool {
+    let ok = is_c_identifier(name);
+    if !ok {
+        v.add(
+            field,
+            format!("must be letters, digits and '_', not starting with a digit, at most {MAX_ENV_NAME_LEN} characters"),
+        );
+    }
+    ok
+}
+
+fn env_value(v: &mut Violations, field: &str, value: &str) {
+    if value.len() > MAX_ENV_VALUE_BYTES {
+        v.add(field, "must be at most 32 KiB");
+    } else if value.contains('\0') {
+        v.add(field, "must not contain NUL characters");
+    }
+}
+
+/// A secret: named like an environment variable (which it becomes), and not also one of
+/// the service's plain `env` names (the container would see only one of them).
+pub fn secret(v: &mut Violations, spec: &ServiceSpec, name: &str, value: &str) {
+    if env_name(v, "secret", name) && spec.env.iter().any(|e| e.name == name) {
+        v.add(
+            "secret",
+            format!("{name} is already a plain environment variable of the service; remove it from env first"),
+        );
+    }
+    env_value(v, "value", value);
 }
 
 fn is_c_identifier(s: &str) -> bool {

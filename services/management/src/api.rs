@@ -7,6 +7,7 @@
 
 mod audit;
 mod datacenters;
+mod deployments;
 mod environments;
 mod events;
 mod projects;
@@ -20,6 +21,7 @@ mod users;
 use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use outpost_ca::KeyEncryptionKey;
 use outpost_domain::{
     DatacenterName, NameError, Violations,
     authz::{self, Kind, Principal, Verb},
@@ -36,9 +38,10 @@ use crate::{
 };
 
 pub use self::{
-    audit::AuditApi, datacenters::DatacenterApi, environments::EnvironmentApi, events::EventApi,
-    projects::ProjectApi, role_bindings::RoleBindingApi, services::ServiceApi, teams::TeamApi,
-    tenants::TenantApi, tokens::ApiTokenApi, users::UserApi,
+    audit::AuditApi, datacenters::DatacenterApi, deployments::DeploymentApi,
+    environments::EnvironmentApi, events::EventApi, projects::ProjectApi,
+    role_bindings::RoleBindingApi, services::ServiceApi, teams::TeamApi, tenants::TenantApi,
+    tokens::ApiTokenApi, users::UserApi,
 };
 
 /// State every API service shares. Cheap to clone.
@@ -53,6 +56,7 @@ struct Inner {
     auth: Authenticator,
     /// What agents pin; empty when this instance runs no agent gateway.
     ca_fingerprint: String,
+    kek: KeyEncryptionKey,
 }
 
 /// Who is calling, from where, and which method.
@@ -90,15 +94,21 @@ const MAX_PAGE_SIZE: u32 = 1000;
 
 impl Api {
     /// API state over `store`; `ca_fingerprint` is handed out with join tokens.
-    pub fn new(store: Store, ca_fingerprint: String) -> Self {
+    pub fn new(store: Store, ca_fingerprint: String, kek: KeyEncryptionKey) -> Self {
         let auth = Authenticator::new(store.clone());
         Self {
             inner: Arc::new(Inner {
                 store,
                 auth,
                 ca_fingerprint,
+                kek,
             }),
         }
+    }
+
+    /// The key that seals secret values before they are stored.
+    pub(crate) fn kek(&self) -> &KeyEncryptionKey {
+        &self.inner.kek
     }
 
     /// The store.

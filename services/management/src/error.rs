@@ -114,6 +114,10 @@ impl From<StoreError> for ApiError {
                 description: format!("{kind} {name} {detail}"),
                 subject: name,
             },
+            StoreError::NotAllowed { kind, name, detail } => Self::FailedPrecondition {
+                description: format!("{kind} {name}: {detail}"),
+                subject: name,
+            },
             e @ (StoreError::Corrupt { .. }
             | StoreError::UnsupportedUrl
             | StoreError::Migrate(_)

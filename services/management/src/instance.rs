@@ -88,7 +88,11 @@ impl Instance {
             keepalive: Duration::from_secs(config.api.keepalive_secs),
         };
         let shutdown = CancellationToken::new();
-        let api = Api::new(self.store.clone(), self.authority.fingerprint.clone());
+        let api = Api::new(
+            self.store.clone(),
+            self.authority.fingerprint.clone(),
+            self.authority.kek().clone(),
+        );
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(gateway::serve(
             self.store.clone(),

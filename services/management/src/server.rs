@@ -116,6 +116,10 @@ pub async fn serve_api(
             ServiceApi(api.clone())
         ))
         .add_service(limited!(
+            pb::deployment_service_server::DeploymentServiceServer<_>,
+            DeploymentApi(api.clone())
+        ))
+        .add_service(limited!(
             pb::event_service_server::EventServiceServer<_>,
             EventApi(api.clone())
         ))
@@ -149,9 +153,23 @@ pub async fn serve_metrics(
         .context("serving metrics")
 }
 
+/// A listener that could not be bound. Typed so an embedder can tell which of its own
+/// settings to blame (the local installation names its flag).
+#[derive(Debug, thiserror::Error)]
+#[error("binding the {what} listener on {addr}")]
+pub struct BindError {
+    /// Which listener: `API`, `agent gateway` or `metrics`.
+    pub what: &'static str,
+    /// The address it tried.
+    pub addr: SocketAddr,
+    /// Why it failed (`AddrInUse` for a taken port).
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// Binds `addr`, naming it in the error.
-pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+pub async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, BindError> {
     TcpListener::bind(addr)
         .await
-        .with_context(|| format!("binding the {what} listener on {addr}"))
+        .map_err(|source| BindError { what, addr, source })
 }

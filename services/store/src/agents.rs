@@ -7,8 +7,9 @@
 
 use outpost_domain::{
     DatacenterName, EnvironmentName, ServiceName, Timestamp,
+    desired::ServiceTarget,
     observed::{AgentReport, WorkloadStatus},
-    resources::{Environment, Service},
+    resources::Environment,
 };
 use sqlx::{AnyConnection, FromRow};
 use tokio::sync::broadcast;
@@ -91,8 +92,22 @@ pub struct DesiredInputs {
     pub revision: i64,
     /// Its environments.
     pub environments: Vec<Environment>,
-    /// The services of those environments.
-    pub services: Vec<Service>,
+    /// What the services of those environments should run; `secrets` still empty (the
+    /// store holds them only sealed, in [`Self::sealed_secrets`]).
+    pub targets: Vec<ServiceTarget>,
+    /// The secrets of those services, sealed.
+    pub sealed_secrets: Vec<SealedSecret>,
+}
+
+/// One secret value as stored: sealed under the management side's key file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// Its service.
+    pub service: ServiceName,
+    /// Its name (the environment variable it becomes).
+    pub name: String,
+    /// The sealed value.
+    pub sealed: Vec<u8>,
 }
 
 /// The CA certificate and its sealed key, as stored.
@@ -178,20 +193,45 @@ impl Store {
         .await
         .map_err(backend)?;
         #[derive(FromRow)]
-        struct ServiceRow {
+        struct TargetRow {
             tenant: String,
             project: String,
             environment: String,
             name: String,
+            generation: i64,
+            stopped: i64,
+            restart_time: i64,
             spec: String,
-            #[sqlx(flatten)]
-            meta: MetaRow,
         }
-        let services: Vec<ServiceRow> = sqlx::query_as(
-            "SELECT s.tenant, s.project, s.environment, s.name, s.spec, s.uid, s.create_time, s.update_time, s.version \
+        // The deployment to run: the one rolling out, else the live one (also while a
+        // build runs or a cancel rolls back).
+        let targets: Vec<TargetRow> = sqlx::query_as(
+            "SELECT s.tenant, s.project, s.environment, s.name, s.generation, s.stopped, s.restart_time, d.spec \
              FROM services s JOIN environments e \
                ON e.tenant = s.tenant AND e.project = s.project AND e.name = s.environment \
+             JOIN deployments d ON d.tenant = s.tenant AND d.project = s.project AND d.environment = s.environment \
+               AND d.service = s.name \
+               AND d.number = (CASE WHEN s.status = 'DEPLOYING' THEN s.current_deployment ELSE s.live_deployment END) \
              WHERE e.datacenter = $1 ORDER BY s.tenant, s.project, s.environment, s.name",
+        )
+        .bind(&dc.datacenter)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        #[derive(FromRow)]
+        struct SecretRow {
+            tenant: String,
+            project: String,
+            environment: String,
+            service: String,
+            name: String,
+            sealed: Vec<u8>,
+        }
+        let secrets: Vec<SecretRow> = sqlx::query_as(
+            "SELECT x.tenant, x.project, x.environment, x.service, x.name, x.sealed \
+             FROM service_secrets x JOIN environments e \
+               ON e.tenant = x.tenant AND e.project = x.project AND e.name = x.environment \
+             WHERE e.datacenter = $1 ORDER BY x.tenant, x.project, x.environment, x.service, x.name",
         )
         .bind(&dc.datacenter)
         .fetch_all(&mut *conn)
@@ -211,27 +251,44 @@ impl Store {
                 meta: r.meta.into(),
             })
             .collect();
-        let services = services
+        let targets = targets
             .into_iter()
             .map(|r| {
-                let name = ServiceName {
+                let service = ServiceName {
                     tenant: r.tenant,
                     project: r.project,
                     environment: r.environment,
                     service: r.name,
                 };
-                let spec = crate::rows::decode_spec(&r.spec, &name.to_string())?;
-                Ok(Service {
-                    name,
+                let spec = crate::deployments::decode_deployment_spec(&r.spec, &service)?;
+                Ok(ServiceTarget {
+                    service,
+                    generation: r.generation,
                     spec,
-                    meta: r.meta.into(),
+                    stopped: r.stopped != 0,
+                    secrets: Vec::new(),
+                    restart_time: r.restart_time,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let sealed_secrets = secrets
+            .into_iter()
+            .map(|r| SealedSecret {
+                service: ServiceName {
+                    tenant: r.tenant,
+                    project: r.project,
+                    environment: r.environment,
+                    service: r.service,
+                },
+                name: r.name,
+                sealed: r.sealed,
+            })
+            .collect();
         Ok(DesiredInputs {
             revision,
             environments,
-            services,
+            targets,
+            sealed_secrets,
         })
     }
 
@@ -399,6 +456,7 @@ impl Store {
                         continue;
                     }
                     workload_status_put(&mut tx.tx, dc, status).await?;
+                    tx.lifecycle_on_report(status).await?;
                 }
                 AgentReport::Event {
                     resource,
@@ -475,7 +533,7 @@ impl Store {
     }
 }
 
-const STATUS_COLUMNS: &str = "service, revision, observed_generation, ready_replicas, updated_replicas, \
+const STATUS_COLUMNS: &str = "service, revision, generation, reason, observed_generation, ready_replicas, updated_replicas, \
                               desired_replicas, phase, message, report_time, \
                               COALESCE(a.connected, 0) AS agent_connected, COALESCE(a.last_seen, 0) AS agent_last_seen";
 
@@ -496,6 +554,8 @@ pub struct ReportedStatus {
 struct StatusRow {
     service: String,
     revision: i64,
+    generation: i64,
+    reason: String,
     observed_generation: i64,
     ready_replicas: i64,
     updated_replicas: i64,
@@ -522,6 +582,8 @@ impl StatusRow {
                 service: self.service,
             },
             revision: self.revision,
+            generation: self.generation,
+            reason: outpost_domain::deployment::FailureReason::parse(&self.reason),
             observed_generation: self.observed_generation,
             ready_replicas: self.ready_replicas,
             updated_replicas: self.updated_replicas,
@@ -558,11 +620,11 @@ async fn service_in_datacenter(
 async fn workload_status_put(conn: &mut AnyConnection, dc: &str, s: &WorkloadStatus) -> Result<()> {
     sqlx::query(
         "INSERT INTO workload_statuses (tenant, project, environment, service, datacenter, revision, observed_generation, \
-           ready_replicas, updated_replicas, desired_replicas, phase, message, report_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+           ready_replicas, updated_replicas, desired_replicas, phase, message, report_time, generation, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          ON CONFLICT (tenant, project, environment, service) DO UPDATE SET datacenter = $5, revision = $6, \
            observed_generation = $7, ready_replicas = $8, updated_replicas = $9, desired_replicas = $10, phase = $11, \
-           message = $12, report_time = $13",
+           message = $12, report_time = $13, generation = $14, reason = $15",
     )
     .bind(&s.service.tenant)
     .bind(&s.service.project)
@@ -577,6 +639,8 @@ async fn workload_status_put(conn: &mut AnyConnection, dc: &str, s: &WorkloadSta
     .bind(&s.phase)
     .bind(&s.message)
     .bind(s.report_time.0)
+    .bind(s.generation)
+    .bind(s.reason.map_or("", |r| r.as_str()))
     .execute(conn)
     .await
     .map_err(backend)?;

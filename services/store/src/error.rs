@@ -37,6 +37,16 @@ pub enum StoreError {
         /// What still depends on it, and how to proceed.
         detail: String,
     },
+    /// The resource's state does not allow the operation.
+    #[error("{kind} {name}: {detail}")]
+    NotAllowed {
+        /// Resource kind.
+        kind: &'static str,
+        /// Full resource name.
+        name: String,
+        /// Why not, naming the state, and what to do instead.
+        detail: String,
+    },
     /// A referenced resource vanished, or a dependent appeared, in a concurrent transaction.
     #[error("a related resource was created or deleted concurrently; retry")]
     ConcurrentChange(#[source] sqlx::Error),

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod agents;
+mod deployments;
 mod error;
 mod identity;
 mod platform;
@@ -40,7 +41,10 @@ use outpost_domain::Timestamp;
 use sqlx::{AnyConnection, AnyPool, Executor, any::AnyPoolOptions, pool::PoolConnection};
 use tokio::sync::broadcast;
 
-pub use agents::{AgentRecord, DatacenterChange, DesiredInputs, ReportedStatus, SealedAuthority};
+pub use agents::{
+    AgentRecord, DatacenterChange, DesiredInputs, ReportedStatus, SealedAuthority, SealedSecret,
+};
+pub use deployments::{DeployOutcome, DeploymentQueries};
 pub use error::StoreError;
 pub use identity::IdentityQueries;
 pub use platform::PlatformQueries;
@@ -49,7 +53,10 @@ pub use workloads::WorkloadQueries;
 
 /// Every query trait, for `use outpost_store::prelude::*`.
 pub mod prelude {
-    pub use crate::{IdentityQueries, PlatformQueries, Queries, RecordQueries, WorkloadQueries};
+    pub use crate::{
+        DeploymentQueries, IdentityQueries, PlatformQueries, Queries, RecordQueries,
+        WorkloadQueries,
+    };
 }
 
 /// Result of store calls.
@@ -277,6 +284,12 @@ impl Tx {
     /// agents that act on its changes continue that trace.
     pub fn set_traceparent(&mut self, traceparent: String) {
         self.traceparent = traceparent;
+    }
+
+    /// Tells subscribers, once this commits, that something about `datacenter` changed
+    /// without a new desired state (a lifecycle status, say): they look again.
+    pub(crate) fn notify_datacenter(&mut self, datacenter: &str) {
+        self.touched.insert(datacenter.to_owned());
     }
 
     /// Bumps a datacenter's desired-state revision, within this transaction.

@@ -281,6 +281,8 @@ impl Tx {
         // Children before parents, so the foreign keys hold at every step.
         for delete_sql in [
             "DELETE FROM workload_statuses WHERE tenant = $1",
+            "DELETE FROM deployments WHERE tenant = $1",
+            "DELETE FROM service_secrets WHERE tenant = $1",
             "DELETE FROM services WHERE tenant = $1",
             "DELETE FROM environments WHERE tenant = $1",
             "DELETE FROM projects WHERE tenant = $1",

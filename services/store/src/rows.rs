@@ -2,8 +2,9 @@
 //! panics: anything unexpected becomes [`StoreError::Corrupt`].
 
 use outpost_domain::{
-    DatacenterName, Timestamp,
-    resources::{Meta, ServiceSpec},
+    DatacenterName, ServiceName, Timestamp,
+    deployment::ServiceStatus,
+    resources::{Meta, ServiceRollout, ServiceSpec},
 };
 use sqlx::FromRow;
 
@@ -25,6 +26,33 @@ impl From<MetaRow> for Meta {
             update_time: Timestamp(r.update_time),
             version: r.version,
         }
+    }
+}
+
+/// A service's lifecycle columns.
+#[derive(FromRow)]
+pub(crate) struct RolloutRow {
+    pub status: String,
+    pub status_message: String,
+    pub generation: i64,
+    pub live_deployment: i64,
+    pub current_deployment: i64,
+    pub stopped: i64,
+    pub restart_time: i64,
+}
+
+impl RolloutRow {
+    pub fn decode(self, service: &ServiceName) -> Result<ServiceRollout> {
+        Ok(ServiceRollout {
+            status: ServiceStatus::parse(&self.status)
+                .ok_or_else(|| corrupt(format!("status of service {service}")))?,
+            message: self.status_message,
+            generation: self.generation,
+            live_deployment: self.live_deployment,
+            current_deployment: self.current_deployment,
+            stopped: self.stopped != 0,
+            restart_time: Timestamp(self.restart_time),
+        })
     }
 }
 

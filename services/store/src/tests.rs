@@ -591,7 +591,10 @@ async fn changes_bump_revisions_and_notify_subscribers(store: Store) {
         .unwrap();
     assert_eq!(inputs.revision, 5);
     assert_eq!(inputs.environments.len(), 2);
-    assert_eq!(inputs.services.len(), 1);
+    assert!(
+        inputs.targets.is_empty(),
+        "a service never deployed runs nothing"
+    );
     // A rolled-back change notifies nobody and bumps nothing.
     {
         let mut tx = store.begin().await.unwrap();
@@ -675,6 +678,8 @@ async fn reports_apply_once_and_only_within_the_agents_datacenter(store: Store) 
             desired_replicas: 1,
             phase: "Available".into(),
             message: String::new(),
+            generation: 0,
+            reason: None,
             report_time: Timestamp(5),
         })
     };
@@ -747,3 +752,317 @@ async fn the_first_certificate_authority_stays(store: Store) {
     assert_eq!(store.authority_get_or_create(&second).await.unwrap(), first);
 }
 store_test!(the_first_certificate_authority_stays);
+
+/// The lifecycle through the store: deploy, a report completing it, a failed rollout
+/// reverting to the live version, a queued deploy starting when the one before ends, a
+/// cancel, stop, restart, and "nothing to deploy".
+async fn deployments_follow_the_lifecycle(store: Store) {
+    use outpost_domain::{
+        deployment::{
+            DeploymentSpec, DeploymentStatus, FailureReason, ServiceAction, ServiceStatus,
+        },
+        observed::{AgentReport, WorkloadStatus},
+    };
+    let project = seed(&store, "t").await;
+    let web = svc_of(&project, "production", "web");
+    let dc1 = DatacenterName {
+        datacenter: "dc1".into(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.service_create(&web, &spec("web:1"), ACTOR)
+        .await
+        .unwrap();
+    tx.agent_enroll(&dc1, "serial-1", Timestamp(i64::MAX), "v1")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let deploy_spec = |image: &str| DeploymentSpec {
+        service: spec(image),
+        image: image.into(),
+    };
+    let deploy = async |image: &str, action: ServiceAction| {
+        let mut tx = store.begin().await.unwrap();
+        let out = tx
+            .service_deploy(&web, action, deploy_spec(image), "", ACTOR)
+            .await;
+        tx.commit().await.unwrap();
+        out
+    };
+    let sequence = std::sync::atomic::AtomicU64::new(0);
+    let report = async |phase: &str, reason: Option<FailureReason>| {
+        let generation = store
+            .reader()
+            .await
+            .unwrap()
+            .service_get(&web)
+            .await
+            .unwrap()
+            .rollout
+            .generation;
+        let seq = sequence.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let status = WorkloadStatus {
+            service: web.clone(),
+            revision: 1,
+            generation,
+            observed_generation: generation,
+            ready_replicas: 1,
+            updated_replicas: 1,
+            desired_replicas: 1,
+            phase: phase.into(),
+            message: "1 of 1 replicas ready".into(),
+            reason,
+            report_time: Timestamp(5),
+        };
+        store
+            .agent_apply_reports("dc1", &[(seq, AgentReport::Status(status))])
+            .await
+            .unwrap();
+    };
+    let service = async || {
+        store
+            .reader()
+            .await
+            .unwrap()
+            .service_get(&web)
+            .await
+            .unwrap()
+    };
+    let target_image = async || {
+        let inputs = store.desired_inputs(&dc1).await.unwrap();
+        inputs.targets.first().map(|t| t.spec.image.clone())
+    };
+
+    // Redeploying what never ran is refused, naming the status.
+    let refused = deploy("web:1", ServiceAction::Redeploy).await.unwrap_err();
+    assert!(refused.to_string().contains("NOT_DEPLOYED"), "{refused}");
+
+    let first = deploy("web:1", ServiceAction::Deploy).await.unwrap();
+    assert_eq!(first.deployment.status, DeploymentStatus::Deploying);
+    assert_eq!(service().await.rollout.status, ServiceStatus::Deploying);
+    assert_eq!(target_image().await.as_deref(), Some("web:1"));
+    report("Progressing", None).await;
+    assert_eq!(service().await.rollout.status, ServiceStatus::Deploying);
+    report("Available", None).await;
+    let s = service().await;
+    assert_eq!(
+        (s.rollout.status, s.rollout.live_deployment),
+        (ServiceStatus::Deployed, 1)
+    );
+
+    // The same spec again: nothing deployed, nothing restarted.
+    let same = deploy("web:1", ServiceAction::Redeploy).await.unwrap();
+    assert!(!same.changed);
+    assert_eq!(same.deployment.name.deployment, "1");
+
+    // A broken version fails, and the live one is what runs again.
+    let broken = deploy("web:2-fail-pull", ServiceAction::Deploy)
+        .await
+        .unwrap();
+    assert_eq!(target_image().await.as_deref(), Some("web:2-fail-pull"));
+    let generation_before = service().await.rollout.generation;
+    report("Failed", Some(FailureReason::ImagePullFailed)).await;
+    let failed = store
+        .reader()
+        .await
+        .unwrap()
+        .deployment_get(&broken.deployment.name)
+        .await
+        .unwrap();
+    assert_eq!(failed.status, DeploymentStatus::DeploymentError);
+    assert_eq!(failed.reason, Some(FailureReason::ImagePullFailed));
+    assert!(
+        failed.message.contains("deployment 1 keeps serving"),
+        "{}",
+        failed.message
+    );
+    let s = service().await;
+    assert_eq!(s.rollout.status, ServiceStatus::DeploymentError);
+    assert_eq!(
+        s.rollout.generation,
+        generation_before + 1,
+        "reverted at a new generation"
+    );
+    assert_eq!(target_image().await.as_deref(), Some("web:1"));
+    // A late report for the failed generation changes nothing.
+    let repeat = store
+        .agent_apply_reports(
+            "dc1",
+            &[(
+                99,
+                AgentReport::Status(WorkloadStatus {
+                    service: web.clone(),
+                    revision: 1,
+                    generation: generation_before,
+                    observed_generation: 0,
+                    ready_replicas: 0,
+                    updated_replicas: 0,
+                    desired_replicas: 1,
+                    phase: "Available".into(),
+                    message: String::new(),
+                    reason: None,
+                    report_time: Timestamp(6),
+                }),
+            )],
+        )
+        .await;
+    assert!(repeat.is_ok());
+    assert_eq!(
+        service().await.rollout.status,
+        ServiceStatus::DeploymentError
+    );
+    sequence.store(99, std::sync::atomic::Ordering::SeqCst);
+
+    // A deploy during a deploy is queued, and starts when the first one ends.
+    let v3 = deploy("web:3", ServiceAction::Deploy).await.unwrap();
+    let v4 = deploy("web:4", ServiceAction::Deploy).await.unwrap();
+    assert_eq!(v4.deployment.status, DeploymentStatus::Queued);
+    report("Available", None).await;
+    let reader_get = async |d: &outpost_domain::DeploymentName| {
+        store
+            .reader()
+            .await
+            .unwrap()
+            .deployment_get(d)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        reader_get(&v3.deployment.name).await.status,
+        DeploymentStatus::Deployed
+    );
+    assert_eq!(
+        reader_get(&v4.deployment.name).await.status,
+        DeploymentStatus::Deploying
+    );
+    assert_eq!(target_image().await.as_deref(), Some("web:4"));
+
+    // Cancel while deploying: back to the live version (3), then CANCELED.
+    let mut tx = store.begin().await.unwrap();
+    let canceling = tx
+        .deployment_cancel(&v4.deployment.name, ACTOR)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(canceling.status, DeploymentStatus::Canceling);
+    assert_eq!(target_image().await.as_deref(), Some("web:3"));
+    report("Available", None).await;
+    assert_eq!(
+        reader_get(&v4.deployment.name).await.status,
+        DeploymentStatus::Canceled
+    );
+    let mut tx = store.begin().await.unwrap();
+    let again = tx
+        .deployment_cancel(&v4.deployment.name, ACTOR)
+        .await
+        .unwrap_err();
+    drop(tx);
+    assert!(again.to_string().contains("CANCELED"), "{again}");
+
+    // Stop, then restart refused while stopped; redeploy starts it again.
+    let mut tx = store.begin().await.unwrap();
+    tx.service_stop(&web, ACTOR).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.desired_inputs(&dc1).await.unwrap().targets[0].stopped);
+    report("Available", None).await;
+    assert_eq!(service().await.rollout.status, ServiceStatus::Stopped);
+    let mut tx = store.begin().await.unwrap();
+    let err = tx.service_restart(&web, ACTOR).await.unwrap_err();
+    drop(tx);
+    assert!(err.to_string().contains("STOPPED"), "{err}");
+    let resumed = deploy("web:3", ServiceAction::Redeploy).await.unwrap();
+    assert!(resumed.changed, "a stopped service starts again");
+    report("Available", None).await;
+    let s = service().await;
+    assert_eq!(
+        (s.rollout.status, s.rollout.stopped),
+        (ServiceStatus::Deployed, false)
+    );
+
+    // Restart: a new restart time at a new generation.
+    let mut tx = store.begin().await.unwrap();
+    let restarting = tx.service_restart(&web, ACTOR).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(restarting.rollout.status, ServiceStatus::Restarting);
+    assert!(store.desired_inputs(&dc1).await.unwrap().targets[0].restart_time > 0);
+    report("Available", None).await;
+    assert_eq!(service().await.rollout.status, ServiceStatus::Restarted);
+
+    // History is kept, newest first.
+    let all = store
+        .reader()
+        .await
+        .unwrap()
+        .deployment_list(&web, &page(50))
+        .await
+        .unwrap();
+    let numbers: Vec<&str> = all
+        .items
+        .iter()
+        .map(|d| d.name.deployment.as_str())
+        .collect();
+    assert_eq!(numbers, ["5", "4", "3", "2", "1"]);
+}
+store_test!(deployments_follow_the_lifecycle);
+
+/// Secrets are stored sealed as given, listed by name only, and restart a running service.
+async fn secrets_are_listed_by_name_and_restart_the_service(store: Store) {
+    use outpost_domain::deployment::{DeploymentSpec, ServiceAction, ServiceStatus};
+    let project = seed(&store, "t").await;
+    let web = svc_of(&project, "production", "web");
+    let mut tx = store.begin().await.unwrap();
+    tx.service_create(&web, &spec("web:1"), ACTOR)
+        .await
+        .unwrap();
+    let set = tx
+        .secret_set(&web, "TOKEN", b"sealed-bytes", ACTOR)
+        .await
+        .unwrap();
+    assert_eq!(
+        set.rollout.status,
+        ServiceStatus::NotDeployed,
+        "nothing runs, nothing restarts"
+    );
+    tx.service_deploy(
+        &web,
+        ServiceAction::Deploy,
+        DeploymentSpec {
+            service: spec("web:1"),
+            image: "web:1".into(),
+        },
+        "",
+        ACTOR,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let names = store
+        .reader()
+        .await
+        .unwrap()
+        .secret_names(&web)
+        .await
+        .unwrap();
+    assert_eq!(
+        names.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["TOKEN"]
+    );
+    let inputs = store
+        .desired_inputs(&DatacenterName {
+            datacenter: "dc1".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(inputs.sealed_secrets.len(), 1);
+    assert_eq!(inputs.sealed_secrets[0].sealed, b"sealed-bytes");
+    let mut tx = store.begin().await.unwrap();
+    let missing = tx.secret_delete(&web, "NOPE", ACTOR).await.unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound { .. }));
+    tx.secret_delete(&web, "TOKEN", ACTOR).await.unwrap();
+    tx.commit().await.unwrap();
+    // Deleting the service takes its deployments and secrets with it.
+    let mut tx = store.begin().await.unwrap();
+    tx.secret_set(&web, "TOKEN", b"x", ACTOR).await.unwrap();
+    tx.service_delete(&web, None, ACTOR).await.unwrap();
+    tx.commit().await.unwrap();
+}
+store_test!(secrets_are_listed_by_name_and_restart_the_service);

@@ -12,7 +12,10 @@ use crate::{
     fetch_limit, new_uid, now,
     platform::PlatformQueries,
     records::event_add,
-    rows::{MetaRow, check_version, datacenter_ref, decode_spec, encode_spec, expect_one_row},
+    rows::{
+        MetaRow, RolloutRow, check_version, datacenter_ref, decode_spec, encode_spec,
+        expect_one_row,
+    },
     split_page,
 };
 
@@ -165,12 +168,14 @@ async fn environment_list(
 }
 
 #[derive(FromRow)]
-struct ServiceRow {
+pub(crate) struct ServiceRow {
     tenant: String,
     project: String,
     environment: String,
     name: String,
     spec: String,
+    #[sqlx(flatten)]
+    rollout: RolloutRow,
     #[sqlx(flatten)]
     meta: MetaRow,
 }
@@ -186,6 +191,7 @@ impl TryFrom<ServiceRow> for Service {
         };
         let spec = decode_spec(&r.spec, &name.to_string())?;
         Ok(Service {
+            rollout: r.rollout.decode(&name)?,
             name,
             spec,
             meta: r.meta.into(),
@@ -193,13 +199,15 @@ impl TryFrom<ServiceRow> for Service {
     }
 }
 
+/// The service columns (unqualified, for queries on `services` alone).
 macro_rules! service_columns {
     () => {
-        "tenant, project, environment, name, spec, uid, create_time, update_time, version"
+        "tenant, project, environment, name, spec, status, status_message, generation, live_deployment, \
+         current_deployment, stopped, restart_time, uid, create_time, update_time, version"
     };
 }
 
-async fn service_get(conn: &mut AnyConnection, name: &ServiceName) -> Result<Service> {
+pub(crate) async fn service_get(conn: &mut AnyConnection, name: &ServiceName) -> Result<Service> {
     let row: Option<ServiceRow> = sqlx::query_as(concat!(
         "SELECT ",
         service_columns!(),
@@ -406,6 +414,8 @@ impl Tx {
         .await?;
         for delete_sql in [
             "DELETE FROM workload_statuses WHERE tenant = $1 AND project = $2",
+            "DELETE FROM deployments WHERE tenant = $1 AND project = $2",
+            "DELETE FROM service_secrets WHERE tenant = $1 AND project = $2",
             "DELETE FROM services WHERE tenant = $1 AND project = $2",
             "DELETE FROM environments WHERE tenant = $1 AND project = $2",
         ] {
@@ -605,6 +615,8 @@ impl Tx {
             .await?;
         for sql in [
             "DELETE FROM workload_statuses WHERE tenant = $1 AND project = $2 AND environment = $3",
+            "DELETE FROM deployments WHERE tenant = $1 AND project = $2 AND environment = $3",
+            "DELETE FROM service_secrets WHERE tenant = $1 AND project = $2 AND environment = $3",
             "DELETE FROM services WHERE tenant = $1 AND project = $2 AND environment = $3",
             "DELETE FROM environments WHERE tenant = $1 AND project = $2 AND name = $3",
         ] {
@@ -712,6 +724,8 @@ impl Tx {
         self.touch_service_datacenter(name).await?;
         for sql in [
             "DELETE FROM workload_statuses WHERE tenant = $1 AND project = $2 AND environment = $3 AND service = $4",
+            "DELETE FROM deployments WHERE tenant = $1 AND project = $2 AND environment = $3 AND service = $4",
+            "DELETE FROM service_secrets WHERE tenant = $1 AND project = $2 AND environment = $3 AND service = $4",
             "DELETE FROM services WHERE tenant = $1 AND project = $2 AND environment = $3 AND name = $4",
         ] {
             sqlx::query(sql)

@@ -7,8 +7,9 @@ use k8s_openapi::{
     api::{
         apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment},
         core::v1::{
-            Container, ContainerPort, EnvVar, HTTPGetAction, Namespace, PodSpec, PodTemplateSpec,
-            Probe, ResourceRequirements, Service, ServicePort, ServiceSpec,
+            Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, Namespace, PodSpec,
+            PodTemplateSpec, Probe, ResourceRequirements, Secret, SecretKeySelector, Service,
+            ServicePort, ServiceSpec,
         },
     },
     apimachinery::pkg::{
@@ -36,8 +37,14 @@ pub const SERVICE_ANNOTATION: &str = "outpost.dev/service";
 pub const GENERATION_ANNOTATION: &str = "outpost.dev/generation";
 /// Annotation with the environment's full resource name, on namespaces.
 pub const ENVIRONMENT_ANNOTATION: &str = "outpost.dev/environment";
-/// A rollout that makes no progress for this long is failed by Kubernetes.
-pub const PROGRESS_DEADLINE_SECS: i32 = 600;
+/// Pod-template annotation whose change rolls every pod (the one `kubectl rollout restart`
+/// sets).
+pub const RESTARTED_AT_ANNOTATION: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// The name of a workload's Secret (its secret environment variables).
+pub fn secret_name(workload: &str) -> String {
+    format!("{workload}-secrets")
+}
 
 fn labels(workload: Option<&str>) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([(MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned())]);
@@ -63,9 +70,60 @@ pub fn namespace(ns: &NamespaceSpec) -> Namespace {
     }
 }
 
+/// The Secret holding a workload's secret values; `None` when it has none.
+pub fn secret(w: &Workload) -> Option<Secret> {
+    if w.secrets.is_empty() {
+        return None;
+    }
+    Some(Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name(&w.name)),
+            namespace: Some(w.namespace.clone()),
+            labels: Some(labels(Some(&w.name))),
+            annotations: Some(BTreeMap::from([(
+                SERVICE_ANNOTATION.to_owned(),
+                w.service.to_string(),
+            )])),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
+        string_data: Some(
+            w.secrets
+                .iter()
+                .map(|s| (s.name.clone(), s.value.clone()))
+                .collect(),
+        ),
+        ..Default::default()
+    })
+}
+
+/// The container's environment: plain values, then each secret by reference to the
+/// workload's Secret (so values never appear in the Deployment).
+fn container_env(w: &Workload) -> Vec<EnvVar> {
+    let plain = w.env.iter().map(|e| EnvVar {
+        name: e.name.clone(),
+        value: Some(e.value.clone()),
+        ..Default::default()
+    });
+    let secret = w.secrets.iter().map(|s| EnvVar {
+        name: s.name.clone(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret_name(&w.name),
+                key: s.name.clone(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    plain.chain(secret).collect()
+}
+
 /// The Deployment of a workload: zero-downtime rolling updates (never fewer ready pods than
-/// wanted), a readiness probe on the health path, and resources fixed by the shape.
-pub fn deployment(w: &Workload) -> Deployment {
+/// wanted), a readiness probe on the health path, resources fixed by the shape, and a
+/// rollout that fails after `progress_deadline` without progress.
+pub fn deployment(w: &Workload, progress_deadline: std::time::Duration) -> Deployment {
     let resources: BTreeMap<String, Quantity> = BTreeMap::from([
         ("cpu".to_owned(), Quantity(format!("{}m", w.cpu_millis))),
         ("memory".to_owned(), Quantity(format!("{}Mi", w.memory_mib))),
@@ -112,27 +170,28 @@ pub fn deployment(w: &Workload) -> Deployment {
                     max_surge: Some(IntOrString::Int(1)),
                 }),
             }),
-            progress_deadline_seconds: Some(PROGRESS_DEADLINE_SECS),
+            progress_deadline_seconds: Some(
+                i32::try_from(progress_deadline.as_secs().max(1)).unwrap_or(i32::MAX),
+            ),
             revision_history_limit: Some(5),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels(Some(&w.name))),
+                    // Only once a restart was asked for, so an untouched template stays
+                    // identical (and rolls nothing).
+                    annotations: (w.restart_time > 0).then(|| {
+                        BTreeMap::from([(
+                            RESTARTED_AT_ANNOTATION.to_owned(),
+                            restarted_at(w.restart_time),
+                        )])
+                    }),
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
                     containers: vec![Container {
                         name: "app".into(),
                         image: Some(w.image.clone()),
-                        env: Some(
-                            w.env
-                                .iter()
-                                .map(|e| EnvVar {
-                                    name: e.name.clone(),
-                                    value: Some(e.value.clone()),
-                                    ..Default::default()
-                                })
-                                .collect(),
-                        ),
+                        env: Some(container_env(w)),
                         ports: Some(
                             w.ports
                                 .iter()
@@ -160,6 +219,13 @@ pub fn deployment(w: &Workload) -> Deployment {
         }),
         ..Default::default()
     }
+}
+
+/// RFC 3339 form of a restart time in ms since the epoch.
+fn restarted_at(ms: i64) -> String {
+    k8s_openapi::jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| ms.to_string())
 }
 
 fn protocol(p: Protocol) -> &'static str {

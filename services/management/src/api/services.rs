@@ -10,6 +10,8 @@ use outpost_proto::management::v1::{self as pb, service_service_server::ServiceS
 use outpost_store::prelude::*;
 use tonic::{Request, Response, Status};
 
+use crate::error::ApiError;
+
 use super::{
     Api, UpdateMask, check_etag, expected_version, next_page_token, page_request, parse_name,
     required, respond,
@@ -63,6 +65,40 @@ fn reported(r: &outpost_store::ReportedStatus) -> pb::ServiceStatus {
     let mut status = pb::ServiceStatus::from(&r.status);
     status.stale = !r.current;
     status
+}
+
+impl ServiceApi {
+    /// A lifecycle operation on the service named `raw` (developers and above): `op` runs
+    /// in a transaction that carries the caller's trace to the agent.
+    async fn operate<T>(
+        &self,
+        req: &Request<T>,
+        raw: &str,
+        request_id: &str,
+        op: impl AsyncFnOnce(
+            &mut outpost_store::Tx,
+            &ServiceName,
+            &str,
+        ) -> Result<outpost_domain::resources::Service, ApiError>,
+    ) -> Result<pb::Service, ApiError> {
+        let api = &self.0;
+        let ctx = api.context(req).await?;
+        let name = parse_name("name", raw, ServiceName::parse)?;
+        api.authorize(
+            &ctx,
+            Some(&name.tenant),
+            Kind::Service,
+            Verb::Update,
+            "service",
+            raw,
+        )?;
+        let actor = ctx.actor();
+        api.mutate(&ctx, request_id, async |tx| {
+            tx.set_traceparent(outpost_telemetry::current_traceparent());
+            Ok(op(tx, &name, &actor).await?.into())
+        })
+        .await
+    }
 }
 
 #[tonic::async_trait]
@@ -231,6 +267,99 @@ impl ServiceService for ServiceApi {
                 })
                 .await?;
             Ok(updated)
+        })
+        .await
+    }
+
+    async fn stop_service(
+        &self,
+        req: Request<pb::StopServiceRequest>,
+    ) -> Result<Response<pb::Service>, Status> {
+        respond(async {
+            let r = req.get_ref();
+            self.operate(&req, &r.name, &r.request_id, async |tx, name, actor| {
+                Ok(tx.service_stop(name, actor).await?)
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn restart_service(
+        &self,
+        req: Request<pb::RestartServiceRequest>,
+    ) -> Result<Response<pb::Service>, Status> {
+        respond(async {
+            let r = req.get_ref();
+            self.operate(&req, &r.name, &r.request_id, async |tx, name, actor| {
+                Ok(tx.service_restart(name, actor).await?)
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn set_service_secret(
+        &self,
+        req: Request<pb::SetServiceSecretRequest>,
+    ) -> Result<Response<pb::Service>, Status> {
+        respond(async {
+            let r = req.get_ref();
+            let kek = self.0.kek().clone();
+            self.operate(&req, &r.name, &r.request_id, async |tx, name, actor| {
+                let service = tx.service_get(name).await?;
+                let mut v = Violations::default();
+                validate::secret(&mut v, &service.spec, &r.secret, &r.value);
+                v.into_result()?;
+                let sealed = kek.seal_secret(r.value.as_bytes(), &name.secret_name(&r.secret));
+                Ok(tx.secret_set(name, &r.secret, &sealed, actor).await?)
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn delete_service_secret(
+        &self,
+        req: Request<pb::DeleteServiceSecretRequest>,
+    ) -> Result<Response<pb::Service>, Status> {
+        respond(async {
+            let r = req.get_ref();
+            self.operate(&req, &r.name, &r.request_id, async |tx, name, actor| {
+                Ok(tx.secret_delete(name, &r.secret, actor).await?)
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn list_service_secrets(
+        &self,
+        req: Request<pb::ListServiceSecretsRequest>,
+    ) -> Result<Response<pb::ListServiceSecretsResponse>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let raw = &req.get_ref().name;
+            let name = parse_name("name", raw, ServiceName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&name.tenant),
+                Kind::Service,
+                Verb::Read,
+                "service",
+                raw,
+            )?;
+            let secrets = api.reader().await?.secret_names(&name).await?;
+            Ok(pb::ListServiceSecretsResponse {
+                secrets: secrets
+                    .into_iter()
+                    .map(|(name, time)| pb::ServiceSecret {
+                        name,
+                        update_time: Some(outpost_proto::convert::timestamp(time)),
+                    })
+                    .collect(),
+            })
         })
         .await
     }

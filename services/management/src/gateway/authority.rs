@@ -13,6 +13,8 @@ use outpost_store::{SealedAuthority, Store};
 /// The CA, with the gateway's server certificate.
 pub struct Authority {
     ca: CertificateAuthority,
+    /// Seals the CA key and tenants' secret values.
+    kek: KeyEncryptionKey,
     /// Hex SHA-256 of the CA certificate: what agents pin.
     pub fingerprint: String,
     server_cert_pem: String,
@@ -73,9 +75,15 @@ impl Authority {
         Ok(Self {
             fingerprint: ca.fingerprint(),
             ca,
+            kek,
             server_cert_pem: server.cert_pem,
             server_key_pem: server_key_pem.to_string(),
         })
+    }
+
+    /// The key that seals secrets at rest.
+    pub fn kek(&self) -> &KeyEncryptionKey {
+        &self.kek
     }
 
     /// The CA itself.

@@ -5,7 +5,7 @@
 use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures::Stream;
-use outpost_domain::{DatacenterName, desired};
+use outpost_domain::{DatacenterName, desired, desired::ServiceTarget, resources::EnvVar};
 use outpost_proto::{
     agent::v1::{self as pb, attach_request::Kind as In, attach_response::Kind as Out},
     convert::{agent::from_report, timestamp},
@@ -100,6 +100,7 @@ impl pb::agent_link_service_server::AgentLinkService for LinkApi {
             // Subscribed before the link reads anything, so no change in between is missed.
             notices: self.router.subscribe(&dc.datacenter),
             store: self.store.clone(),
+            authority: self.authority.clone(),
             dc: dc.clone(),
             serial,
             inbound: req.into_inner(),
@@ -157,6 +158,8 @@ struct Link {
     /// Notices for this link's datacenter only.
     notices: watch::Receiver<Notice>,
     store: Store,
+    /// Opens the secrets sent in the desired state.
+    authority: Arc<Authority>,
     dc: DatacenterName,
     serial: String,
     inbound: Streaming<pb::AttachRequest>,
@@ -334,7 +337,8 @@ impl Link {
             .instrument(span.clone())
             .await
             .map_err(|e| End::Refused(internal(e)))?;
-        let state = desired::compute(inputs.revision, &inputs.environments, &inputs.services);
+        let targets = open_secrets(inputs.targets, &inputs.sealed_secrets, self.authority.kek());
+        let state = desired::compute(inputs.revision, &inputs.environments, &targets);
         span.in_scope(|| {
             tracing::debug!(
                 revision = state.revision,
@@ -357,4 +361,31 @@ impl Link {
             .await
             .map_err(|_| End::AgentLeft)
     }
+}
+
+/// The targets with their secrets opened. A secret that does not open (the key file is not
+/// the one it was sealed with) is left out and logged by name, never by value: one bad
+/// secret must not stop a whole datacenter's desired state.
+fn open_secrets(
+    mut targets: Vec<ServiceTarget>,
+    sealed: &[outpost_store::SealedSecret],
+    kek: &outpost_ca::KeyEncryptionKey,
+) -> Vec<ServiceTarget> {
+    for target in &mut targets {
+        for secret in sealed.iter().filter(|s| s.service == target.service) {
+            let owner = secret.service.secret_name(&secret.name);
+            match kek.open_secret(&secret.sealed, &owner) {
+                Ok(value) => target.secrets.push(EnvVar {
+                    name: secret.name.clone(),
+                    value: String::from_utf8_lossy(&value).into_owned(),
+                }),
+                Err(_) => tracing::error!(
+                    service = %secret.service,
+                    secret = %secret.name,
+                    "a secret does not open with this instance's key file; left out"
+                ),
+            }
+        }
+    }
+    targets
 }

@@ -68,7 +68,11 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
         tokio::spawn(server::serve_api(
-            outpost_management::api::Api::new(store.clone(), "test-fingerprint".into()),
+            outpost_management::api::Api::new(
+                store.clone(),
+                "test-fingerprint".into(),
+                outpost_ca::KeyEncryptionKey::generate(),
+            ),
             listener,
             server::Limits::default(),
             shutdown.clone(),

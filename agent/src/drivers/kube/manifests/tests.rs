@@ -38,12 +38,16 @@ fn workload() -> Workload {
             },
         ],
         health_check_path: "/healthz".into(),
+        secrets: vec![],
+        restart_time: 0,
     }
 }
 
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
 #[test]
 fn deployments_roll_out_without_downtime_and_are_marked_as_owned() {
-    let d = deployment(&workload());
+    let d = deployment(&workload(), DEADLINE);
     let meta = &d.metadata;
     assert_eq!(meta.name.as_deref(), Some("api"));
     assert_eq!(
@@ -82,7 +86,7 @@ fn deployments_roll_out_without_downtime_and_are_marked_as_owned() {
         "the old version serves until the new one is ready"
     );
     assert_eq!(rolling.max_surge, Some(IntOrString::Int(1)));
-    assert_eq!(spec.progress_deadline_seconds, Some(PROGRESS_DEADLINE_SECS));
+    assert_eq!(spec.progress_deadline_seconds, Some(600));
     assert_eq!(
         spec.selector.match_labels,
         spec.template
@@ -134,7 +138,7 @@ fn deployments_roll_out_without_downtime_and_are_marked_as_owned() {
 fn no_health_path_means_no_probe() {
     let mut w = workload();
     w.health_check_path.clear();
-    let d = deployment(&w);
+    let d = deployment(&w, DEADLINE);
     assert!(
         d.spec.expect("spec").template.spec.expect("pod").containers[0]
             .readiness_probe
@@ -147,7 +151,7 @@ fn services_select_the_workloads_pods() {
     let w = workload();
     let s = service(&w);
     let spec = s.spec.expect("spec");
-    let pod_labels = deployment(&w)
+    let pod_labels = deployment(&w, DEADLINE)
         .spec
         .expect("spec")
         .template
@@ -191,4 +195,83 @@ fn quantities_parse() {
     assert_eq!(parse_bytes("1000k"), Some(1_000_000));
     assert_eq!(parse_bytes("123"), Some(123));
     assert_eq!(parse_bytes("x"), None);
+}
+
+#[test]
+fn secrets_go_to_a_secret_and_reach_the_container_by_reference_only() {
+    let mut w = workload();
+    assert!(secret(&w).is_none(), "no secrets, no Secret");
+    w.secrets = vec![EnvVar {
+        name: "DB_PASSWORD".into(),
+        value: "hunter2".into(),
+    }];
+    let s = secret(&w).expect("a Secret");
+    assert_eq!(s.metadata.name.as_deref(), Some("api-secrets"));
+    assert_eq!(
+        s.string_data
+            .as_ref()
+            .and_then(|d| d.get("DB_PASSWORD"))
+            .map(String::as_str),
+        Some("hunter2")
+    );
+    assert_eq!(
+        s.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+            .map(String::as_str),
+        Some("outpost-agent")
+    );
+    let d = deployment(&w, DEADLINE);
+    let text = serde_json::to_string(&d).expect("json");
+    assert!(
+        !text.contains("hunter2"),
+        "the value stays out of the Deployment"
+    );
+    let env = d.spec.expect("spec").template.spec.expect("pod").containers[0]
+        .env
+        .clone()
+        .expect("env");
+    let by_ref = env
+        .iter()
+        .find(|e| e.name == "DB_PASSWORD")
+        .expect("secret env");
+    let key = by_ref
+        .value_from
+        .as_ref()
+        .and_then(|v| v.secret_key_ref.as_ref())
+        .expect("secretKeyRef");
+    assert_eq!(
+        (key.name.as_str(), key.key.as_str()),
+        ("api-secrets", "DB_PASSWORD")
+    );
+}
+
+#[test]
+fn a_restart_request_changes_the_pod_template_and_nothing_else() {
+    let mut w = workload();
+    let template = |w: &Workload| deployment(w, DEADLINE).spec.expect("spec").template;
+    assert!(
+        template(&w).metadata.expect("meta").annotations.is_none(),
+        "never restarted: no annotation, so the template is unchanged"
+    );
+    w.restart_time = 1_700_000_000_000;
+    let annotations = template(&w)
+        .metadata
+        .expect("meta")
+        .annotations
+        .expect("annotations");
+    assert_eq!(
+        annotations
+            .get("kubectl.kubernetes.io/restartedAt")
+            .map(String::as_str),
+        Some("2023-11-14T22:13:20Z")
+    );
+    assert_eq!(
+        deployment(&w, std::time::Duration::from_secs(5))
+            .spec
+            .expect("spec")
+            .progress_deadline_seconds,
+        Some(5)
+    );
 }

@@ -1,0 +1,402 @@
+//! `DeploymentService`: deploy, redeploy, roll back, cancel, promote and watch. The rules
+//! (what is allowed when, what a report ends) live in `outpost_domain::deployment`; the store
+//! applies them in one transaction per call.
+
+use std::{pin::Pin, time::Duration};
+
+use futures::Stream;
+use outpost_domain::{
+    DeploymentName, EnvironmentName, ServiceName,
+    authz::{Kind, Verb},
+    deployment::{Deployment, DeploymentSpec, ServiceAction},
+    resources::{Service, Source},
+};
+use outpost_proto::management::v1::{self as pb, deployment_service_server::DeploymentService};
+use outpost_store::{DatacenterChange, Tx, prelude::*};
+use tonic::{Request, Response, Status};
+
+use super::{Api, next_page_token, page_request, parse_name, respond};
+use crate::error::ApiError;
+
+/// Implements `DeploymentService`.
+#[derive(Debug, Clone)]
+pub struct DeploymentApi(pub Api);
+
+/// A watcher re-reads at least this often, even without a change notice (a notice can be
+/// lost when a database connection drops).
+const WATCH_RECHECK: Duration = Duration::from_secs(5);
+
+/// What a deployment of `service`'s current spec runs.
+fn spec_of(service: &Service) -> Result<DeploymentSpec, ApiError> {
+    match &service.spec.source {
+        Source::Image(image) => Ok(DeploymentSpec {
+            service: service.spec.clone(),
+            image: image.clone(),
+        }),
+        Source::Git(_) => Err(ApiError::FailedPrecondition {
+            description: format!(
+                "service {} builds from git, and building from source is not available yet: set an image instead",
+                service.name
+            ),
+            subject: service.name.to_string(),
+        }),
+        Source::Unset => Err(ApiError::FailedPrecondition {
+            description: format!("service {} has no image to deploy", service.name),
+            subject: service.name.to_string(),
+        }),
+    }
+}
+
+impl DeploymentApi {
+    /// Deploys the service's current spec as `action` (deploy or redeploy).
+    async fn deploy_current(
+        &self,
+        ctx_req: (&super::Ctx, &str),
+        raw: &str,
+        action: ServiceAction,
+    ) -> Result<pb::Deployment, ApiError> {
+        let (ctx, request_id) = ctx_req;
+        let api = &self.0;
+        let name = parse_name("name", raw, ServiceName::parse)?;
+        api.authorize(
+            ctx,
+            Some(&name.tenant),
+            Kind::Service,
+            Verb::Update,
+            "service",
+            raw,
+        )?;
+        let actor = ctx.actor();
+        api.mutate(ctx, request_id, async |tx| {
+            let service = tx.service_get(&name).await?;
+            let spec = spec_of(&service)?;
+            deploy(tx, &name, action, spec, "", &actor).await
+        })
+        .await
+    }
+}
+
+/// Runs a deploy in `tx` and notes the trace for the agent.
+async fn deploy(
+    tx: &mut Tx,
+    name: &ServiceName,
+    action: ServiceAction,
+    spec: DeploymentSpec,
+    origin: &str,
+    actor: &str,
+) -> Result<pb::Deployment, ApiError> {
+    tx.set_traceparent(outpost_telemetry::current_traceparent());
+    let outcome = tx.service_deploy(name, action, spec, origin, actor).await?;
+    Ok(outcome.deployment.into())
+}
+
+#[tonic::async_trait]
+impl DeploymentService for DeploymentApi {
+    async fn deploy_service(
+        &self,
+        req: Request<pb::DeployServiceRequest>,
+    ) -> Result<Response<pb::Deployment>, Status> {
+        respond(async {
+            let ctx = self.0.context(&req).await?;
+            let r = req.get_ref();
+            self.deploy_current((&ctx, &r.request_id), &r.name, ServiceAction::Deploy)
+                .await
+        })
+        .await
+    }
+
+    async fn redeploy_service(
+        &self,
+        req: Request<pb::RedeployServiceRequest>,
+    ) -> Result<Response<pb::Deployment>, Status> {
+        respond(async {
+            let ctx = self.0.context(&req).await?;
+            let r = req.get_ref();
+            self.deploy_current((&ctx, &r.request_id), &r.name, ServiceAction::Redeploy)
+                .await
+        })
+        .await
+    }
+
+    async fn rollback_service(
+        &self,
+        req: Request<pb::RollbackServiceRequest>,
+    ) -> Result<Response<pb::Deployment>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let r = req.get_ref();
+            let name = parse_name("name", &r.name, ServiceName::parse)?;
+            api.authorize(&ctx, Some(&name.tenant), Kind::Service, Verb::Update, "service", &r.name)?;
+            let target = parse_name("deployment", &r.deployment, DeploymentName::parse)?;
+            if target.service_name() != name {
+                return Err(ApiError::field(
+                    "deployment",
+                    format!("must be a deployment of {name}"),
+                ));
+            }
+            let actor = ctx.actor();
+            api.mutate(&ctx, &r.request_id, async |tx| {
+                let earlier = tx.deployment_get(&target).await?;
+                if earlier.spec.image.is_empty() {
+                    return Err(ApiError::FailedPrecondition {
+                        description: format!(
+                            "deployment {target} never had an image (its build did not finish), so there is nothing to roll back to"
+                        ),
+                        subject: target.to_string(),
+                    });
+                }
+                deploy(tx, &name, ServiceAction::Rollback, earlier.spec, &r.deployment, &actor)
+                    .await
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn get_deployment(
+        &self,
+        req: Request<pb::GetDeploymentRequest>,
+    ) -> Result<Response<pb::Deployment>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let raw = &req.get_ref().name;
+            let name = parse_name("name", raw, DeploymentName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&name.tenant),
+                Kind::Service,
+                Verb::Read,
+                "deployment",
+                raw,
+            )?;
+            Ok(api.reader().await?.deployment_get(&name).await?.into())
+        })
+        .await
+    }
+
+    async fn list_deployments(
+        &self,
+        req: Request<pb::ListDeploymentsRequest>,
+    ) -> Result<Response<pb::ListDeploymentsResponse>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let r = req.get_ref();
+            let parent = parse_name("parent", &r.parent, ServiceName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&parent.tenant),
+                Kind::Service,
+                Verb::Read,
+                "service",
+                &r.parent,
+            )?;
+            let page = page_request(&r.parent, r.page_size, &r.page_token)?;
+            let page = api.reader().await?.deployment_list(&parent, &page).await?;
+            Ok(pb::ListDeploymentsResponse {
+                next_page_token: next_page_token(&r.parent, page.next_after),
+                deployments: page.items.into_iter().map(Into::into).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn cancel_deployment(
+        &self,
+        req: Request<pb::CancelDeploymentRequest>,
+    ) -> Result<Response<pb::Deployment>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let r = req.get_ref();
+            let name = parse_name("name", &r.name, DeploymentName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&name.tenant),
+                Kind::Service,
+                Verb::Update,
+                "deployment",
+                &r.name,
+            )?;
+            let actor = ctx.actor();
+            api.mutate(&ctx, &r.request_id, async |tx| {
+                tx.set_traceparent(outpost_telemetry::current_traceparent());
+                Ok(tx.deployment_cancel(&name, &actor).await?.into())
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn promote_deployment(
+        &self,
+        req: Request<pb::PromoteDeploymentRequest>,
+    ) -> Result<Response<pb::Deployment>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let r = req.get_ref();
+            let source = parse_name("name", &r.name, DeploymentName::parse)?;
+            api.authorize(&ctx, Some(&source.tenant), Kind::Service, Verb::Read, "deployment", &r.name)?;
+            let env = parse_name("target_environment", &r.target_environment, EnvironmentName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&env.tenant),
+                Kind::Service,
+                Verb::Update,
+                "environment",
+                &r.target_environment,
+            )?;
+            if env.project_name() != source.service_name().environment_name().project_name() {
+                return Err(ApiError::field(
+                    "target_environment",
+                    "must be an environment of the deployment's project",
+                ));
+            }
+            if env == source.service_name().environment_name() {
+                return Err(ApiError::field(
+                    "target_environment",
+                    "is the deployment's own environment; use RollbackService or RedeployService there",
+                ));
+            }
+            let target = ServiceName {
+                tenant: env.tenant.clone(),
+                project: env.project.clone(),
+                environment: env.environment.clone(),
+                service: source.service.clone(),
+            };
+            let actor = ctx.actor();
+            api.mutate(&ctx, &r.request_id, async |tx| {
+                let promoted = tx.deployment_get(&source).await?;
+                if promoted.spec.image.is_empty() {
+                    return Err(ApiError::FailedPrecondition {
+                        description: format!("deployment {source} has no image yet; promote it once it is built"),
+                        subject: source.to_string(),
+                    });
+                }
+                // The target's config becomes the promoted spec, so a later redeploy there
+                // deploys what was promoted rather than reverting it.
+                match tx.service_get(&target).await {
+                    Ok(current) if current.spec != promoted.spec.service => {
+                        tx.service_update(&target, current.meta.version, &promoted.spec.service, &actor)
+                            .await?;
+                    }
+                    Ok(_) => {}
+                    Err(outpost_store::StoreError::NotFound { .. }) => {
+                        tx.service_create(&target, &promoted.spec.service, &actor).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                deploy(tx, &target, ServiceAction::Promote, promoted.spec, &r.name, &actor).await
+            })
+            .await
+        })
+        .await
+    }
+
+    type WatchDeploymentStream =
+        Pin<Box<dyn Stream<Item = Result<pb::Deployment, Status>> + Send + 'static>>;
+
+    async fn watch_deployment(
+        &self,
+        req: Request<pb::WatchDeploymentRequest>,
+    ) -> Result<Response<Self::WatchDeploymentStream>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let raw = &req.get_ref().name;
+            let name = parse_name("name", raw, DeploymentName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&name.tenant),
+                Kind::Service,
+                Verb::Read,
+                "deployment",
+                raw,
+            )?;
+            let store = api.store().clone();
+            // Subscribed before the first read, so no change can fall in between.
+            let changes = store.subscribe();
+            let (first, datacenter) = {
+                let mut reader = api.reader().await?;
+                let first = reader.deployment_get(&name).await?;
+                let env = reader
+                    .environment_get(&name.service_name().environment_name())
+                    .await?;
+                (first, env.datacenter.datacenter)
+            };
+            let stream: Self::WatchDeploymentStream =
+                Box::pin(watch(store, changes, datacenter, name, first));
+            Ok(stream)
+        })
+        .await
+    }
+}
+
+/// The deployment at every change until it is final: re-read on each change notice for its
+/// datacenter (and every [`WATCH_RECHECK`]), sent when its version moved.
+fn watch(
+    store: outpost_store::Store,
+    changes: tokio::sync::broadcast::Receiver<DatacenterChange>,
+    datacenter: String,
+    name: DeploymentName,
+    first: Deployment,
+) -> impl Stream<Item = Result<pb::Deployment, Status>> + Send + 'static {
+    struct State {
+        store: outpost_store::Store,
+        changes: tokio::sync::broadcast::Receiver<DatacenterChange>,
+        datacenter: String,
+        name: DeploymentName,
+        next: Option<Deployment>,
+        last_version: i64,
+        done: bool,
+    }
+    let state = State {
+        store,
+        changes,
+        datacenter,
+        name,
+        next: Some(first),
+        last_version: 0,
+        done: false,
+    };
+    futures::stream::unfold(state, |mut s| async move {
+        loop {
+            if s.done {
+                return None;
+            }
+            if let Some(d) = s.next.take()
+                && d.meta.version != s.last_version
+            {
+                s.last_version = d.meta.version;
+                s.done = d.status.is_final();
+                return Some((Ok(d.into()), s));
+            }
+            let relevant = tokio::time::timeout(WATCH_RECHECK, async {
+                loop {
+                    match s.changes.recv().await {
+                        Ok(DatacenterChange::One { datacenter, .. })
+                            if datacenter != s.datacenter => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return false,
+                        _ => return true,
+                    }
+                }
+            })
+            .await
+            .unwrap_or(true);
+            if !relevant {
+                return None;
+            }
+            let read = async { s.store.reader().await?.deployment_get(&s.name).await };
+            match read.await {
+                Ok(d) => s.next = Some(d),
+                Err(e) => {
+                    s.done = true;
+                    return Some((Err(Status::from(ApiError::from(e))), s));
+                }
+            }
+        }
+    })
+}
