@@ -419,7 +419,8 @@ pub struct NotAllowed {
 }
 
 /// Whether `action` is allowed for a service in `status`, and what it does. `live` says
-/// whether a deployed version exists (running, or stopped and resumable).
+/// whether a deployed version exists (running, or stopped and resumable); stop and restart
+/// need one, redeploy only needs an earlier deploy (even one that failed).
 pub fn decide(
     status: ServiceStatus,
     live: bool,
@@ -443,7 +444,9 @@ pub fn decide(
     };
     match action {
         A::Deploy | A::Rollback | A::Promote => deploy(),
-        A::Redeploy if !live => refuse("it has never been deployed; deploy it first"),
+        A::Redeploy if status == S::NotDeployed => {
+            refuse("it has never been deployed; deploy it first")
+        }
         A::Redeploy => deploy(),
         A::Stop | A::Restart if status.in_progress() => {
             refuse("wait for the operation in progress to finish, or cancel its deployment")

@@ -17,7 +17,7 @@ fn every_action_in_every_status() {
                         Some(Decision::QueueDeployment)
                     }
                     A::Deploy | A::Rollback | A::Promote => Some(Decision::StartDeployment),
-                    A::Redeploy if !live => None,
+                    A::Redeploy if status == S::NotDeployed => None,
                     A::Redeploy if status.in_progress() => Some(Decision::QueueDeployment),
                     A::Redeploy => Some(Decision::StartDeployment),
                     A::Stop | A::Restart

@@ -133,7 +133,7 @@ async fn every_role_gets_exactly_its_rights_and_nothing_of_another_tenant() {
                 let expected = if case.scope == Scope::Tenant && *target == "b" {
                     Code::NotFound
                 } else if allowed(*held, case.need) {
-                    Code::Ok
+                    case.allowed
                 } else {
                     Code::PermissionDenied
                 };

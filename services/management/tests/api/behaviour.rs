@@ -594,3 +594,169 @@ async fn pages_walk_a_list_and_tokens_are_bound_to_their_query() {
         );
     }
 }
+
+#[tokio::test]
+async fn secret_values_are_never_returned_stored_in_clear_or_put_in_events() {
+    let server = seeded().await;
+    let admin = &server.admin_token;
+    let value = "sup3r-s3cret-value-4711";
+    let set =
+        json!({"name": SERVICE, "secret": "DB_PASSWORD", "value": value, "request_id": "secret-1"})
+            .to_string();
+    let mut answers = vec![
+        server
+            .call(admin, "ServiceService/SetServiceSecret", &set)
+            .await
+            .unwrap(),
+        // A retry with the same request id answers from storage: that must not hold it either.
+        server
+            .call(admin, "ServiceService/SetServiceSecret", &set)
+            .await
+            .unwrap(),
+    ];
+    for (method, request) in [
+        ("ServiceService/GetService", json!({"name": SERVICE})),
+        (
+            "ServiceService/ListServiceSecrets",
+            json!({"name": SERVICE}),
+        ),
+        ("EventService/ListEvents", json!({"parent": SERVICE})),
+        (
+            "AuditService/ListAuditRecords",
+            json!({"parent": "tenants/a"}),
+        ),
+    ] {
+        answers.push(
+            server
+                .call(admin, method, &request.to_string())
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(answers[2 + 1]["secrets"][0]["name"], "DB_PASSWORD");
+    for answer in &answers {
+        assert!(
+            !answer.to_string().contains(value),
+            "secret value in {answer}"
+        );
+    }
+    for file in std::fs::read_dir(server.data_dir()).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(value),
+            "a secret value reached a data file in clear"
+        );
+    }
+    // A secret may not shadow a plain env var, and bad names name the field.
+    server
+        .call(admin, "ServiceService/UpdateService", &json!({"service": {"name": SERVICE, "env": [{"name": "MODE", "value": "x"}]}, "update_mask": "env"}).to_string())
+        .await
+        .unwrap();
+    for (secret, field) in [("MODE", "secret"), ("1BAD", "secret")] {
+        let err = server
+            .call(
+                admin,
+                "ServiceService/SetServiceSecret",
+                &json!({"name": SERVICE, "secret": secret, "value": "v"}).to_string(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{secret}");
+        let details = err.get_details_bad_request().expect("field details");
+        assert_eq!(details.field_violations[0].field, field);
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_actions_not_allowed_now_say_why_naming_the_status() {
+    let server = seeded().await;
+    let admin = &server.admin_token;
+    for method in [
+        "ServiceService/StopService",
+        "ServiceService/RestartService",
+        "DeploymentService/RedeployService",
+    ] {
+        let err = server
+            .call(admin, method, &json!({"name": SERVICE}).to_string())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{method}");
+        assert!(
+            err.message().contains("NOT_DEPLOYED"),
+            "{method}: {}",
+            err.message()
+        );
+    }
+    let deployed = server
+        .call(
+            admin,
+            "DeploymentService/DeployService",
+            &json!({"name": SERVICE}).to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deployed["status"], "DEPLOYMENT_STATUS_DEPLOYING");
+    assert_eq!(deployed["image"], "nginx");
+    let name = deployed["name"].as_str().unwrap().to_owned();
+    assert_eq!(name, format!("{SERVICE}/deployments/1"));
+    let canceled = server
+        .call(
+            admin,
+            "DeploymentService/CancelDeployment",
+            &json!({"name": name}).to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        canceled["status"], "DEPLOYMENT_STATUS_CANCELED",
+        "nothing was live: canceled at once"
+    );
+    let again = server
+        .call(
+            admin,
+            "DeploymentService/CancelDeployment",
+            &json!({"name": name}).to_string(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert!(again.message().contains("CANCELED"), "{}", again.message());
+    // Rolling back to another service's deployment, or to one that does not exist.
+    let other = "tenants/a/projects/p/environments/staging/services/s/deployments/1";
+    let err = server
+        .call(
+            admin,
+            "DeploymentService/RollbackService",
+            &json!({"name": SERVICE, "deployment": other}).to_string(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = server
+        .call(
+            admin,
+            "DeploymentService/RollbackService",
+            &json!({"name": SERVICE, "deployment": format!("{SERVICE}/deployments/9")}).to_string(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let events = server
+        .call(
+            admin,
+            "EventService/ListEvents",
+            &json!({"parent": SERVICE}).to_string(),
+        )
+        .await
+        .unwrap();
+    let reasons: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    assert!(
+        reasons.contains(&"DeploymentCreated") && reasons.contains(&"DeploymentCanceled"),
+        "{reasons:?}"
+    );
+}

@@ -36,6 +36,10 @@ pub struct Case {
     /// A read (as platform admin) whose answer must be the same before and after a refused
     /// call: the proof that the refused call changed nothing.
     pub probe: Option<(&'static str, &'static str)>,
+    /// What an authorized caller gets: OK, or for an action the resource's state cannot
+    /// allow here (no agent runs in these tests) FAILED_PRECONDITION, which is only ever
+    /// answered after authorization passed.
+    pub allowed: tonic::Code,
 }
 
 use Need::*;
@@ -43,9 +47,31 @@ use Scope::*;
 
 macro_rules! case {
     ($method:literal, [$($setup:expr),*], $request:expr, $need:expr, $scope:expr, $probe:expr) => {
-        Case { method: $method, setup: &[$($setup),*], request: $request, need: $need, scope: $scope, probe: $probe }
+        case!($method, [$($setup),*], $request, $need, $scope, $probe, tonic::Code::Ok)
+    };
+    ($method:literal, [$($setup:expr),*], $request:expr, $need:expr, $scope:expr, $probe:expr, $allowed:expr) => {
+        Case { method: $method, setup: &[$($setup),*], request: $request, need: $need, scope: $scope, probe: $probe, allowed: $allowed }
     };
 }
+
+/// Creates service `s{U}` in tenant `{T}`'s production environment.
+const CREATE_SERVICE: (&str, &str) = (
+    "ServiceService/CreateService",
+    r#"{"parent":"tenants/{T}/projects/p/environments/production","service_id":"s{U}","service":{"image":"nginx:1.27","shape":"SHAPE_FLX","replicas":1}}"#,
+);
+/// Deploys it (deployment 1; it stays DEPLOYING, no agent runs here).
+const DEPLOY_SERVICE: (&str, &str) = (
+    "DeploymentService/DeployService",
+    r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}"}"#,
+);
+const SERVICE_PROBE: Option<(&str, &str)> = Some((
+    "ServiceService/GetService",
+    r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}"}"#,
+));
+const DEPLOYMENTS_PROBE: Option<(&str, &str)> = Some((
+    "DeploymentService/ListDeployments",
+    r#"{"parent":"tenants/{T}/projects/p/environments/production/services/s{U}"}"#,
+));
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -519,6 +545,127 @@ pub fn cases() -> Vec<Case> {
                 "ServiceService/GetService",
                 r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}"}"#
             ))
+        ),
+        case!(
+            "ServiceService/StopService",
+            [CREATE_SERVICE],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}"}"#,
+            Developer,
+            Tenant,
+            SERVICE_PROBE,
+            tonic::Code::FailedPrecondition
+        ),
+        case!(
+            "ServiceService/RestartService",
+            [CREATE_SERVICE],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}"}"#,
+            Developer,
+            Tenant,
+            SERVICE_PROBE,
+            tonic::Code::FailedPrecondition
+        ),
+        case!(
+            "ServiceService/SetServiceSecret",
+            [CREATE_SERVICE],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}","secret":"TOKEN","value":"v{U}"}"#,
+            Developer,
+            Tenant,
+            Some((
+                "ServiceService/ListServiceSecrets",
+                r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}"}"#
+            ))
+        ),
+        case!(
+            "ServiceService/DeleteServiceSecret",
+            [
+                CREATE_SERVICE,
+                (
+                    "ServiceService/SetServiceSecret",
+                    r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}","secret":"TOKEN","value":"v"}"#
+                )
+            ],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}","secret":"TOKEN"}"#,
+            Developer,
+            Tenant,
+            Some((
+                "ServiceService/ListServiceSecrets",
+                r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}"}"#
+            ))
+        ),
+        case!(
+            "ServiceService/ListServiceSecrets",
+            [],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s"}"#,
+            Viewer,
+            Tenant,
+            None
+        ),
+        case!(
+            "DeploymentService/DeployService",
+            [CREATE_SERVICE],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}"}"#,
+            Developer,
+            Tenant,
+            DEPLOYMENTS_PROBE
+        ),
+        case!(
+            "DeploymentService/RedeployService",
+            [CREATE_SERVICE, DEPLOY_SERVICE],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}"}"#,
+            Developer,
+            Tenant,
+            DEPLOYMENTS_PROBE
+        ),
+        case!(
+            "DeploymentService/RollbackService",
+            [CREATE_SERVICE, DEPLOY_SERVICE],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}","deployment":"tenants/{T}/projects/p/environments/production/services/s{U}/deployments/1"}"#,
+            Developer,
+            Tenant,
+            DEPLOYMENTS_PROBE
+        ),
+        case!(
+            "DeploymentService/GetDeployment",
+            [CREATE_SERVICE, DEPLOY_SERVICE],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}/deployments/1"}"#,
+            Viewer,
+            Tenant,
+            None
+        ),
+        case!(
+            "DeploymentService/ListDeployments",
+            [],
+            r#"{"parent":"tenants/{T}/projects/p/environments/production/services/s"}"#,
+            Viewer,
+            Tenant,
+            None
+        ),
+        case!(
+            "DeploymentService/CancelDeployment",
+            [CREATE_SERVICE, DEPLOY_SERVICE],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}/deployments/1"}"#,
+            Developer,
+            Tenant,
+            DEPLOYMENTS_PROBE
+        ),
+        case!(
+            "DeploymentService/PromoteDeployment",
+            [CREATE_SERVICE, DEPLOY_SERVICE],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}/deployments/1","target_environment":"tenants/{T}/projects/p/environments/staging"}"#,
+            Developer,
+            Tenant,
+            Some((
+                "ServiceService/GetService",
+                r#"{"name":"tenants/{T}/projects/p/environments/staging/services/s{U}"}"#
+            ))
+        ),
+        case!(
+            "DeploymentService/WatchDeployment",
+            [CREATE_SERVICE, DEPLOY_SERVICE],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/services/s{U}/deployments/1"}"#,
+            Viewer,
+            Tenant,
+            None
         ),
         case!(
             "EventService/ListEvents",

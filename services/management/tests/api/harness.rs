@@ -135,10 +135,22 @@ impl TestServer {
             method.name()
         ))
         .expect("path");
-        let response = grpc
-            .unary(request, path, DynamicCodec(method.output()))
-            .await?;
-        Ok(serde_json::to_value(response.into_inner()).expect("response serializes"))
+        let message = if method.is_server_streaming() {
+            // A stream answers with its first message (a watch: the current state).
+            let mut stream = grpc
+                .server_streaming(request, path, DynamicCodec(method.output()))
+                .await?
+                .into_inner();
+            stream
+                .message()
+                .await?
+                .ok_or_else(|| Status::internal("the stream ended without a message"))?
+        } else {
+            grpc.unary(request, path, DynamicCodec(method.output()))
+                .await?
+                .into_inner()
+        };
+        Ok(serde_json::to_value(message).expect("response serializes"))
     }
 
     /// The directory holding the server's database files.
