@@ -93,6 +93,18 @@ impl LocalState {
         )
     }
 
+    /// Points an existing enrollment at the same management side's gateway at a new
+    /// address (it moved to another port); the certificate and the pinned CA stay valid.
+    pub fn save_management(&self, management: &str) -> anyhow::Result<()> {
+        let mut identity = self.identity()?.context("not enrolled")?;
+        identity.management = management.to_owned();
+        write_file(
+            &self.path("identity.json"),
+            &serde_json::to_string_pretty(&identity)?,
+            false,
+        )
+    }
+
     /// Replaces the certificate (and key) after a renewal.
     pub fn save_renewal(&self, key_pem: &str, cert_pem: &str) -> anyhow::Result<()> {
         write_file(&self.path("agent.key"), key_pem, true)?;

@@ -156,13 +156,24 @@ impl Process {
 
     /// Sends SIGTERM, waits for a clean exit, checks the log for unexpected WARN or ERROR
     /// lines, and hands back the directory (to restart on the same data).
-    pub fn stop(mut self, allowed: &[&str]) -> anyhow::Result<tempfile::TempDir> {
+    pub fn stop(self, allowed: &[&str]) -> anyhow::Result<tempfile::TempDir> {
+        self.stop_with("TERM", allowed)
+    }
+
+    /// As [`Process::stop`], with `signal` (`TERM`, `INT`, …) instead of SIGTERM.
+    pub fn stop_with(
+        mut self,
+        signal: &str,
+        allowed: &[&str],
+    ) -> anyhow::Result<tempfile::TempDir> {
         let mut child = self.child.take().context("already stopped")?;
         let pid = child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status()?;
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()?;
         let mut status = None;
         wait_for(
-            &format!("{} to exit after SIGTERM", self.name),
+            &format!("{} to exit after SIG{signal}", self.name),
             Duration::from_secs(20),
             || {
                 status = child.try_wait().ok().flatten();
@@ -171,7 +182,7 @@ impl Process {
         )?;
         let status = status.context("exit status")?;
         if !status.success() {
-            bail!("{} exited with {status} after SIGTERM", self.name);
+            bail!("{} exited with {status} after SIG{signal}", self.name);
         }
         let log = self.log();
         let unexpected: Vec<&str> = log

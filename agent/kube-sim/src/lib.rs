@@ -53,7 +53,7 @@ mod validate;
 mod watch;
 
 pub use faults::{FAULT_ANNOTATION, Fault};
-pub use serve::{kubeconfig, serve, write_ready_file};
+pub use serve::{kubeconfig, serve, serve_until, write_ready_file};
 pub use sim::{Sim, SimConfig, SimError, StepReport, Stepping};
 pub use store::persist::PersistError;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use outpost_kube_sim::{Sim, SimConfig, kubeconfig, serve, write_ready_file};
+use outpost_kube_sim::{Sim, SimConfig, kubeconfig, serve_until, write_ready_file};
 use tokio::net::TcpListener;
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -82,25 +82,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         write_ready_file(path, &ready).with_context(|| format!("writing {}", path.display()))?;
     }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), %url, state = ?args.state, step_ms = args.step_ms, "kube-sim listening");
-    let signal_sim = sim.clone();
-    let graceful = async move {
-        shutdown_signal().await;
-        tracing::info!("shutdown signal received; draining");
-        // Ends open watches and log streams, so the drain below can complete.
-        if let Err(e) = signal_sim.shutdown().await {
-            let e = anyhow::Error::new(e);
-            tracing::error!(error = format!("{e:#}"), "saving state at shutdown failed");
-        }
-    };
-    let server = serve(listener, sim.router(), graceful);
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => result.context("serving")?,
-        () = async { sim.shutdown_requested().await; tokio::time::sleep(DRAIN_DEADLINE).await } => {
-            tracing::warn!("drain deadline passed; exiting with requests in flight");
-        }
-    }
-    sim.shutdown().await.context("saving state")?;
+    serve_until(sim, listener, shutdown_signal(), DRAIN_DEADLINE).await?;
     tracing::info!("kube-sim stopped");
     Ok(())
 }
