@@ -85,6 +85,12 @@ fn two_agents_enroll_and_each_runs_only_its_own_datacenter() {
                    "service": {"image": "registry.example.com/shop/app:1.0", "shape": "SHAPE_FLX", "replicas": 2,
                                "ports": [{"container_port": 8080}], "health_check_path": "/healthz"}}),
         );
+        call(
+            &server,
+            &admin,
+            "DeploymentService/DeployService",
+            json!({"name": format!("tenants/acme/projects/shop/environments/{env}/services/{name}")}),
+        );
     }
     let join = |dc: &str| {
         let t = call(
@@ -269,6 +275,12 @@ fn two_agents_enroll_and_each_runs_only_its_own_datacenter() {
         "ServiceService/UpdateService",
         json!({"service": {"name": "tenants/acme/projects/shop/environments/production/services/api", "replicas": 3},
                "update_mask": {"paths": ["replicas"]}}),
+    );
+    call(
+        &server,
+        &admin,
+        "DeploymentService/DeployService",
+        json!({"name": "tenants/acme/projects/shop/environments/production/services/api"}),
     );
     wait_for(
         "the scaled service to be Available with 3 replicas",

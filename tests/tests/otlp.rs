@@ -173,14 +173,28 @@ fn a_trace_continues_from_the_api_call_into_the_agents_reconcile() {
     )
     .expect("connected");
 
-    // The caller's own trace: W3C traceparent with a trace id we will look for.
+    api(
+        "ServiceService/CreateService",
+        r#"{"parent":"tenants/acme/projects/shop/environments/production","service_id":"api","service":{"image":"nginx:1","shape":"SHAPE_FLX","replicas":1}}"#,
+    );
+    // The caller's own trace, on the deploy: W3C traceparent with a trace id we will look for.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let out = std::process::Command::new(outpost_e2e::grpcurl())
-        .args(["-plaintext", "-H", &format!("authorization: Bearer {admin}")])
-        .args(["-H", &format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01")])
-        .args(["-d", r#"{"parent":"tenants/acme/projects/shop/environments/production","service_id":"api","service":{"image":"nginx:1","shape":"SHAPE_FLX","replicas":1}}"#])
+        .args([
+            "-plaintext",
+            "-H",
+            &format!("authorization: Bearer {admin}"),
+        ])
+        .args([
+            "-H",
+            &format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01"),
+        ])
+        .args([
+            "-d",
+            r#"{"name":"tenants/acme/projects/shop/environments/production/services/api"}"#,
+        ])
         .arg(&server.api)
-        .arg("outpost.management.v1.ServiceService/CreateService")
+        .arg("outpost.management.v1.DeploymentService/DeployService")
         .output()
         .expect("grpcurl");
     assert!(

@@ -30,6 +30,17 @@ fn scale(server: &Management, token: &str, replicas: i32) {
         json!({"service": {"name": SERVICE, "replicas": replicas}, "update_mask": {"paths": ["replicas"]}}),
     )
     .expect("scale");
+    deploy(server, token);
+}
+
+fn deploy(server: &Management, token: &str) {
+    call(
+        server,
+        token,
+        "DeploymentService/DeployService",
+        json!({"name": SERVICE}),
+    )
+    .expect("deploy");
 }
 
 fn wait_available(server: &Management, token: &str, replicas: i32, what: &str) {
@@ -95,6 +106,7 @@ fn cuts_and_crashes_on_either_side_converge_and_lose_nothing() {
     ] {
         call(&server, &admin, method, body).unwrap_or_else(|| panic!("{method}"));
     }
+    deploy(&server, &admin);
     let join = call(
         &server,
         &admin,

@@ -1,0 +1,555 @@
+//! Deployments end to end: the management service, a simulated cluster and an agent as
+//! separate processes on loopback with real mutual TLS, driven with the real grpcurl. Every
+//! failure reason, cancel, queue, stop/restart, secrets, rollback, promote and redeploy.
+
+use std::time::Duration;
+
+use outpost_e2e::{Management, Process, cluster, grpcurl, grpcurl_call, kubectl, wait_for};
+use serde_json::{Value, json};
+
+const WEB: &str = "tenants/acme/projects/shop/environments/production/services/web";
+const STAGING_WEB: &str = "tenants/acme/projects/shop/environments/staging/services/web";
+
+struct Installation {
+    server: Management,
+    admin: String,
+    sim: Process,
+    kubeconfig: std::path::PathBuf,
+    agent: Option<Process>,
+    kube_home: tempfile::TempDir,
+}
+
+impl Installation {
+    fn call(&self, method: &str, body: Value) -> Result<Value, String> {
+        let out = grpcurl_call(
+            &self.server.api,
+            &self.admin,
+            &format!("outpost.management.v1.{method}"),
+            &body.to_string(),
+        );
+        if out.status.success() {
+            Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    fn ok(&self, method: &str, body: Value) -> Value {
+        self.call(method, body)
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    fn service(&self, name: &str) -> Value {
+        self.ok("ServiceService/GetService", json!({"name": name}))
+    }
+
+    fn deploy(&self, service: &str, image: Option<&str>) -> Value {
+        if let Some(image) = image {
+            self.ok(
+                "ServiceService/UpdateService",
+                json!({"service": {"name": service, "image": image}, "update_mask": {"paths": ["image"]}}),
+            );
+        }
+        self.ok("DeploymentService/DeployService", json!({"name": service}))
+    }
+
+    /// Waits for a deployment to reach a final status and returns it; while it rolls out,
+    /// checks that the service never has fewer ready replicas than `serving` (zero downtime).
+    fn finished(&self, deployment: &str, serving: i64) -> Value {
+        let service = deployment.split("/deployments/").next().unwrap_or_default();
+        let mut last = Value::Null;
+        wait_for(
+            &format!("{deployment} to finish"),
+            Duration::from_secs(90),
+            || {
+                last = self.ok(
+                    "DeploymentService/GetDeployment",
+                    json!({"name": deployment}),
+                );
+                if serving > 0 {
+                    let ready = self.service(service)["status"]["readyReplicas"]
+                        .as_i64()
+                        .unwrap_or(0);
+                    assert!(
+                        ready >= serving,
+                        "only {ready} replicas served during the rollout of {deployment}"
+                    );
+                }
+                ["DEPLOYED", "BUILD_ERROR", "DEPLOYMENT_ERROR", "CANCELED"]
+                    .iter()
+                    .any(|s| last["status"] == format!("DEPLOYMENT_STATUS_{s}"))
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}: {last}\n{}", self.server.log()));
+        last
+    }
+
+    fn wait_state(&self, service: &str, state: &str) -> Value {
+        let mut last = Value::Null;
+        wait_for(
+            &format!("{service} to be {state}"),
+            Duration::from_secs(60),
+            || {
+                last = self.service(service);
+                last["state"] == format!("SERVICE_STATE_{state}")
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}: {last}"));
+        last
+    }
+
+    /// The Deployment object of a service, as the real kubectl reads it from the cluster.
+    fn kube_deployment(&self, service: &str) -> Value {
+        let name = service.rsplit('/').next().unwrap_or_default();
+        let out = kubectl(
+            &self.kubeconfig,
+            self.kube_home.path(),
+            &["get", "deployments", "-A", "-o", "json"],
+        );
+        let list: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| {
+                d["metadata"]["name"] == name
+                    && d["metadata"]["annotations"]["outpost.dev/service"] == service
+            })
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    fn start_agent(
+        &mut self,
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        enroll: Option<(&str, &str)>,
+    ) {
+        let kubeconfig = self.kubeconfig.to_str().expect("utf-8").to_owned();
+        let mut args = vec!["--state-dir", "state", "run", "--kubeconfig", &kubeconfig];
+        args.extend_from_slice(extra);
+        if let Some((token, fingerprint)) = enroll {
+            args.extend([
+                "--management",
+                &self.server.gateway,
+                "--token",
+                token,
+                "--ca-fingerprint",
+                fingerprint,
+            ]);
+        }
+        self.agent = Some(
+            Process::start(
+                "outpost-agent",
+                dir,
+                &args,
+                &[("OUTPOST_AGENT_LOG", "info,outpost_agent=debug")],
+                3,
+            )
+            .expect("agent starts"),
+        );
+    }
+}
+
+/// Management, a cluster and an enrolled agent judging health after `health_grace`, with a
+/// tenant `acme`, project `shop` (its environments in `dc1`) and service `web` in
+/// production.
+fn installation(health_grace: &str) -> Installation {
+    let server = Management::start(&[]).expect("management starts");
+    let admin = server.admin_token();
+    let (sim, kubeconfig) = cluster();
+    let mut inst = Installation {
+        server,
+        admin,
+        sim,
+        kubeconfig,
+        agent: None,
+        kube_home: tempfile::tempdir().expect("dir"),
+    };
+    inst.ok(
+        "DatacenterService/CreateDatacenter",
+        json!({"datacenter_id": "dc1", "datacenter": {}}),
+    );
+    inst.ok(
+        "TenantService/CreateTenant",
+        json!({"tenant_id": "acme", "tenant": {}}),
+    );
+    inst.ok(
+        "ProjectService/CreateProject",
+        json!({"parent": "tenants/acme", "project_id": "shop", "project": {"default_datacenter": "datacenters/dc1"}}),
+    );
+    inst.ok(
+        "ServiceService/CreateService",
+        json!({"parent": "tenants/acme/projects/shop/environments/production", "service_id": "web",
+               "service": {"image": "registry.example.com/web:1", "shape": "SHAPE_FLX", "replicas": 2,
+                           "ports": [{"container_port": 8080}], "health_check_path": "/healthz"}}),
+    );
+    let join = inst.ok(
+        "DatacenterService/CreateJoinToken",
+        json!({"datacenter": "datacenters/dc1"}),
+    );
+    let token = join["token"].as_str().expect("token").to_owned();
+    let fingerprint = join["caFingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    inst.start_agent(
+        tempfile::tempdir().expect("dir"),
+        &["--health-grace", health_grace],
+        Some((&token, &fingerprint)),
+    );
+    inst
+}
+
+fn status(d: &Value) -> &str {
+    d["status"].as_str().unwrap_or_default()
+}
+
+fn name(d: &Value) -> String {
+    d["name"].as_str().expect("a name").to_owned()
+}
+
+/// Every message of a grpcurl server stream (it prints one JSON object after another).
+fn stream_messages(stdout: &[u8]) -> Vec<Value> {
+    serde_json::Deserializer::from_slice(stdout)
+        .into_iter::<Value>()
+        .map_while(Result::ok)
+        .collect()
+}
+
+#[test]
+fn rollouts_succeed_fail_with_their_reason_and_never_take_the_live_version_down() {
+    let inst = installation("3s");
+
+    // The first deploy, watched with the real grpcurl until it is final.
+    let first = inst.deploy(WEB, None);
+    assert_eq!(first["kind"], "DEPLOYMENT_KIND_DEPLOY");
+    let watch = std::process::Command::new(grpcurl())
+        .args([
+            "-plaintext",
+            "-max-time",
+            "90",
+            "-H",
+            &format!("authorization: Bearer {}", inst.admin),
+        ])
+        .args(["-d", &json!({"name": name(&first)}).to_string()])
+        .arg(&inst.server.api)
+        .arg("outpost.management.v1.DeploymentService/WatchDeployment")
+        .output()
+        .expect("grpcurl");
+    assert!(
+        watch.status.success(),
+        "{}",
+        String::from_utf8_lossy(&watch.stderr)
+    );
+    let seen: Vec<String> = stream_messages(&watch.stdout)
+        .iter()
+        .map(|d| status(d).to_owned())
+        .collect();
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("DEPLOYMENT_STATUS_DEPLOYING"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("DEPLOYMENT_STATUS_DEPLOYED"),
+        "{seen:?}"
+    );
+    let web = inst.service(WEB);
+    assert_eq!(web["state"], "SERVICE_STATE_DEPLOYED");
+    assert_eq!(web["liveDeployment"], name(&first));
+
+    // Each failure reason: the rollout is aborted, and the live version serves throughout
+    // and afterwards.
+    for (marker, reason) in [
+        ("fail-pull", "IMAGE_PULL_FAILED"),
+        ("fail-crash", "CRASH_LOOP"),
+        ("fail-oom", "OUT_OF_MEMORY"),
+        ("fail-health", "HEALTH_CHECK_FAILED"),
+    ] {
+        let broken = inst.deploy(WEB, Some(&format!("registry.example.com/web:2-{marker}")));
+        let done = inst.finished(&name(&broken), 2);
+        assert_eq!(
+            status(&done),
+            "DEPLOYMENT_STATUS_DEPLOYMENT_ERROR",
+            "{marker}: {done}"
+        );
+        assert_eq!(
+            done["failureReason"],
+            format!("FAILURE_REASON_{reason}"),
+            "{marker}: {done}"
+        );
+        assert!(
+            done["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&format!(
+                    "{} keeps serving",
+                    first["name"].as_str().unwrap().rsplit('/').next().unwrap()
+                )),
+            "{done}"
+        );
+        let web = inst.service(WEB);
+        assert_eq!(web["state"], "SERVICE_STATE_DEPLOYMENT_ERROR");
+        assert_eq!(web["liveDeployment"], name(&first));
+        wait_for(
+            "the cluster to run the live version again",
+            Duration::from_secs(60),
+            || {
+                let d = inst.kube_deployment(WEB);
+                d["spec"]["template"]["spec"]["containers"][0]["image"]
+                    == "registry.example.com/web:1"
+                    && d["status"]["readyReplicas"] == 2
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}: {}", inst.kube_deployment(WEB)));
+    }
+
+    // Another version deploys; redeploying it unchanged restarts nothing.
+    let v3 = inst.deploy(WEB, Some("registry.example.com/web:3"));
+    assert_eq!(
+        status(&inst.finished(&name(&v3), 2)),
+        "DEPLOYMENT_STATUS_DEPLOYED"
+    );
+    let generation = inst.kube_deployment(WEB)["metadata"]["generation"].clone();
+    let count = |inst: &Installation| {
+        inst.ok("DeploymentService/ListDeployments", json!({"parent": WEB}))["deployments"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = count(&inst);
+    let again = inst.ok("DeploymentService/RedeployService", json!({"name": WEB}));
+    assert_eq!(
+        again["name"], v3["name"],
+        "nothing to deploy: the live deployment answers"
+    );
+    assert_eq!(count(&inst), before, "no new deployment");
+    assert_eq!(
+        inst.kube_deployment(WEB)["metadata"]["generation"],
+        generation,
+        "nothing restarted"
+    );
+    let events = inst.ok("EventService/ListEvents", json!({"parent": WEB}));
+    assert_eq!(events["events"][0]["reason"], "NoChanges", "{events}");
+
+    // Roll back to the first deployment: a new deployment of its spec; history is kept.
+    let rollback = inst.ok(
+        "DeploymentService/RollbackService",
+        json!({"name": WEB, "deployment": name(&first)}),
+    );
+    assert_eq!(rollback["kind"], "DEPLOYMENT_KIND_ROLLBACK");
+    assert_eq!(rollback["origin"], first["name"]);
+    assert_eq!(
+        status(&inst.finished(&name(&rollback), 2)),
+        "DEPLOYMENT_STATUS_DEPLOYED"
+    );
+    assert_eq!(
+        inst.kube_deployment(WEB)["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example.com/web:1"
+    );
+    assert_eq!(count(&inst), before + 1);
+    assert_eq!(
+        inst.ok(
+            "DeploymentService/GetDeployment",
+            json!({"name": name(&v3)})
+        )["status"],
+        "DEPLOYMENT_STATUS_DEPLOYED",
+        "history is never rewritten"
+    );
+
+    inst.agent
+        .expect("agent")
+        .stop(&["link failed"])
+        .expect("agent stops");
+    inst.sim.stop(&[]).expect("sim stops");
+    inst.server.stop(&[]).expect("management stops");
+}
+
+#[test]
+fn stop_restart_secrets_cancel_queue_and_promote() {
+    let inst = installation("4s");
+    let first = inst.deploy(WEB, None);
+    assert_eq!(
+        status(&inst.finished(&name(&first), 0)),
+        "DEPLOYMENT_STATUS_DEPLOYED"
+    );
+
+    // Restart: a rolling restart with the restartedAt annotation, no config change.
+    let restarting = inst.ok("ServiceService/RestartService", json!({"name": WEB}));
+    assert_eq!(restarting["state"], "SERVICE_STATE_RESTARTING");
+    inst.wait_state(WEB, "RESTARTED");
+    let d = inst.kube_deployment(WEB);
+    assert!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string(),
+        "{d}"
+    );
+    let restarted_at =
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .clone();
+
+    // A secret: stored in a Secret, referenced by the container, and its change rolls the pods.
+    let set = inst.ok(
+        "ServiceService/SetServiceSecret",
+        json!({"name": WEB, "secret": "DB_PASSWORD", "value": "hunter2-e2e"}),
+    );
+    assert!(!set.to_string().contains("hunter2-e2e"));
+    inst.wait_state(WEB, "RESTARTED");
+    wait_for(
+        "the pods to see the secret",
+        Duration::from_secs(30),
+        || {
+            let d = inst.kube_deployment(WEB);
+            let env = d["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+            env.contains("secretKeyRef") && env.contains("DB_PASSWORD")
+        },
+    )
+    .expect("secret env");
+    let d = inst.kube_deployment(WEB);
+    assert_ne!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"],
+        restarted_at,
+        "a secret change is a rolling restart"
+    );
+    assert!(
+        !d.to_string().contains("hunter2-e2e"),
+        "the value stays out of the Deployment"
+    );
+    let secret = kubectl(
+        &inst.kubeconfig,
+        inst.kube_home.path(),
+        &["get", "secrets", "-A", "-o", "json"],
+    );
+    assert!(secret.contains("web-secrets"), "{secret}");
+
+    // Stop keeps the Deployment at zero; restart is refused while stopped; redeploy starts it.
+    inst.ok("ServiceService/StopService", json!({"name": WEB}));
+    inst.wait_state(WEB, "STOPPED");
+    assert_eq!(inst.kube_deployment(WEB)["spec"]["replicas"], 0);
+    let refused = inst
+        .call("ServiceService/RestartService", json!({"name": WEB}))
+        .unwrap_err();
+    assert!(
+        refused.contains("FailedPrecondition") && refused.contains("STOPPED"),
+        "{refused}"
+    );
+    let resumed = inst.ok("DeploymentService/RedeployService", json!({"name": WEB}));
+    assert_eq!(
+        status(&inst.finished(&name(&resumed), 0)),
+        "DEPLOYMENT_STATUS_DEPLOYED"
+    );
+    assert_eq!(inst.kube_deployment(WEB)["spec"]["replicas"], 2);
+
+    // Cancel while deploying: the service goes back to the live version.
+    let slow = inst.deploy(WEB, Some("registry.example.com/web:9-fail-health"));
+    assert_eq!(status(&slow), "DEPLOYMENT_STATUS_DEPLOYING");
+    // A deploy behind it is queued, and a queued one cancels at once.
+    let queued = inst.deploy(WEB, Some("registry.example.com/web:10"));
+    assert_eq!(status(&queued), "DEPLOYMENT_STATUS_QUEUED");
+    let canceled = inst.ok(
+        "DeploymentService/CancelDeployment",
+        json!({"name": name(&queued)}),
+    );
+    assert_eq!(status(&canceled), "DEPLOYMENT_STATUS_CANCELED");
+    let canceling = inst.ok(
+        "DeploymentService/CancelDeployment",
+        json!({"name": name(&slow)}),
+    );
+    assert_eq!(status(&canceling), "DEPLOYMENT_STATUS_CANCELING");
+    assert_eq!(
+        status(&inst.finished(&name(&slow), 2)),
+        "DEPLOYMENT_STATUS_CANCELED"
+    );
+    assert_eq!(inst.service(WEB)["liveDeployment"], resumed["name"]);
+    wait_for(
+        "the live version to run again",
+        Duration::from_secs(60),
+        || {
+            inst.kube_deployment(WEB)["spec"]["template"]["spec"]["containers"][0]["image"]
+                == "registry.example.com/web:1"
+        },
+    )
+    .expect("rolled back");
+
+    // A queued deploy starts when the one before it ends.
+    let a = inst.deploy(WEB, Some("registry.example.com/web:11"));
+    let b = inst.deploy(WEB, Some("registry.example.com/web:12"));
+    assert_eq!(status(&b), "DEPLOYMENT_STATUS_QUEUED");
+    assert_eq!(
+        status(&inst.finished(&name(&a), 0)),
+        "DEPLOYMENT_STATUS_DEPLOYED"
+    );
+    assert_eq!(
+        status(&inst.finished(&name(&b), 0)),
+        "DEPLOYMENT_STATUS_DEPLOYED"
+    );
+
+    // Promote production's exact spec to staging (the service is created there).
+    let promoted = inst.ok(
+        "DeploymentService/PromoteDeployment",
+        json!({"name": name(&b), "target_environment": "tenants/acme/projects/shop/environments/staging"}),
+    );
+    assert_eq!(promoted["kind"], "DEPLOYMENT_KIND_PROMOTE");
+    assert_eq!(promoted["image"], "registry.example.com/web:12");
+    assert_eq!(
+        status(&inst.finished(&name(&promoted), 0)),
+        "DEPLOYMENT_STATUS_DEPLOYED"
+    );
+    assert_eq!(
+        inst.service(STAGING_WEB)["image"],
+        "registry.example.com/web:12"
+    );
+
+    inst.agent
+        .expect("agent")
+        .stop(&["link failed"])
+        .expect("agent stops");
+    inst.sim.stop(&[]).expect("sim stops");
+    inst.server.stop(&[]).expect("management stops");
+}
+
+#[test]
+fn a_rollout_without_progress_times_out_and_a_restarted_agent_reports_the_true_outcome() {
+    let mut inst = installation("1h");
+    let first = inst.deploy(WEB, None);
+    assert_eq!(
+        status(&inst.finished(&name(&first), 0)),
+        "DEPLOYMENT_STATUS_DEPLOYED"
+    );
+    // Restart the agent with a short progress deadline (its health grace is an hour, so
+    // only the deadline can end this rollout).
+    let dir = inst
+        .agent
+        .take()
+        .expect("agent")
+        .stop(&["link failed"])
+        .expect("agent stops");
+    inst.start_agent(
+        dir,
+        &["--health-grace", "1h", "--progress-deadline", "3s"],
+        None,
+    );
+    let stuck = inst.deploy(WEB, Some("registry.example.com/web:2-fail-health"));
+    // Kill the agent in the middle of the rollout; the rollout ends when it is back.
+    let dir = inst.agent.take().expect("agent").kill();
+    inst.start_agent(
+        dir,
+        &["--health-grace", "1h", "--progress-deadline", "3s"],
+        None,
+    );
+    let done = inst.finished(&name(&stuck), 2);
+    assert_eq!(
+        status(&done),
+        "DEPLOYMENT_STATUS_DEPLOYMENT_ERROR",
+        "{done}"
+    );
+    assert_eq!(done["failureReason"], "FAILURE_REASON_TIMED_OUT");
+    assert_eq!(inst.service(WEB)["liveDeployment"], first["name"]);
+    inst.agent
+        .expect("agent")
+        .stop(&["link failed"])
+        .expect("agent stops");
+    inst.sim.stop(&[]).expect("sim stops");
+    inst.server.stop(&[]).expect("management stops");
+}
