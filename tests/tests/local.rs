@@ -24,15 +24,7 @@ const FREE_PORTS: [&str; 8] = [
 ];
 
 fn start(dir: tempfile::TempDir) -> Process {
-    Process::start(
-        "outpost-local",
-        dir,
-        &FREE_PORTS,
-        // Plain log lines, so the WARN/ERROR check at stop sees their levels.
-        &[("NO_COLOR", "1")],
-        0,
-    )
-    .expect("outpost-local starts")
+    Process::start("outpost-local", dir, &FREE_PORTS, &[], 0).expect("outpost-local starts")
 }
 
 fn text(path: &Path) -> String {
@@ -174,7 +166,6 @@ fn a_taken_port_is_named_with_its_flag() {
     let out = Command::new(bin("outpost-local"))
         .current_dir(dir.path())
         .args(&args)
-        .env("NO_COLOR", "1")
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));

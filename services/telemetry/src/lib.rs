@@ -61,8 +61,11 @@ impl Telemetry {
         let filter =
             EnvFilter::try_new(&config.log_filter).context("parsing telemetry.log_filter")?;
         let fmt = match config.log_format {
+            // Colour only for a person at a terminal: escape codes in files and log
+            // collectors break searching them (" WARN " would never match).
             LogFormat::Text => tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .boxed(),
             LogFormat::Json => tracing_subscriber::fmt::layer()
                 .json()
