@@ -381,3 +381,107 @@ impl From<d::AuditRecord> for pb::AuditRecord {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use outpost_domain::deployment::{
+        Deployment, DeploymentSpec, DeploymentStatus, FailureReason, ServiceAction, ServiceStatus,
+    };
+
+    use super::*;
+
+    /// Domain and wire enums share their names; a value with no wire twin would show as
+    /// UNSPECIFIED, so every one is checked.
+    #[test]
+    fn every_lifecycle_value_has_its_wire_twin() {
+        for s in ServiceStatus::ALL {
+            assert_ne!(
+                by_name(
+                    "SERVICE_STATE_",
+                    s.as_str(),
+                    pb::ServiceState::from_str_name
+                ),
+                0,
+                "{s}"
+            );
+        }
+        for s in DeploymentStatus::ALL {
+            assert_ne!(
+                by_name(
+                    "DEPLOYMENT_STATUS_",
+                    s.as_str(),
+                    pb::DeploymentStatus::from_str_name
+                ),
+                0,
+                "{s}"
+            );
+        }
+        for r in FailureReason::ALL {
+            assert_ne!(
+                by_name(
+                    "FAILURE_REASON_",
+                    r.as_str(),
+                    pb::FailureReason::from_str_name
+                ),
+                0,
+                "{r}"
+            );
+        }
+        for k in [
+            ServiceAction::Deploy,
+            ServiceAction::Redeploy,
+            ServiceAction::Rollback,
+            ServiceAction::Promote,
+        ] {
+            assert_ne!(
+                by_name(
+                    "DEPLOYMENT_KIND_",
+                    k.as_str(),
+                    pb::DeploymentKind::from_str_name
+                ),
+                0,
+                "{k:?}"
+            );
+        }
+        for e in outpost_domain::deployment::EnvironmentStatus::ALL {
+            assert_ne!(
+                by_name(
+                    "ENVIRONMENT_STATE_",
+                    e.as_str(),
+                    pb::EnvironmentState::from_str_name
+                ),
+                0,
+                "{e:?}"
+            );
+        }
+        let d = Deployment {
+            name: outpost_domain::DeploymentName::parse(
+                "tenants/t/projects/p/environments/e/services/s/deployments/3",
+            )
+            .expect("name"),
+            kind: ServiceAction::Rollback,
+            origin: "x".into(),
+            spec: DeploymentSpec {
+                image: "web:1".into(),
+                ..Default::default()
+            },
+            status: DeploymentStatus::DeploymentError,
+            reason: Some(FailureReason::CrashLoop),
+            message: "m".into(),
+            generation: 2,
+            actor: "a".into(),
+            end_time: Some(Timestamp(5)),
+            meta: d::Meta {
+                uid: "u".into(),
+                create_time: Timestamp(1),
+                update_time: Timestamp(2),
+                version: 3,
+            },
+        };
+        let wire = pb::Deployment::from(d);
+        assert_eq!(wire.status(), pb::DeploymentStatus::DeploymentError);
+        assert_eq!(wire.failure_reason(), pb::FailureReason::CrashLoop);
+        assert_eq!(wire.kind(), pb::DeploymentKind::Rollback);
+        assert_eq!(wire.image, "web:1");
+    }
+}

@@ -553,3 +553,104 @@ fn a_rollout_without_progress_times_out_and_a_restarted_agent_reports_the_true_o
     inst.sim.stop(&[]).expect("sim stops");
     inst.server.stop(&[]).expect("management stops");
 }
+
+#[test]
+fn environment_actions_apply_to_every_service_and_its_state_follows_them() {
+    let inst = installation("3s");
+    let production = "tenants/acme/projects/shop/environments/production";
+    inst.ok(
+        "ServiceService/CreateService",
+        json!({"parent": production, "service_id": "api",
+               "service": {"image": "registry.example.com/api:1", "shape": "SHAPE_FLX", "replicas": 1}}),
+    );
+    let watch_until_settled = || {
+        let out = std::process::Command::new(grpcurl())
+            .args([
+                "-plaintext",
+                "-max-time",
+                "90",
+                "-H",
+                &format!("authorization: Bearer {}", inst.admin),
+            ])
+            .args(["-d", &json!({"name": production}).to_string()])
+            .arg(&inst.server.api)
+            .arg("outpost.management.v1.EnvironmentService/WatchEnvironment")
+            .output()
+            .expect("grpcurl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stream_messages(&out.stdout)
+    };
+    let states = |messages: &[Value]| -> Vec<String> {
+        messages
+            .iter()
+            .map(|m| m["state"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let started = inst.ok(
+        "EnvironmentService/DeployEnvironment",
+        json!({"name": production}),
+    );
+    assert_eq!(started["state"], "ENVIRONMENT_STATE_DEPLOYING");
+    assert_eq!(started["services"].as_array().map(Vec::len), Some(2));
+    let seen = watch_until_settled();
+    assert_eq!(
+        states(&seen).last().map(String::as_str),
+        Some("ENVIRONMENT_STATE_DEPLOYED"),
+        "{:?}",
+        states(&seen)
+    );
+    let last = seen.last().expect("a message");
+    for s in last["services"].as_array().expect("services") {
+        assert_eq!(s["state"], "SERVICE_STATE_DEPLOYED", "{s}");
+    }
+
+    inst.ok(
+        "EnvironmentService/StopEnvironment",
+        json!({"name": production}),
+    );
+    let seen = watch_until_settled();
+    assert_eq!(
+        states(&seen).last().map(String::as_str),
+        Some("ENVIRONMENT_STATE_STOPPED"),
+        "{:?}",
+        states(&seen)
+    );
+    // Nothing runs, so a restart restarts nothing (and is not an error).
+    let restarted = inst.ok(
+        "EnvironmentService/RestartEnvironment",
+        json!({"name": production}),
+    );
+    assert_eq!(restarted["state"], "ENVIRONMENT_STATE_STOPPED");
+
+    inst.ok(
+        "EnvironmentService/DeployEnvironment",
+        json!({"name": production}),
+    );
+    assert_eq!(
+        states(&watch_until_settled()).last().map(String::as_str),
+        Some("ENVIRONMENT_STATE_DEPLOYED")
+    );
+    let restarting = inst.ok(
+        "EnvironmentService/RestartEnvironment",
+        json!({"name": production}),
+    );
+    assert_eq!(restarting["state"], "ENVIRONMENT_STATE_RESTARTING");
+    let seen = watch_until_settled();
+    for s in seen.last().expect("a message")["services"]
+        .as_array()
+        .expect("services")
+    {
+        assert_eq!(s["state"], "SERVICE_STATE_RESTARTED", "{s}");
+    }
+
+    inst.agent
+        .expect("agent")
+        .stop(&["link failed"])
+        .expect("agent stops");
+    inst.sim.stop(&[]).expect("sim stops");
+    inst.server.stop(&[]).expect("management stops");
+}

@@ -461,6 +461,121 @@ pub fn decide(
     }
 }
 
+/// An environment's status, derived from its services' (DESIGN §5): an operation under way
+/// wins (the earliest stage first), then any error, then stopped, then deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnvironmentStatus {
+    /// No services.
+    Empty,
+    /// No service was ever deployed.
+    NotDeployed,
+    /// A service's deployment waits.
+    Queued,
+    /// A service is building.
+    Building,
+    /// A service is rolling out.
+    Deploying,
+    /// A service is being canceled.
+    Canceling,
+    /// A service is restarting.
+    Restarting,
+    /// A service is stopping.
+    Stopping,
+    /// A service's last operation failed.
+    Error,
+    /// Nothing runs: every service is stopped or never deployed.
+    Stopped,
+    /// Every deployed service runs.
+    Deployed,
+}
+
+impl EnvironmentStatus {
+    /// The wire spelling, e.g. `DEPLOYING`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Empty => "EMPTY",
+            Self::NotDeployed => "NOT_DEPLOYED",
+            Self::Queued => "QUEUED",
+            Self::Building => "BUILDING",
+            Self::Deploying => "DEPLOYING",
+            Self::Canceling => "CANCELING",
+            Self::Restarting => "RESTARTING",
+            Self::Stopping => "STOPPING",
+            Self::Error => "ERROR",
+            Self::Stopped => "STOPPED",
+            Self::Deployed => "DEPLOYED",
+        }
+    }
+
+    /// Every status.
+    pub const ALL: [Self; 11] = [
+        Self::Empty,
+        Self::NotDeployed,
+        Self::Queued,
+        Self::Building,
+        Self::Deploying,
+        Self::Canceling,
+        Self::Restarting,
+        Self::Stopping,
+        Self::Error,
+        Self::Stopped,
+        Self::Deployed,
+    ];
+
+    /// Parses [`Self::as_str`]'s spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Derived from the statuses of an environment's services.
+    pub fn of(services: &[ServiceStatus]) -> Self {
+        use ServiceStatus as S;
+        const UNDER_WAY: [(S, EnvironmentStatus); 6] = [
+            (S::Queued, EnvironmentStatus::Queued),
+            (S::Building, EnvironmentStatus::Building),
+            (S::Deploying, EnvironmentStatus::Deploying),
+            (S::Canceling, EnvironmentStatus::Canceling),
+            (S::Restarting, EnvironmentStatus::Restarting),
+            (S::Stopping, EnvironmentStatus::Stopping),
+        ];
+        if services.is_empty() {
+            return Self::Empty;
+        }
+        if let Some((_, status)) = UNDER_WAY.iter().find(|(s, _)| services.contains(s)) {
+            return *status;
+        }
+        if services
+            .iter()
+            .any(|s| matches!(s, S::BuildError | S::DeploymentError | S::RestartError))
+        {
+            return Self::Error;
+        }
+        if services.iter().all(|s| *s == S::NotDeployed) {
+            return Self::NotDeployed;
+        }
+        if services
+            .iter()
+            .all(|s| matches!(s, S::Stopped | S::NotDeployed))
+        {
+            return Self::Stopped;
+        }
+        Self::Deployed
+    }
+
+    /// No operation is under way in the environment.
+    pub fn is_settled(self) -> bool {
+        !matches!(
+            self,
+            Self::Queued
+                | Self::Building
+                | Self::Deploying
+                | Self::Canceling
+                | Self::Restarting
+                | Self::Stopping
+        )
+    }
+}
+
 /// A deployment that cannot be canceled in its status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

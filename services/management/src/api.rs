@@ -17,6 +17,7 @@ mod teams;
 mod tenants;
 mod tokens;
 mod users;
+mod watch;
 
 use std::sync::Arc;
 

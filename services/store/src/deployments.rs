@@ -362,6 +362,9 @@ impl Tx {
             None,
         )
         .await?;
+        // From the first deployment on, the environment's datacenter is fixed.
+        self.environment_mark_deployed(&name.environment_name(), now())
+            .await?;
         if touched {
             self.touch_service(name).await?;
         }

@@ -188,3 +188,30 @@ proptest! {
         prop_assert!(D::ALL.contains(&status));
     }
 }
+
+#[test]
+fn environment_status_is_derived_from_its_services() {
+    use EnvironmentStatus as E;
+    assert_eq!(E::of(&[]), E::Empty);
+    assert_eq!(E::of(&[S::NotDeployed, S::NotDeployed]), E::NotDeployed);
+    assert_eq!(E::of(&[S::Deployed, S::Queued, S::Deploying]), E::Queued);
+    assert_eq!(E::of(&[S::DeploymentError, S::Restarting]), E::Restarting);
+    assert_eq!(E::of(&[S::Deployed, S::DeploymentError]), E::Error);
+    assert_eq!(E::of(&[S::Stopped, S::NotDeployed]), E::Stopped);
+    assert_eq!(
+        E::of(&[S::Deployed, S::Restarted, S::Canceled, S::NotDeployed]),
+        E::Deployed
+    );
+    // Every combination of two statuses gives a status, settled exactly when neither
+    // service has an operation under way.
+    for a in S::ALL {
+        for b in S::ALL {
+            let e = E::of(&[a, b]);
+            assert_eq!(
+                e.is_settled(),
+                !a.in_progress() && !b.in_progress(),
+                "{a} {b} → {e:?}"
+            );
+        }
+    }
+}

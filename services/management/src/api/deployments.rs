@@ -2,32 +2,28 @@
 //! (what is allowed when, what a report ends) live in `outpost_domain::deployment`; the store
 //! applies them in one transaction per call.
 
-use std::{pin::Pin, time::Duration};
-
-use futures::Stream;
 use outpost_domain::{
     DeploymentName, EnvironmentName, ServiceName,
     authz::{Kind, Verb},
-    deployment::{Deployment, DeploymentSpec, ServiceAction},
+    deployment::{DeploymentSpec, DeploymentStatus, ServiceAction},
     resources::{Service, Source},
 };
 use outpost_proto::management::v1::{self as pb, deployment_service_server::DeploymentService};
-use outpost_store::{DatacenterChange, Tx, prelude::*};
+use outpost_store::{Tx, prelude::*};
 use tonic::{Request, Response, Status};
 
-use super::{Api, next_page_token, page_request, parse_name, respond};
+use super::{
+    Api, next_page_token, page_request, parse_name, respond,
+    watch::{WatchStream, watch},
+};
 use crate::error::ApiError;
 
 /// Implements `DeploymentService`.
 #[derive(Debug, Clone)]
 pub struct DeploymentApi(pub Api);
 
-/// A watcher re-reads at least this often, even without a change notice (a notice can be
-/// lost when a database connection drops).
-const WATCH_RECHECK: Duration = Duration::from_secs(5);
-
 /// What a deployment of `service`'s current spec runs.
-fn spec_of(service: &Service) -> Result<DeploymentSpec, ApiError> {
+pub(crate) fn deployment_spec_of(service: &Service) -> Result<DeploymentSpec, ApiError> {
     match &service.spec.source {
         Source::Image(image) => Ok(DeploymentSpec {
             service: service.spec.clone(),
@@ -69,7 +65,7 @@ impl DeploymentApi {
         let actor = ctx.actor();
         api.mutate(ctx, request_id, async |tx| {
             let service = tx.service_get(&name).await?;
-            let spec = spec_of(&service)?;
+            let spec = deployment_spec_of(&service)?;
             deploy(tx, &name, action, spec, "", &actor).await
         })
         .await
@@ -296,8 +292,7 @@ impl DeploymentService for DeploymentApi {
         .await
     }
 
-    type WatchDeploymentStream =
-        Pin<Box<dyn Stream<Item = Result<pb::Deployment, Status>> + Send + 'static>>;
+    type WatchDeploymentStream = WatchStream<pb::Deployment>;
 
     async fn watch_deployment(
         &self,
@@ -327,76 +322,21 @@ impl DeploymentService for DeploymentApi {
                     .await?;
                 (first, env.datacenter.datacenter)
             };
-            let stream: Self::WatchDeploymentStream =
-                Box::pin(watch(store, changes, datacenter, name, first));
-            Ok(stream)
+            let read = move |store: outpost_store::Store| {
+                let name = name.clone();
+                Box::pin(
+                    async move { Ok(store.reader().await?.deployment_get(&name).await?.into()) },
+                )
+                    as futures::future::BoxFuture<'static, Result<pb::Deployment, ApiError>>
+            };
+            Ok(watch(store, changes, datacenter, first.into(), read, |d| {
+                let status = d
+                    .status()
+                    .as_str_name()
+                    .trim_start_matches("DEPLOYMENT_STATUS_");
+                DeploymentStatus::parse(status).is_none_or(DeploymentStatus::is_final)
+            }))
         })
         .await
     }
-}
-
-/// The deployment at every change until it is final: re-read on each change notice for its
-/// datacenter (and every [`WATCH_RECHECK`]), sent when its version moved.
-fn watch(
-    store: outpost_store::Store,
-    changes: tokio::sync::broadcast::Receiver<DatacenterChange>,
-    datacenter: String,
-    name: DeploymentName,
-    first: Deployment,
-) -> impl Stream<Item = Result<pb::Deployment, Status>> + Send + 'static {
-    struct State {
-        store: outpost_store::Store,
-        changes: tokio::sync::broadcast::Receiver<DatacenterChange>,
-        datacenter: String,
-        name: DeploymentName,
-        next: Option<Deployment>,
-        last_version: i64,
-        done: bool,
-    }
-    let state = State {
-        store,
-        changes,
-        datacenter,
-        name,
-        next: Some(first),
-        last_version: 0,
-        done: false,
-    };
-    futures::stream::unfold(state, |mut s| async move {
-        loop {
-            if s.done {
-                return None;
-            }
-            if let Some(d) = s.next.take()
-                && d.meta.version != s.last_version
-            {
-                s.last_version = d.meta.version;
-                s.done = d.status.is_final();
-                return Some((Ok(d.into()), s));
-            }
-            let relevant = tokio::time::timeout(WATCH_RECHECK, async {
-                loop {
-                    match s.changes.recv().await {
-                        Ok(DatacenterChange::One { datacenter, .. })
-                            if datacenter != s.datacenter => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return false,
-                        _ => return true,
-                    }
-                }
-            })
-            .await
-            .unwrap_or(true);
-            if !relevant {
-                return None;
-            }
-            let read = async { s.store.reader().await?.deployment_get(&s.name).await };
-            match read.await {
-                Ok(d) => s.next = Some(d),
-                Err(e) => {
-                    s.done = true;
-                    return Some((Err(Status::from(ApiError::from(e))), s));
-                }
-            }
-        }
-    })
 }

@@ -1,25 +1,216 @@
 //! `EnvironmentService`: the stages of a project, each placed in one datacenter.
 
+use futures::future::BoxFuture;
 use outpost_domain::{
     EnvironmentName, ProjectName,
     authz::{Kind, Verb},
+    deployment::{EnvironmentStatus, ServiceAction, decide},
+    resources::Service,
     validate::{self, Violations},
 };
 use outpost_proto::management::v1::{self as pb, environment_service_server::EnvironmentService};
-use outpost_store::prelude::*;
+use outpost_store::{PageRequest, Store, prelude::*};
 use tonic::{Request, Response, Status};
 
 use super::{
-    Api, UpdateMask, check_etag, datacenter_field, expected_version, next_page_token, page_request,
-    parse_name, required, respond,
+    Api, UpdateMask, check_etag, datacenter_field,
+    deployments::deployment_spec_of,
+    expected_version, next_page_token, page_request, parse_name, required, respond,
+    services::with_reported_status,
+    watch::{WatchStream, watch},
 };
+use crate::error::ApiError;
 
 /// Implements `EnvironmentService`.
 #[derive(Debug, Clone)]
 pub struct EnvironmentApi(pub Api);
 
+/// Every service of `environment`, by name.
+async fn all_services<Q: WorkloadQueries>(
+    q: &mut Q,
+    environment: &EnvironmentName,
+) -> Result<Vec<Service>, ApiError> {
+    let mut all = Vec::new();
+    let mut page = PageRequest {
+        after: None,
+        limit: 1000,
+    };
+    loop {
+        let got = q.service_list(environment, &page).await?;
+        all.extend(got.items);
+        match got.next_after {
+            Some(after) => page.after = Some(after),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// The environment's derived state and its services as the API shows them.
+async fn status_of(
+    store: &Store,
+    environment: &EnvironmentName,
+    services: Vec<Service>,
+) -> Result<pb::EnvironmentStatus, ApiError> {
+    let state = EnvironmentStatus::of(
+        &services
+            .iter()
+            .map(|s| s.rollout.status)
+            .collect::<Vec<_>>(),
+    );
+    Ok(pb::EnvironmentStatus {
+        environment: environment.to_string(),
+        state: pb::EnvironmentState::from_str_name(&format!(
+            "ENVIRONMENT_STATE_{}",
+            state.as_str()
+        ))
+        .map_or(0, Into::into),
+        services: with_reported_status(store, environment, services).await?,
+    })
+}
+
+impl EnvironmentApi {
+    /// An action on every service of the environment named `raw`, in one transaction (all
+    /// or none), as developers and above; answers with the environment's status after it.
+    async fn for_each_service<T>(
+        &self,
+        req: &Request<T>,
+        raw: &str,
+        request_id: &str,
+        action: ServiceAction,
+    ) -> Result<pb::EnvironmentStatus, ApiError> {
+        let api = &self.0;
+        let ctx = api.context(req).await?;
+        let name = parse_name("name", raw, EnvironmentName::parse)?;
+        api.authorize(
+            &ctx,
+            Some(&name.tenant),
+            Kind::Service,
+            Verb::Update,
+            "environment",
+            raw,
+        )?;
+        let actor = ctx.actor();
+        let store = api.store().clone();
+        api.mutate(&ctx, request_id, async |tx| {
+            tx.set_traceparent(outpost_telemetry::current_traceparent());
+            tx.environment_get(&name).await?;
+            for service in all_services(tx, &name).await? {
+                let r = &service.rollout;
+                match action {
+                    ServiceAction::Deploy => {
+                        let spec = deployment_spec_of(&service)?;
+                        tx.service_deploy(&service.name, action, spec, "", &actor)
+                            .await?;
+                    }
+                    // Only what runs is stopped or restarted; the rest is left as it is.
+                    _ if decide(r.status, r.live_deployment > 0, action).is_err() => {}
+                    ServiceAction::Stop => {
+                        tx.service_stop(&service.name, &actor).await?;
+                    }
+                    _ => {
+                        tx.service_restart(&service.name, &actor).await?;
+                    }
+                }
+            }
+            let services = all_services(tx, &name).await?;
+            status_of(&store, &name, services).await
+        })
+        .await
+    }
+}
+
 #[tonic::async_trait]
 impl EnvironmentService for EnvironmentApi {
+    async fn deploy_environment(
+        &self,
+        req: Request<pb::DeployEnvironmentRequest>,
+    ) -> Result<Response<pb::EnvironmentStatus>, Status> {
+        respond(async {
+            let r = req.get_ref();
+            self.for_each_service(&req, &r.name, &r.request_id, ServiceAction::Deploy)
+                .await
+        })
+        .await
+    }
+
+    async fn stop_environment(
+        &self,
+        req: Request<pb::StopEnvironmentRequest>,
+    ) -> Result<Response<pb::EnvironmentStatus>, Status> {
+        respond(async {
+            let r = req.get_ref();
+            self.for_each_service(&req, &r.name, &r.request_id, ServiceAction::Stop)
+                .await
+        })
+        .await
+    }
+
+    async fn restart_environment(
+        &self,
+        req: Request<pb::RestartEnvironmentRequest>,
+    ) -> Result<Response<pb::EnvironmentStatus>, Status> {
+        respond(async {
+            let r = req.get_ref();
+            self.for_each_service(&req, &r.name, &r.request_id, ServiceAction::Restart)
+                .await
+        })
+        .await
+    }
+
+    type WatchEnvironmentStream = WatchStream<pb::EnvironmentStatus>;
+
+    async fn watch_environment(
+        &self,
+        req: Request<pb::WatchEnvironmentRequest>,
+    ) -> Result<Response<Self::WatchEnvironmentStream>, Status> {
+        respond(async {
+            let api = &self.0;
+            let ctx = api.context(&req).await?;
+            let raw = &req.get_ref().name;
+            let name = parse_name("name", raw, EnvironmentName::parse)?;
+            api.authorize(
+                &ctx,
+                Some(&name.tenant),
+                Kind::Service,
+                Verb::Read,
+                "environment",
+                raw,
+            )?;
+            let store = api.store().clone();
+            // Subscribed before the first read, so no change can fall in between.
+            let changes = store.subscribe();
+            let read = move |store: Store| {
+                let name = name.clone();
+                Box::pin(async move {
+                    let (environment, services) = {
+                        let mut reader = store.reader().await?;
+                        (
+                            reader.environment_get(&name).await?,
+                            all_services(&mut reader, &name).await?,
+                        )
+                    };
+                    let status = status_of(&store, &name, services).await?;
+                    Ok((environment.datacenter.datacenter, status))
+                })
+                    as BoxFuture<'static, Result<(String, pb::EnvironmentStatus), ApiError>>
+            };
+            let (datacenter, first) = read(store.clone()).await?;
+            let next = move |store: Store| {
+                let read = read(store);
+                Box::pin(async move { Ok(read.await?.1) })
+                    as BoxFuture<'static, Result<pb::EnvironmentStatus, ApiError>>
+            };
+            Ok(watch(store, changes, datacenter, first, next, |e| {
+                let state = e
+                    .state()
+                    .as_str_name()
+                    .trim_start_matches("ENVIRONMENT_STATE_");
+                EnvironmentStatus::parse(state).is_none_or(EnvironmentStatus::is_settled)
+            }))
+        })
+        .await
+    }
+
     async fn get_environment(
         &self,
         req: Request<pb::GetEnvironmentRequest>,

@@ -60,6 +60,35 @@ fn merge(current: ServiceSpec, given: ServiceSpec, mask: &UpdateMask) -> Service
     spec
 }
 
+/// `services` (of `environment`, in name order) on the wire, each with what its agent last
+/// reported, read in one query.
+pub(crate) async fn with_reported_status(
+    store: &outpost_store::Store,
+    environment: &EnvironmentName,
+    services: Vec<outpost_domain::resources::Service>,
+) -> Result<Vec<pb::Service>, ApiError> {
+    let statuses = match (services.first(), services.last()) {
+        (Some(first), Some(last)) => {
+            store
+                .workload_status_range(environment, &first.name.service, &last.name.service)
+                .await?
+        }
+        _ => Vec::new(),
+    };
+    Ok(services
+        .into_iter()
+        .map(|s| {
+            let status = statuses
+                .iter()
+                .find(|st| st.status.service == s.name)
+                .map(reported);
+            let mut out = pb::Service::from(s);
+            out.status = status;
+            out
+        })
+        .collect())
+}
+
 /// The wire status of a report, marked stale unless its agent is linked now.
 fn reported(r: &outpost_store::ReportedStatus) -> pb::ServiceStatus {
     let mut status = pb::ServiceStatus::from(&r.status);
@@ -158,27 +187,7 @@ impl ServiceService for ServiceApi {
                 }
                 page
             };
-            let statuses = match (page.items.first(), page.items.last()) {
-                (Some(first), Some(last)) => {
-                    api.store()
-                        .workload_status_range(&parent, &first.name.service, &last.name.service)
-                        .await?
-                }
-                _ => Vec::new(),
-            };
-            let services = page
-                .items
-                .into_iter()
-                .map(|s| {
-                    let status = statuses
-                        .iter()
-                        .find(|st| st.status.service == s.name)
-                        .map(reported);
-                    let mut out = pb::Service::from(s);
-                    out.status = status;
-                    out
-                })
-                .collect();
+            let services = with_reported_status(api.store(), &parent, page.items).await?;
             Ok(pb::ListServicesResponse {
                 next_page_token: next_page_token(&r.parent, page.next_after),
                 services,

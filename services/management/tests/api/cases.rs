@@ -668,6 +668,38 @@ pub fn cases() -> Vec<Case> {
             None
         ),
         case!(
+            "EnvironmentService/DeployEnvironment",
+            [CREATE_SERVICE],
+            r#"{"name":"tenants/{T}/projects/p/environments/production"}"#,
+            Developer,
+            Tenant,
+            DEPLOYMENTS_PROBE
+        ),
+        case!(
+            "EnvironmentService/StopEnvironment",
+            [],
+            r#"{"name":"tenants/{T}/projects/p/environments/production"}"#,
+            Developer,
+            Tenant,
+            None
+        ),
+        case!(
+            "EnvironmentService/RestartEnvironment",
+            [],
+            r#"{"name":"tenants/{T}/projects/p/environments/production"}"#,
+            Developer,
+            Tenant,
+            None
+        ),
+        case!(
+            "EnvironmentService/WatchEnvironment",
+            [],
+            r#"{"name":"tenants/{T}/projects/p/environments/development"}"#,
+            Viewer,
+            Tenant,
+            None
+        ),
+        case!(
             "EventService/ListEvents",
             [],
             r#"{"parent":"tenants/{T}/projects/p"}"#,
