@@ -290,6 +290,18 @@ impl From<outpost_domain::deployment::Deployment> for pb::Deployment {
             update_time: Some(timestamp(dep.meta.update_time)),
             end_time: dep.end_time.map(timestamp),
             etag: dep.meta.etag(),
+            history: dep
+                .history
+                .iter()
+                .map(|(status, at)| pb::DeploymentStatusChange {
+                    status: by_name(
+                        "DEPLOYMENT_STATUS_",
+                        status.as_str(),
+                        pb::DeploymentStatus::from_str_name,
+                    ),
+                    time: Some(timestamp(*at)),
+                })
+                .collect(),
         }
     }
 }
@@ -469,6 +481,7 @@ mod tests {
             reason: Some(FailureReason::CrashLoop),
             message: "m".into(),
             generation: 2,
+            history: vec![(DeploymentStatus::Queued, Timestamp(1))],
             actor: "a".into(),
             end_time: Some(Timestamp(5)),
             meta: d::Meta {

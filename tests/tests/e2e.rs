@@ -1,4 +1,5 @@
-//! End-to-end: the real `outpost-management` binary on loopback, driven by the real grpcurl.
+//! End-to-end: the real `outpost-management` (and `outpost-local`) binaries on loopback,
+//! driven by the real grpcurl.
 
 use std::{
     collections::BTreeMap,
@@ -7,7 +8,7 @@ use std::{
     process::Command,
 };
 
-use outpost_e2e::{Management, bin, grpcurl_call, markdown_commands, run_shell};
+use outpost_e2e::{Management, Process, bin, grpcurl_call, markdown_commands, run_shell};
 
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -21,11 +22,30 @@ fn both(o: &std::process::Output) -> String {
     )
 }
 
-/// Every command of the README's walkthrough, as written, except that `localhost:7070` is
-/// replaced by the address the test server bound.
+/// Every command of the README's walkthrough, as written, against the local installation
+/// of the README's first command, except that `localhost:7070` is replaced by the address it
+/// bound.
 #[test]
 fn the_readme_walkthrough_runs_verbatim_with_the_real_grpcurl() {
-    let server = Management::start(&[]).expect("start");
+    let local = Process::start(
+        "outpost-local",
+        tempfile::tempdir().expect("dir"),
+        &[
+            "--api-port",
+            "0",
+            "--gateway-port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--kube-port",
+            "0",
+        ],
+        &[],
+        0,
+    )
+    .expect("outpost-local starts");
+    let api = local.ready_field("api");
+    let dir = local.dir.path().to_owned();
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("README");
     let commands = markdown_commands(&readme, "walkthrough");
@@ -42,13 +62,13 @@ fn the_readme_walkthrough_runs_verbatim_with_the_real_grpcurl() {
     );
     let mut env = BTreeMap::from([("PATH".to_owned(), path)]);
     for command in &commands {
-        let local = command.replace("localhost:7070", &server.api);
+        let line = command.replace("localhost:7070", &api);
         if let Some(assignment) = command.trim_start().strip_prefix("export ") {
             let name = assignment.split('=').next().expect("NAME=").to_owned();
             let out = run_shell(
-                &server.dir,
+                &dir,
                 &env,
-                &format!("set -o pipefail\n{local}\nprintf '%s' \"${name}\""),
+                &format!("set -o pipefail\n{line}\nprintf '%s' \"${name}\""),
             );
             assert!(out.status.success(), "{command}\n{}", both(&out));
             let value = stdout(&out);
@@ -56,7 +76,7 @@ fn the_readme_walkthrough_runs_verbatim_with_the_real_grpcurl() {
             env.insert(name, value);
             continue;
         }
-        let out = run_shell(&server.dir, &env, &local);
+        let out = run_shell(&dir, &env, &line);
         match command.split("# fails: ").nth(1) {
             Some(expected) => {
                 assert!(!out.status.success(), "expected a failure: {command}");
@@ -74,23 +94,77 @@ fn the_readme_walkthrough_runs_verbatim_with_the_real_grpcurl() {
             None => assert!(out.status.success(), "{command}\n{}", both(&out)),
         }
     }
-    // The walkthrough's end state, read back.
+    // The walkthrough's end state, read back: the rollback's spec is the service's again and
+    // runs in staging; the broken deployment failed for its reason; production runs the
+    // promoted deployment.
     let alice = env.get("ALICE").expect("ALICE was exported");
-    let got = grpcurl_call(
-        &server.api,
-        alice,
-        "outpost.management.v1.ServiceService/GetService",
-        r#"{"name":"tenants/acme/projects/shop/environments/staging/services/api"}"#,
+    let get = |method: &str, name: &str| {
+        let got = grpcurl_call(
+            &api,
+            alice,
+            &format!("outpost.management.v1.{method}"),
+            &format!(r#"{{"name":"{name}"}}"#),
+        );
+        assert!(got.status.success(), "{}", both(&got));
+        serde_json::from_slice::<serde_json::Value>(&got.stdout).expect("json")
+    };
+    let staging = get(
+        "ServiceService/GetService",
+        "tenants/acme/projects/shop/environments/staging/services/api",
     );
-    assert!(got.status.success(), "{}", both(&got));
-    assert!(stdout(&got).contains("\"replicas\": 3"), "{}", stdout(&got));
+    assert_eq!(staging["state"], "SERVICE_STATE_DEPLOYED", "{staging}");
+    assert_eq!(staging["replicas"], 2, "{staging}");
+    assert!(
+        staging["liveDeployment"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("/deployments/4")),
+        "{staging}"
+    );
+    let broken = get(
+        "DeploymentService/GetDeployment",
+        "tenants/acme/projects/shop/environments/staging/services/api/deployments/3",
+    );
+    assert_eq!(
+        broken["status"], "DEPLOYMENT_STATUS_DEPLOYMENT_ERROR",
+        "{broken}"
+    );
+    assert_eq!(
+        broken["failureReason"], "FAILURE_REASON_IMAGE_PULL_FAILED",
+        "{broken}"
+    );
+    let first = get(
+        "DeploymentService/GetDeployment",
+        "tenants/acme/projects/shop/environments/staging/services/api/deployments/1",
+    );
+    let history: Vec<&str> = first["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["status"].as_str())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "DEPLOYMENT_STATUS_QUEUED",
+            "DEPLOYMENT_STATUS_DEPLOYING",
+            "DEPLOYMENT_STATUS_DEPLOYED"
+        ]
+    );
+    let production = get(
+        "ServiceService/GetService",
+        "tenants/acme/projects/shop/environments/production/services/api",
+    );
+    assert_eq!(
+        production["state"], "SERVICE_STATE_DEPLOYED",
+        "{production}"
+    );
     // Tokens appear in no log line, even at debug level.
-    let log = server.log();
+    let log = local.log();
     for (name, token) in [("TOKEN", env.get("TOKEN")), ("ALICE", Some(alice))] {
         let token = token.expect("exported");
         assert!(!log.contains(token.as_str()), "the {name} token was logged");
     }
-    server.stop(&[]).expect("clean stop");
+    local.stop(&[]).expect("clean stop");
 }
 
 #[test]

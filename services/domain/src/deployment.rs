@@ -385,6 +385,8 @@ pub struct Deployment {
     pub message: String,
     /// The service generation it rolled out at; 0 until it started deploying.
     pub generation: i64,
+    /// Every status it went through, oldest first, with when it entered it.
+    pub history: Vec<(DeploymentStatus, crate::Timestamp)>,
     /// Who made it.
     pub actor: String,
     /// When it reached a final status.

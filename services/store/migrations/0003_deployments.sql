@@ -28,6 +28,8 @@ CREATE TABLE deployments (
     message TEXT NOT NULL,
     -- The service generation it rolled out at; 0 until it started deploying.
     generation BIGINT NOT NULL,
+    -- Every status it went through with its time, as JSON: [["QUEUED", ms], …].
+    history TEXT NOT NULL,
     actor TEXT NOT NULL,
     create_time BIGINT NOT NULL,
     update_time BIGINT NOT NULL,

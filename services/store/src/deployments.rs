@@ -41,14 +41,15 @@ struct DeploymentRow {
     reason: String,
     message: String,
     generation: i64,
+    history: String,
     actor: String,
     end_time: i64,
     #[sqlx(flatten)]
     meta: MetaRow,
 }
 
-const DEPLOYMENT_COLUMNS: &str = "number, kind, origin, spec, status, reason, message, generation, actor, end_time, \
-                                  uid, create_time, update_time, version";
+const DEPLOYMENT_COLUMNS: &str = "number, kind, origin, spec, status, reason, message, generation, history, actor, \
+                                  end_time, uid, create_time, update_time, version";
 
 impl DeploymentRow {
     fn decode(self, service: &ServiceName) -> Result<Deployment> {
@@ -63,6 +64,16 @@ impl DeploymentRow {
             } else {
                 Some(FailureReason::parse(&self.reason).ok_or_else(|| bad("reason"))?)
             },
+            history: serde_json::from_str::<Vec<(String, i64)>>(&self.history)
+                .map_err(|_| bad("history"))?
+                .into_iter()
+                .map(|(status, at)| {
+                    Ok((
+                        DeploymentStatus::parse(&status).ok_or_else(|| bad("history"))?,
+                        Timestamp(at),
+                    ))
+                })
+                .collect::<Result<_>>()?,
             origin: self.origin,
             message: self.message,
             generation: self.generation,
@@ -296,8 +307,8 @@ impl Tx {
         let t = now().0;
         sqlx::query(
             "INSERT INTO deployments (tenant, project, environment, service, number, uid, kind, origin, spec, \
-               status, reason, message, generation, actor, create_time, update_time, end_time, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11, 0, $12, $13, $13, 0, 1)",
+               status, reason, message, generation, history, actor, create_time, update_time, end_time, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11, 0, $14, $12, $13, $13, 0, 1)",
         )
         .bind(&service.tenant)
         .bind(&service.project)
@@ -312,6 +323,7 @@ impl Tx {
         .bind("Waiting for its turn.")
         .bind(actor)
         .bind(t)
+        .bind(history_append("[]", DeploymentStatus::Queued, t))
         .execute(&mut *self.tx)
         .await
         .map_err(StoreError::from_write("deployment", DeploymentName::new(service, number)))?;
@@ -833,9 +845,21 @@ impl Tx {
         generation: i64,
     ) -> Result<()> {
         let t = now().0;
+        let history: String = sqlx::query_scalar(
+            "SELECT history FROM deployments \
+             WHERE tenant = $1 AND project = $2 AND environment = $3 AND service = $4 AND number = $5",
+        )
+        .bind(&service.tenant)
+        .bind(&service.project)
+        .bind(&service.environment)
+        .bind(&service.service)
+        .bind(number)
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(backend)?;
         sqlx::query(
             "UPDATE deployments SET status = $1, reason = $2, message = $3, generation = $4, update_time = $5, \
-               end_time = $6, version = version + 1 \
+               end_time = $6, version = version + 1, history = $12 \
              WHERE tenant = $7 AND project = $8 AND environment = $9 AND service = $10 AND number = $11",
         )
         .bind(status.as_str())
@@ -849,6 +873,7 @@ impl Tx {
         .bind(&service.environment)
         .bind(&service.service)
         .bind(number)
+        .bind(history_append(&history, status, t))
         .execute(&mut *self.tx)
         .await
         .map_err(backend)?;
@@ -923,6 +948,16 @@ async fn service_datacenter(conn: &mut AnyConnection, name: &ServiceName) -> Res
         kind: "environment",
         name: name.environment_name().to_string(),
     })
+}
+
+/// `history` (JSON) with `status` entered at `at` appended; a repeated status (a secret
+/// change during a rollout re-setting it) is not a new step.
+fn history_append(history: &str, status: DeploymentStatus, at: i64) -> String {
+    let mut steps: Vec<(String, i64)> = serde_json::from_str(history).unwrap_or_default();
+    if steps.last().map(|(s, _)| s.as_str()) != Some(status.as_str()) {
+        steps.push((status.as_str().to_owned(), at));
+    }
+    serde_json::to_string(&steps).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// `DEPLOYMENT_ERROR` → `DeploymentError`, for event reasons.

@@ -869,6 +869,15 @@ async fn deployments_follow_the_lifecycle(store: Store) {
         .await
         .unwrap();
     assert_eq!(failed.status, DeploymentStatus::DeploymentError);
+    assert_eq!(
+        failed.history.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [
+            DeploymentStatus::Queued,
+            DeploymentStatus::Deploying,
+            DeploymentStatus::DeploymentError
+        ],
+        "every status it went through"
+    );
     assert_eq!(failed.reason, Some(FailureReason::ImagePullFailed));
     assert!(
         failed.message.contains("deployment 1 keeps serving"),

@@ -72,6 +72,29 @@ impl DeploymentApi {
     }
 }
 
+/// Makes `spec` the service's configuration (creating the service if needed), so what it
+/// says is what runs after a rollback or promotion, and a later redeploy deploys that
+/// rather than reverting it.
+async fn adopt(
+    tx: &mut Tx,
+    name: &ServiceName,
+    spec: &DeploymentSpec,
+    actor: &str,
+) -> Result<(), ApiError> {
+    match tx.service_get(name).await {
+        Ok(current) if current.spec != spec.service => {
+            tx.service_update(name, current.meta.version, &spec.service, actor)
+                .await?;
+        }
+        Ok(_) => {}
+        Err(outpost_store::StoreError::NotFound { .. }) => {
+            tx.service_create(name, &spec.service, actor).await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
 /// Runs a deploy in `tx` and notes the trace for the agent.
 async fn deploy(
     tx: &mut Tx,
@@ -142,6 +165,7 @@ impl DeploymentService for DeploymentApi {
                         subject: target.to_string(),
                     });
                 }
+                adopt(tx, &name, &earlier.spec, &actor).await?;
                 deploy(tx, &name, ServiceAction::Rollback, earlier.spec, &r.deployment, &actor)
                     .await
             })
@@ -272,19 +296,7 @@ impl DeploymentService for DeploymentApi {
                         subject: source.to_string(),
                     });
                 }
-                // The target's config becomes the promoted spec, so a later redeploy there
-                // deploys what was promoted rather than reverting it.
-                match tx.service_get(&target).await {
-                    Ok(current) if current.spec != promoted.spec.service => {
-                        tx.service_update(&target, current.meta.version, &promoted.spec.service, &actor)
-                            .await?;
-                    }
-                    Ok(_) => {}
-                    Err(outpost_store::StoreError::NotFound { .. }) => {
-                        tx.service_create(&target, &promoted.spec.service, &actor).await?;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                adopt(tx, &target, &promoted.spec, &actor).await?;
                 deploy(tx, &target, ServiceAction::Promote, promoted.spec, &r.name, &actor).await
             })
             .await
