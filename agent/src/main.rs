@@ -5,7 +5,9 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use outpost_agent::{link, reconcile::Rollout, runtime, state::LocalState};
+use outpost_agent::{
+    drivers::kube::build::BuildSettings, link, reconcile::Rollout, runtime, state::LocalState,
+};
 use tokio_util::sync::CancellationToken;
 
 /// The Outpost agent for one datacenter.
@@ -30,23 +32,32 @@ enum Command {
     /// Enrolls with a join token and exits.
     Enroll(Enrollment),
     /// Runs the agent (enrolling first if a join token is given and it is not enrolled).
-    Run {
-        #[command(flatten)]
-        enrollment: Option<Enrollment>,
-        /// Kubeconfig of the datacenter's cluster; unset means the in-cluster or default one.
-        #[arg(long, env = "OUTPOST_AGENT_KUBECONFIG")]
-        kubeconfig: Option<PathBuf>,
-        /// After starting, write `{"datacenter": …}` here.
-        #[arg(long)]
-        ready_file: Option<PathBuf>,
-        /// A new version whose pods run but never pass their health check for this long
-        /// fails with "health check failed".
-        #[arg(long, env = "OUTPOST_AGENT_HEALTH_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
-        health_grace: Duration,
-        /// A rollout that makes no progress for this long fails as timed out.
-        #[arg(long, env = "OUTPOST_AGENT_PROGRESS_DEADLINE", default_value = "10m", value_parser = humantime::parse_duration)]
-        progress_deadline: Duration,
-    },
+    Run(Box<RunArgs>),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    enrollment: Option<Enrollment>,
+    /// Kubeconfig of the datacenter's cluster; unset means the in-cluster or default one.
+    #[arg(long, env = "OUTPOST_AGENT_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// After starting, write `{"datacenter": …}` here.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+    /// A new version whose pods run but never pass their health check for this long fails
+    /// with "health check failed".
+    #[arg(long, env = "OUTPOST_AGENT_HEALTH_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
+    health_grace: Duration,
+    /// A rollout that makes no progress for this long fails as timed out.
+    #[arg(long, env = "OUTPOST_AGENT_PROGRESS_DEADLINE", default_value = "10m", value_parser = humantime::parse_duration)]
+    progress_deadline: Duration,
+    /// Registry that images built from source are pushed to (and pulled from).
+    #[arg(long, env = "OUTPOST_AGENT_BUILD_REGISTRY", default_value_t = BuildSettings::default().registry)]
+    build_registry: String,
+    /// The image that builds from source (Kaniko's executor or one taking its flags).
+    #[arg(long, env = "OUTPOST_AGENT_BUILDER_IMAGE", default_value_t = BuildSettings::default().builder_image)]
+    builder_image: String,
 }
 
 #[derive(clap::Args, Clone)]
@@ -101,25 +112,14 @@ async fn enroll(state: &LocalState, e: &Enrollment) -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let state = LocalState::open(&args.state_dir).await?;
-    let (enrollment, kubeconfig, ready_file, health_grace, progress_deadline) = match args.command {
+    let run = match args.command {
         Command::Enroll(e) => return enroll(&state, &e).await,
-        Command::Run {
-            enrollment,
-            kubeconfig,
-            ready_file,
-            health_grace,
-            progress_deadline,
-        } => (
-            enrollment,
-            kubeconfig,
-            ready_file,
-            health_grace,
-            progress_deadline,
-        ),
+        Command::Run(run) => *run,
     };
     if state.identity()?.is_none() {
-        let e =
-            enrollment.context("not enrolled: pass --management, --token and --ca-fingerprint")?;
+        let e = run
+            .enrollment
+            .context("not enrolled: pass --management, --token and --ca-fingerprint")?;
         enroll(&state, &e).await?;
     }
     let shutdown = CancellationToken::new();
@@ -131,12 +131,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         on_signal.cancel();
     });
     let options = runtime::Options {
-        kubeconfig,
+        kubeconfig: run.kubeconfig,
         rollout: Rollout {
-            health_grace,
-            progress_deadline,
+            health_grace: run.health_grace,
+            progress_deadline: run.progress_deadline,
+        },
+        builds: BuildSettings {
+            registry: run.build_registry,
+            builder_image: run.builder_image,
         },
     };
+    let ready_file = run.ready_file;
     runtime::run(
         state,
         options,

@@ -11,14 +11,20 @@ use std::{
 
 use outpost_domain::{
     deployment::FailureReason,
-    desired::{DesiredState, NamespaceSpec, Workload},
-    observed::{AgentReport, WorkloadStatus},
+    desired::{Build, DesiredState, NamespaceSpec, Workload},
+    observed::{AgentReport, BuildOutcome, WorkloadStatus},
 };
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::{drivers::kube::KubeCluster, state::LocalState};
+use crate::{
+    drivers::kube::{
+        KubeCluster,
+        build::{self, BuildSettings, JobState},
+    },
+    state::LocalState,
+};
 
 /// What the agent owns in the cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +35,8 @@ pub struct Observed {
     pub workloads: BTreeMap<(String, String), ObservedWorkload>,
     /// Owned Services by (namespace, name).
     pub services: BTreeSet<(String, String)>,
+    /// Owned build Jobs by (namespace, name).
+    pub jobs: BTreeMap<(String, String), JobState>,
 }
 
 /// A Deployment's rollout state.
@@ -86,6 +94,16 @@ pub enum Action {
     },
     /// Remove an owned namespace that is no longer desired.
     DeleteNamespace(String),
+    /// Start a build Job.
+    ApplyBuild(Build),
+    /// Stop a build that is no longer wanted (canceled) and still running. Finished ones
+    /// stay, with their logs, until Kubernetes removes them.
+    DeleteBuild {
+        /// Its namespace.
+        namespace: String,
+        /// The Job's name.
+        name: String,
+    },
 }
 
 /// What to do so that the cluster matches `desired`. Only objects the agent owns are ever
@@ -120,6 +138,27 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Vec<Action> {
             namespace: namespace.clone(),
             name: name.clone(),
         });
+    }
+    let wanted_builds: BTreeSet<(String, String)> = desired
+        .builds
+        .iter()
+        .map(|b| (b.namespace.clone(), b.job_name()))
+        .collect();
+    for b in &desired.builds {
+        if !observed
+            .jobs
+            .contains_key(&(b.namespace.clone(), b.job_name()))
+        {
+            actions.push(Action::ApplyBuild(b.clone()));
+        }
+    }
+    for (key, state) in &observed.jobs {
+        if *state == JobState::Running && !wanted_builds.contains(key) {
+            actions.push(Action::DeleteBuild {
+                namespace: key.0.clone(),
+                name: key.1.clone(),
+            });
+        }
     }
     let wanted_ns: BTreeSet<&String> = desired.namespaces.iter().map(|n| &n.name).collect();
     for ns in &observed.namespaces {
@@ -276,7 +315,55 @@ async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> any
         state.report(&service, &summary, &entries).await?;
         outbox.notify_one();
     }
+    for b in &desired.builds {
+        let job = observed.jobs.get(&(b.namespace.clone(), b.job_name()));
+        let Some(outcome) = build_outcome(b, job, cluster.build_settings()) else {
+            continue;
+        };
+        // Reported once per build: the key names the deployment.
+        let key = format!("{}/deployments/{}", b.service, b.deployment);
+        if state.reported(&key).await?.is_some() {
+            continue;
+        }
+        let succeeded = outcome.image.is_some();
+        let event = AgentReport::Event {
+            resource: b.service.to_string(),
+            reason: if succeeded {
+                "BuildSucceeded"
+            } else {
+                "BuildFailed"
+            }
+            .into(),
+            message: format!("Build of deployment {}: {}", b.deployment, outcome.message),
+        };
+        state
+            .report(&key, "finished", &[event, AgentReport::Build(outcome)])
+            .await?;
+        outbox.notify_one();
+    }
     Ok(())
+}
+
+/// What to report about build `b` whose Job is `job`: nothing while it runs.
+pub fn build_outcome(
+    b: &Build,
+    job: Option<&JobState>,
+    settings: &BuildSettings,
+) -> Option<BuildOutcome> {
+    let (image, message) = match job? {
+        JobState::Running => return None,
+        JobState::Succeeded => {
+            let image = build::image(b, settings);
+            (Some(image.clone()), format!("pushed {image}"))
+        }
+        JobState::Failed(why) => (None, why.clone()),
+    };
+    Some(BuildOutcome {
+        service: b.service.clone(),
+        deployment: b.deployment,
+        image,
+        message,
+    })
 }
 
 #[cfg(test)]
@@ -314,6 +401,7 @@ mod tests {
                     .expect("name"),
             }],
             workloads,
+            builds: vec![],
         }
     }
 
@@ -330,6 +418,7 @@ mod tests {
             )]
             .into(),
             services: [key].into(),
+            jobs: BTreeMap::new(),
         }
     }
 

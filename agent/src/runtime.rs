@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    drivers::kube::KubeCluster,
+    drivers::kube::{KubeCluster, build::BuildSettings, logs::PodLogs},
     link,
     reconcile::{self, Rollout},
     state::{Identity, LocalState},
@@ -21,6 +21,8 @@ pub struct Options {
     pub kubeconfig: Option<PathBuf>,
     /// Rollout deadlines.
     pub rollout: Rollout,
+    /// Where builds push and what builds them.
+    pub builds: BuildSettings,
 }
 
 /// How long tasks get to finish after shutdown is requested.
@@ -52,7 +54,8 @@ pub async fn run(
             .await
             .context("finding the cluster (set --kubeconfig)")?,
     };
-    let cluster = KubeCluster::new(kube::Client::try_from(kube_config)?, options.rollout);
+    let client = kube::Client::try_from(kube_config)?;
+    let cluster = KubeCluster::new(client.clone(), options.rollout, options.builds);
 
     let (desired, desired_changed) =
         tokio::sync::watch::channel((state.stored_revision().await?, String::new()));
@@ -64,6 +67,7 @@ pub async fn run(
         outbox: outbox.clone(),
         capacity,
         connected,
+        logs: PodLogs::new(client),
     };
 
     let mut tasks = tokio::task::JoinSet::new();

@@ -272,7 +272,7 @@ async fn start(args: &Args, parts: &mut Parts) -> anyhow::Result<()> {
     let since = SystemTime::now();
     let options = runtime::Options {
         kubeconfig: Some(layout.kubeconfig.clone()),
-        rollout: Default::default(),
+        ..Default::default()
     };
     parts.spawn("agent", |stop| runtime::run(state, options, |_| {}, stop));
     let datacenter = admin

@@ -654,3 +654,92 @@ fn environment_actions_apply_to_every_service_and_its_state_follows_them() {
     inst.sim.stop(&[]).expect("sim stops");
     inst.server.stop(&[]).expect("management stops");
 }
+
+#[test]
+fn a_git_source_is_built_as_a_job_and_a_failed_build_leaves_the_live_version_serving() {
+    let inst = installation("3s");
+    let source = |url: &str| {
+        json!({"service": {"name": WEB, "git": {"url": url, "ref": "refs/heads/main"}},
+               "update_mask": {"paths": ["git"]}})
+    };
+    inst.ok(
+        "ServiceService/UpdateService",
+        source("https://git.example.com/shop/web.git"),
+    );
+    let built = inst.ok("DeploymentService/DeployService", json!({"name": WEB}));
+    assert_eq!(status(&built), "DEPLOYMENT_STATUS_BUILDING", "{built}");
+    assert!(built["image"].as_str().unwrap_or_default().is_empty(), "no image until it is built");
+    let done = inst.finished(&name(&built), 0);
+    assert_eq!(status(&done), "DEPLOYMENT_STATUS_DEPLOYED", "{done}");
+    let image = done["image"].as_str().expect("the built image").to_owned();
+    assert!(image.ends_with("/web:build-1"), "{image}");
+    let history: Vec<&str> = done["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["status"].as_str())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "DEPLOYMENT_STATUS_QUEUED",
+            "DEPLOYMENT_STATUS_BUILDING",
+            "DEPLOYMENT_STATUS_DEPLOYING",
+            "DEPLOYMENT_STATUS_DEPLOYED"
+        ]
+    );
+    assert_eq!(
+        inst.kube_deployment(WEB)["spec"]["template"]["spec"]["containers"][0]["image"],
+        image.as_str()
+    );
+    // The build ran as a Job the real kubectl sees.
+    let jobs = kubectl(
+        &inst.kubeconfig,
+        inst.kube_home.path(),
+        &["get", "jobs", "-A"],
+    );
+    assert!(jobs.contains("web-build-1"), "{jobs}");
+
+    // A build that fails: BUILD_ERROR with its reason; the built version keeps running.
+    inst.ok(
+        "ServiceService/UpdateService",
+        source("https://git.example.com/shop/web-fail-crash.git"),
+    );
+    let broken = inst.ok("DeploymentService/DeployService", json!({"name": WEB}));
+    let done = inst.finished(&name(&broken), 2);
+    assert_eq!(status(&done), "DEPLOYMENT_STATUS_BUILD_ERROR", "{done}");
+    assert_eq!(done["failureReason"], "FAILURE_REASON_BUILD_FAILED");
+    assert_eq!(inst.service(WEB)["state"], "SERVICE_STATE_BUILD_ERROR");
+    assert_eq!(inst.service(WEB)["liveDeployment"], built["name"]);
+    assert_eq!(
+        inst.kube_deployment(WEB)["spec"]["template"]["spec"]["containers"][0]["image"],
+        image.as_str()
+    );
+
+    // A build can be canceled; nothing changes in the cluster.
+    inst.ok(
+        "ServiceService/UpdateService",
+        source("https://git.example.com/shop/web.git"),
+    );
+    let canceled = inst.ok("DeploymentService/DeployService", json!({"name": WEB}));
+    assert_eq!(status(&canceled), "DEPLOYMENT_STATUS_BUILDING");
+    inst.ok(
+        "DeploymentService/CancelDeployment",
+        json!({"name": name(&canceled)}),
+    );
+    assert_eq!(
+        status(&inst.finished(&name(&canceled), 2)),
+        "DEPLOYMENT_STATUS_CANCELED"
+    );
+    assert_eq!(
+        inst.kube_deployment(WEB)["spec"]["template"]["spec"]["containers"][0]["image"],
+        image.as_str()
+    );
+
+    inst.agent
+        .expect("agent")
+        .stop(&["link failed"])
+        .expect("agent stops");
+    inst.sim.stop(&[]).expect("sim stops");
+    inst.server.stop(&[]).expect("management stops");
+}

@@ -5,8 +5,12 @@
 //! * its image tag contains `fail-pull`, `fail-health`, `fail-oom` or `fail-crash`
 //!   (e.g. `registry.local/web:v2-fail-health`; applies to that container only).
 //!
-//! The annotation wins when both are present. The image form lets a test trigger a fault
-//! through the one field a user controls (the image); the annotation form suits kubectl.
+//! * one of its arguments contains such a marker (a build Job's git URL, say:
+//!   `--context=git://git.example.com/shop/api-fail-crash.git` fails the build).
+//!
+//! The annotation wins when several are present. The image and argument forms let a test
+//! trigger a fault through the fields a user controls (the image, a source URL); the
+//! annotation form suits kubectl.
 
 use std::collections::BTreeMap;
 
@@ -79,8 +83,25 @@ pub(crate) fn for_container(annotations: &BTreeMap<String, String>, image: &str)
         .find(|f| tag.contains(f.image_tag_marker()))
 }
 
+/// The fault a marker in one of a container's `args` selects, if any.
+pub(crate) fn in_args(args: &[String]) -> Option<Fault> {
+    Fault::ALL
+        .into_iter()
+        .find(|f| args.iter().any(|a| a.contains(f.image_tag_marker())))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn arguments_carry_faults_too() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            super::in_args(&args(&["--context=git://x/api-fail-crash.git"])),
+            Some(super::Fault::CrashLoop)
+        );
+        assert_eq!(super::in_args(&args(&["--context=git://x/api.git"])), None);
+    }
+
     use super::*;
 
     #[test]

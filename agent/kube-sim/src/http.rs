@@ -356,16 +356,30 @@ fn object(
 fn pod_log(shared: &Arc<Shared>, key: &Key, params: &Params) -> Result<Response, ApiError> {
     let pod = api::get(shared, key)?;
     let container = logs::container_name(&pod, params.container())?;
+    let since = params.since_seconds()?.map(|s| {
+        let now = shared.clock.now();
+        let ago = i64::try_from(s).unwrap_or(i64::MAX);
+        now.saturating_sub(k8s_openapi::jiff::SignedDuration::from_secs(ago))
+            .unwrap_or(now)
+    });
+    let timestamps = params.timestamps()?;
     if params.follow()? {
         return Ok(stream::follow_logs(
             shared.clone(),
             key.clone(),
             container,
-            params.tail_lines()?,
+            stream::LogFormat {
+                since,
+                tail: params.tail_lines()?,
+                timestamps,
+            },
         ));
     }
     let lines = logs::lines(&pod, &container, params.previous()?)?;
-    Ok(logs::response(logs::tail(lines, params.tail_lines()?)))
+    Ok(logs::response(
+        &logs::select(lines, since, params.tail_lines()?),
+        timestamps,
+    ))
 }
 
 /// A streaming body of newline-delimited chunks.

@@ -2,11 +2,13 @@
 //! status, so they tell the same story as the pod: a start line, a listening line, readiness
 //! or probe failures, and for a terminated instance the reason it ended (completed, out of
 //! memory, crash). Errors mirror the kubelet's: a container that has not started, or a
-//! `previous` instance that does not exist, is a 400.
+//! `previous` instance that does not exist, is a 400. Each line carries the time it was
+//! written, for `timestamps` and `sinceSeconds`.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod};
+use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -39,13 +41,32 @@ pub(crate) fn container_name(pod: &Value, asked: Option<&str>) -> Result<String,
     }
 }
 
+/// One line of a container's log and when it was written (unknown if the container
+/// status lacks the time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Line {
+    pub(crate) time: Option<Timestamp>,
+    pub(crate) text: String,
+}
+
+impl Line {
+    /// The line as served, with the kubelet's RFC 3339 prefix when `timestamps` is asked
+    /// for, and its newline.
+    pub(crate) fn render(&self, timestamps: bool) -> String {
+        match (timestamps, self.time) {
+            (true, Some(t)) => format!("{} {}\n", crate::clock::format_time(t), self.text),
+            _ => format!("{}\n", self.text),
+        }
+    }
+}
+
 fn instance_lines(
     image: &str,
     fault: Option<Fault>,
     state: &ContainerState,
     ready: bool,
-) -> Vec<String> {
-    let started = state
+) -> Vec<Line> {
+    let started_at = state
         .running
         .as_ref()
         .and_then(|r| r.started_at.as_ref())
@@ -55,32 +76,40 @@ fn instance_lines(
                 .as_ref()
                 .and_then(|t| t.started_at.as_ref())
         })
-        .map(|t| crate::clock::format_time(t.0))
+        .map(|t| t.0);
+    let started = started_at
+        .map(crate::clock::format_time)
         .unwrap_or_default();
+    let at_start = |text: String| Line {
+        time: started_at,
+        text,
+    };
     let mut lines = vec![
-        format!("{started} INFO starting {image}"),
-        format!("{started} INFO listening on 0.0.0.0:8080"),
+        at_start(format!("{started} INFO starting {image}")),
+        at_start(format!("{started} INFO listening on 0.0.0.0:8080")),
     ];
     if let Some(t) = &state.terminated {
-        let finished = t
-            .finished_at
-            .as_ref()
-            .map(|t| crate::clock::format_time(t.0))
+        let finished_at = t.finished_at.as_ref().map(|t| t.0);
+        let finished = finished_at
+            .map(crate::clock::format_time)
             .unwrap_or_default();
-        lines.push(match t.reason.as_deref() {
-            Some("Completed") => format!("{finished} INFO work complete, exiting"),
-            Some("OOMKilled") => format!("{finished} FATAL runtime: out of memory"),
-            _ => format!(
-                "{finished} ERROR panic: simulated crash, exiting with status {}",
-                t.exit_code
-            ),
+        lines.push(Line {
+            time: finished_at,
+            text: match t.reason.as_deref() {
+                Some("Completed") => format!("{finished} INFO work complete, exiting"),
+                Some("OOMKilled") => format!("{finished} FATAL runtime: out of memory"),
+                _ => format!(
+                    "{finished} ERROR panic: simulated crash, exiting with status {}",
+                    t.exit_code
+                ),
+            },
         });
     } else if fault == Some(Fault::Health) {
-        lines.push(format!(
+        lines.push(at_start(format!(
             "{started} WARN readiness check failed: dependency unavailable"
-        ));
+        )));
     } else if ready {
-        lines.push(format!("{started} INFO ready"));
+        lines.push(at_start(format!("{started} INFO ready")));
     }
     lines
 }
@@ -91,7 +120,7 @@ pub(crate) fn lines(
     pod_obj: &Value,
     container: &str,
     previous: bool,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<Line>, ApiError> {
     let pod = decode_pod(pod_obj)?;
     let name = pod.metadata.name.clone().unwrap_or_default();
     let annotations = pod.metadata.annotations.clone().unwrap_or_default();
@@ -134,9 +163,19 @@ pub(crate) fn lines(
     Ok(instance_lines(&image, fault, &instance, ready))
 }
 
-/// The last `n` lines (all with `None`).
-pub(crate) fn tail(mut lines: Vec<String>, n: Option<usize>) -> Vec<String> {
-    if let Some(n) = n {
+/// What a log request selects: the last `tail` lines (all with `None`) of those written at
+/// or after `since` (all with `None`), as the kubelet applies `sinceSeconds` before
+/// `tailLines`.
+pub(crate) fn select(
+    mut lines: Vec<Line>,
+    since: Option<Timestamp>,
+    tail: Option<usize>,
+) -> Vec<Line> {
+    if let Some(since) = since {
+        // A line of unknown time is kept: dropping it would hide output, not old output.
+        lines.retain(|l| l.time.is_none_or(|t| t >= since));
+    }
+    if let Some(n) = tail {
         let skip = lines.len().saturating_sub(n);
         lines.drain(..skip);
     }
@@ -144,10 +183,7 @@ pub(crate) fn tail(mut lines: Vec<String>, n: Option<usize>) -> Vec<String> {
 }
 
 /// Lines as a `text/plain` response body.
-pub(crate) fn response(lines: Vec<String>) -> Response {
-    let mut body = lines.join("\n");
-    if !body.is_empty() {
-        body.push('\n');
-    }
+pub(crate) fn response(lines: &[Line], timestamps: bool) -> Response {
+    let body: String = lines.iter().map(|l| l.render(timestamps)).collect();
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response()
 }

@@ -2,7 +2,9 @@
 //! what the agent owns, and deletion of only what carries them. The same code drives a real
 //! cluster and the simulated one (it only ever sees a `kube::Client`).
 
+pub mod build;
 pub mod failure;
+pub mod logs;
 pub mod manifests;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,6 +13,7 @@ use std::time::SystemTime;
 
 use k8s_openapi::api::{
     apps::v1::Deployment,
+    batch::v1::Job,
     core::v1::{Namespace, Node, Pod, Secret, Service},
 };
 use kube::{
@@ -27,6 +30,7 @@ use manifests::{FIELD_MANAGER, GENERATION_ANNOTATION, OWNED_SELECTOR};
 pub struct KubeCluster {
     client: Client,
     rollout: Rollout,
+    builds: build::BuildSettings,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -36,9 +40,19 @@ impl std::fmt::Debug for KubeCluster {
 }
 
 impl KubeCluster {
-    /// A cluster reached through `client`, judging rollouts by `rollout`.
-    pub fn new(client: Client, rollout: Rollout) -> Self {
-        Self { client, rollout }
+    /// A cluster reached through `client`, judging rollouts by `rollout` and building with
+    /// `builds`.
+    pub fn new(client: Client, rollout: Rollout, builds: build::BuildSettings) -> Self {
+        Self {
+            client,
+            rollout,
+            builds,
+        }
+    }
+
+    /// Where builds push and what builds them.
+    pub fn build_settings(&self) -> &build::BuildSettings {
+        &self.builds
     }
 
     /// Everything the agent owns in the cluster, with rollout state.
@@ -92,10 +106,20 @@ impl KubeCluster {
             .into_iter()
             .filter_map(|s| Some((s.metadata.namespace?, s.metadata.name?)))
             .collect();
+        let jobs = Api::<Job>::all(self.client.clone())
+            .list(&owned)
+            .await?
+            .into_iter()
+            .filter_map(|j| {
+                let state = build::state(&j);
+                Some(((j.metadata.namespace?, j.metadata.name?), state))
+            })
+            .collect();
         Ok(Observed {
             namespaces,
             workloads,
             services,
+            jobs,
         })
     }
 
@@ -145,6 +169,23 @@ impl KubeCluster {
                 ignore_missing(
                     Api::<Secret>::namespaced(self.client.clone(), namespace)
                         .delete(&manifests::secret_name(name), &DeleteParams::default())
+                        .await,
+                )?;
+            }
+            Action::ApplyBuild(b) => {
+                Api::<Job>::namespaced(self.client.clone(), &b.namespace)
+                    .patch(
+                        &b.job_name(),
+                        &apply,
+                        &Patch::Apply(build::job(b, &self.builds)),
+                    )
+                    .await?;
+            }
+            Action::DeleteBuild { namespace, name } => {
+                // Its pods go with it.
+                ignore_missing(
+                    Api::<Job>::namespaced(self.client.clone(), namespace)
+                        .delete(name, &DeleteParams::background())
                         .await,
                 )?;
             }

@@ -2,7 +2,7 @@
 //! backoff and jitter (a restarted management side is not stormed), stores every desired
 //! state before acknowledging it, resends unacknowledged reports after every reconnect (the
 //! management side drops duplicates by sequence number), and renews the certificate at half
-//! its lifetime.
+//! its lifetime. Log requests are answered on the stream that carried them ([`super::logs`]).
 
 use std::time::{Duration, SystemTime};
 
@@ -16,8 +16,11 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use super::channel;
-use crate::state::{Identity, LocalState};
+use super::{channel, logs::LogRequests};
+use crate::{
+    drivers::kube::logs::PodLogs,
+    state::{Identity, LocalState},
+};
 
 /// How often the agent says it is alive when it has nothing else to say.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -38,6 +41,8 @@ pub struct LinkHandles {
     pub capacity: watch::Receiver<pb::Capacity>,
     /// Set while a stream is open.
     pub connected: watch::Sender<bool>,
+    /// Reads the pod logs the management side asks for.
+    pub logs: PodLogs,
 }
 
 /// Runs the link until `shutdown`.
@@ -104,6 +109,8 @@ async fn session(
         .into_inner();
     handles.connected.send_replace(true);
     tracing::info!(dc = %identity.datacenter, "link established");
+    // Dropped when this session ends, which stops every answer it carries.
+    let mut logs = LogRequests::new(handles.logs.clone(), outbound.clone());
 
     let mut acked: u64 = 0;
     let mut sent: u64 = 0;
@@ -142,6 +149,8 @@ async fn session(
                     sent = sent.max(acked);
                     state.outbox_ack(ack.sequence).await?;
                 }
+                Some(pb::AttachResponse { kind: Some(In::LogRequest(request)), .. }) => logs.start(request),
+                Some(pb::AttachResponse { kind: Some(In::LogCancel(cancel)), .. }) => logs.cancel(cancel.id),
                 Some(_) => {}
             },
             _ = heartbeat.tick() => outbound.send(message(Out::Heartbeat(pb::Heartbeat {}))).await?,

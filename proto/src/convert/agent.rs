@@ -4,9 +4,9 @@
 use outpost_domain::{
     EnvironmentName, NameError, ServiceName, Timestamp,
     deployment::FailureReason,
-    desired::{DesiredState, NamespaceSpec, Workload},
-    observed::{AgentReport, WorkloadStatus},
-    resources::{EnvVar, Port, Protocol},
+    desired::{Build, DesiredState, NamespaceSpec, Workload},
+    observed::{AgentReport, BuildOutcome, WorkloadStatus},
+    resources::{EnvVar, GitSource, Port, Protocol},
 };
 
 use super::{from_timestamp, timestamp};
@@ -52,6 +52,18 @@ impl From<&DesiredState> for pb::DesiredState {
                         })
                         .collect(),
                     health_check_path: w.health_check_path.clone(),
+                })
+                .collect(),
+            builds: d
+                .builds
+                .iter()
+                .map(|b| pb::Build {
+                    service: b.service.to_string(),
+                    deployment: b.deployment,
+                    namespace: b.namespace.clone(),
+                    git_url: b.source.url.clone(),
+                    git_ref: b.source.git_ref.clone(),
+                    dockerfile_path: b.source.dockerfile_path.clone(),
                 })
                 .collect(),
         }
@@ -106,6 +118,22 @@ impl TryFrom<&pb::DesiredState> for DesiredState {
                     })
                 })
                 .collect::<Result<_, NameError>>()?,
+            builds: d
+                .builds
+                .iter()
+                .map(|b| {
+                    Ok(Build {
+                        service: ServiceName::parse(&b.service)?,
+                        deployment: b.deployment,
+                        namespace: b.namespace.clone(),
+                        source: GitSource {
+                            url: b.git_url.clone(),
+                            git_ref: b.git_ref.clone(),
+                            dockerfile_path: b.dockerfile_path.clone(),
+                        },
+                    })
+                })
+                .collect::<Result<_, NameError>>()?,
         })
     }
 }
@@ -143,6 +171,12 @@ pub fn report(sequence: u64, entry: &AgentReport, at: Timestamp) -> pb::Report {
             generation: s.generation,
             reason: s.reason.map(|r| r.as_str().to_owned()).unwrap_or_default(),
         }),
+        AgentReport::Build(b) => pb::report::Kind::BuildStatus(pb::BuildStatus {
+            service: b.service.to_string(),
+            deployment: b.deployment,
+            image: b.image.clone().unwrap_or_default(),
+            message: b.message.clone(),
+        }),
         AgentReport::Event {
             resource,
             reason,
@@ -177,6 +211,12 @@ pub fn from_report(r: &pb::Report) -> Option<(u64, AgentReport)> {
             generation: s.generation,
             reason: FailureReason::parse(&s.reason),
             report_time: at,
+        }),
+        pb::report::Kind::BuildStatus(b) => AgentReport::Build(BuildOutcome {
+            service: ServiceName::parse(&b.service).ok()?,
+            deployment: b.deployment,
+            image: (!b.image.is_empty()).then(|| b.image.chars().take(1024).collect()),
+            message: b.message.chars().take(1024).collect(),
         }),
         pb::report::Kind::Event(e) => AgentReport::Event {
             resource: e.resource.chars().take(512).collect(),

@@ -17,6 +17,32 @@ pub struct DesiredState {
     pub namespaces: Vec<NamespaceSpec>,
     /// One workload per runnable service, by service name.
     pub workloads: Vec<Workload>,
+    /// Images to build from source, one per deployment in `BUILDING`.
+    pub builds: Vec<Build>,
+}
+
+/// A deployment's image to build from a git repository, as a Kubernetes Job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// The service.
+    pub service: ServiceName,
+    /// The deployment's number within it.
+    pub deployment: i64,
+    /// Namespace the Job runs in (the environment's).
+    pub namespace: String,
+    /// What to build.
+    pub source: crate::resources::GitSource,
+}
+
+impl Build {
+    /// The Job's name: the workload's, then the deployment number (at most 63 characters:
+    /// service ids are DNS labels of at most 63, so the service part is cut to fit).
+    pub fn job_name(&self) -> String {
+        let suffix = format!("-build-{}", self.deployment);
+        let room = 63usize.saturating_sub(suffix.len());
+        let service: String = self.service.service.chars().take(room).collect();
+        format!("{}{suffix}", service.trim_end_matches('-'))
+    }
 }
 
 /// A Kubernetes namespace for one environment.
@@ -104,13 +130,25 @@ pub fn namespace_name(environment: &EnvironmentName, environment_uid: &str) -> S
     )
 }
 
-/// The desired state at `revision` of a datacenter holding `environments` and the
-/// `targets` of their services. Targets without an image yet (a first build still running)
-/// are left out; targets of environments not in the list are ignored.
+/// A deployment being built: its service, number and source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildTarget {
+    /// The service.
+    pub service: ServiceName,
+    /// The deployment's number.
+    pub deployment: i64,
+    /// What to build.
+    pub source: crate::resources::GitSource,
+}
+
+/// The desired state at `revision` of a datacenter holding `environments`, the `targets` of
+/// their services and the `builds` under way. Targets without an image yet (a first build
+/// still running) are left out; targets of environments not in the list are ignored.
 pub fn compute(
     revision: i64,
     environments: &[Environment],
     targets: &[ServiceTarget],
+    builds: &[BuildTarget],
 ) -> DesiredState {
     let mut namespaces: Vec<NamespaceSpec> = environments
         .iter()
@@ -152,10 +190,25 @@ pub fn compute(
         })
         .collect();
     workloads.sort_by(|a, b| a.service.cmp(&b.service));
+    let mut builds: Vec<Build> = builds
+        .iter()
+        .filter_map(|b| {
+            let env = b.service.environment_name();
+            let ns = namespaces.iter().find(|n| n.environment == env)?;
+            Some(Build {
+                service: b.service.clone(),
+                deployment: b.deployment,
+                namespace: ns.name.clone(),
+                source: b.source.clone(),
+            })
+        })
+        .collect();
+    builds.sort_by(|a, b| (&a.service, a.deployment).cmp(&(&b.service, b.deployment)));
     DesiredState {
         revision,
         namespaces,
         workloads,
+        builds,
     }
 }
 
@@ -239,7 +292,7 @@ mod tests {
             target("built", "", false),
             target("idle", "nginx:1", true),
         ];
-        let state = compute(42, std::slice::from_ref(&prod), &targets);
+        let state = compute(42, std::slice::from_ref(&prod), &targets, &[]);
         assert_eq!(state.revision, 42);
         assert_eq!(state.namespaces.len(), 1);
         assert_eq!(
@@ -262,6 +315,24 @@ mod tests {
             "a stopped service keeps its workload at zero"
         );
         // Pure: same input, same output.
-        assert_eq!(compute(42, &[prod], &targets), state);
+        assert_eq!(compute(42, &[prod], &targets, &[]), state);
+    }
+
+    #[test]
+    fn build_jobs_are_named_within_kubernetes_limits() {
+        let build = |service: &str, deployment: i64| Build {
+            service: ServiceName {
+                tenant: "t".into(),
+                project: "p".into(),
+                environment: "e".into(),
+                service: service.into(),
+            },
+            deployment,
+            namespace: "ns".into(),
+            source: Default::default(),
+        };
+        assert_eq!(build("api", 7).job_name(), "api-build-7");
+        let long = build(&"x".repeat(63), i64::MAX).job_name();
+        assert!(long.len() <= 63 && is_dns_label(&long), "{long}");
     }
 }

@@ -10,6 +10,7 @@
 pub mod authz;
 pub mod deployment;
 pub mod desired;
+pub mod logs;
 pub mod names;
 pub mod observed;
 pub mod resources;

@@ -31,11 +31,26 @@ pub struct WorkloadStatus {
     pub report_time: Timestamp,
 }
 
+/// How a build ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOutcome {
+    /// The service.
+    pub service: ServiceName,
+    /// The deployment's number.
+    pub deployment: i64,
+    /// The image it produced; `None` when it failed.
+    pub image: Option<String>,
+    /// What happened, for a person.
+    pub message: String,
+}
+
 /// One entry of an agent's outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentReport {
     /// A workload's observed state.
     Status(WorkloadStatus),
+    /// A build finished.
+    Build(BuildOutcome),
     /// An event about a resource in the datacenter.
     Event {
         /// The resource (a service name, or the datacenter's).

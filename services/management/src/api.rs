@@ -10,6 +10,7 @@ mod datacenters;
 mod deployments;
 mod environments;
 mod events;
+mod logs;
 mod projects;
 mod role_bindings;
 mod services;
@@ -35,12 +36,13 @@ use tonic::Request;
 use crate::{
     auth::Authenticator,
     error::ApiError,
+    gateway::logs::LogRelay,
     rpc::{CallRecord, CallSlot},
 };
 
 pub use self::{
     audit::AuditApi, datacenters::DatacenterApi, deployments::DeploymentApi,
-    environments::EnvironmentApi, events::EventApi, projects::ProjectApi,
+    environments::EnvironmentApi, events::EventApi, logs::LogApi, projects::ProjectApi,
     role_bindings::RoleBindingApi, services::ServiceApi, teams::TeamApi, tenants::TenantApi,
     tokens::ApiTokenApi, users::UserApi,
 };
@@ -58,6 +60,8 @@ struct Inner {
     /// What agents pin; empty when this instance runs no agent gateway.
     ca_fingerprint: String,
     kek: KeyEncryptionKey,
+    /// The links of this instance's agent gateway, which log requests go through.
+    log_relay: Arc<LogRelay>,
 }
 
 /// Who is calling, from where, and which method.
@@ -103,8 +107,15 @@ impl Api {
                 auth,
                 ca_fingerprint,
                 kek,
+                log_relay: Arc::default(),
             }),
         }
+    }
+
+    /// Where the agent gateway served next to this API registers its links, so log
+    /// requests reach the agents linked to this instance.
+    pub fn log_relay(&self) -> &Arc<LogRelay> {
+        &self.inner.log_relay
     }
 
     /// The key that seals secret values before they are stored.

@@ -45,6 +45,13 @@ pub enum ApiError {
         /// Why, and what to do instead.
         description: String,
     },
+    /// A limit on what one caller may hold was reached; try again later, or ask for less.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// Something the call depends on (a datacenter's agent) cannot serve it now; retrying
+    /// later may work.
+    #[error("{0}")]
+    Unavailable(String),
     /// A server-side failure; details are logged, never sent.
     #[error("internal error")]
     Internal,
@@ -75,6 +82,8 @@ impl ApiError {
             Self::AlreadyExists { .. } => Code::AlreadyExists,
             Self::Aborted(_) => Code::Aborted,
             Self::FailedPrecondition { .. } => Code::FailedPrecondition,
+            Self::ResourceExhausted(_) => Code::ResourceExhausted,
+            Self::Unavailable(_) => Code::Unavailable,
             Self::Internal => Code::Internal,
         }
     }

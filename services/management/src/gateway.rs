@@ -5,6 +5,7 @@
 //! - [`acceptor`] terminates TLS itself, so the revocation list can be swapped while
 //!   running: a revoked certificate is refused at the next handshake.
 //! - [`enroll`] trades join tokens for certificates; [`link`] runs each agent's stream.
+//! - [`logs`] relays the API's log requests over the links of this instance.
 //!
 //! An agent's identity is its verified certificate's datacenter; nothing it sends can
 //! change which datacenter it speaks for.
@@ -13,6 +14,7 @@ pub mod acceptor;
 pub mod authority;
 pub mod enroll;
 pub mod link;
+pub mod logs;
 pub mod router;
 
 use std::{sync::Arc, time::Duration};
@@ -47,12 +49,14 @@ impl Default for GatewaySettings {
     }
 }
 
-/// Serves the gateway on `listener` until `shutdown`.
+/// Serves the gateway on `listener` until `shutdown`; its links take log requests from
+/// `log_relay`.
 pub async fn serve(
     store: Store,
     authority: Arc<Authority>,
     listener: TcpListener,
     settings: GatewaySettings,
+    log_relay: Arc<logs::LogRelay>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let tls = acceptor::TlsSwitch::new(&store, &authority).await?;
@@ -73,7 +77,14 @@ pub async fn serve(
         authority: authority.clone(),
         certificate_ttl: settings.certificate_ttl,
     };
-    let link = link::LinkApi::new(store, authority, router, settings.clone(), shutdown.clone());
+    let link = link::LinkApi::new(
+        store,
+        authority,
+        router,
+        log_relay,
+        settings.clone(),
+        shutdown.clone(),
+    );
     let result = Server::builder()
         .http2_keepalive_interval(Some(settings.keepalive))
         .http2_keepalive_timeout(Some(settings.keepalive * 2))

@@ -99,6 +99,7 @@ impl Instance {
             self.authority.clone(),
             self.gateway,
             config.gateway_settings(),
+            api.log_relay().clone(),
             shutdown.clone(),
         ));
         tasks.spawn(server::serve_api(api, self.api, limits, shutdown.clone()));

@@ -35,13 +35,13 @@ pub(crate) struct CallRecord {
 pub(crate) type CallSlot = Arc<Mutex<CallRecord>>;
 
 /// Whether a full gRPC method path names a call that changes state (and so is audited):
-/// Outpost's own methods other than Get*, List* and Watch*.
+/// Outpost's own methods other than Get*, List*, Watch*, Read* and Stream* (logs).
 pub fn is_mutation(path: &str) -> bool {
     let Some(rest) = path.strip_prefix("/outpost.") else {
         return false;
     };
     let method = rest.rsplit('/').next().unwrap_or_default();
-    !["Get", "List", "Watch"]
+    !["Get", "List", "Watch", "Read", "Stream"]
         .iter()
         .any(|p| method.starts_with(p))
 }

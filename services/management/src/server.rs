@@ -124,6 +124,10 @@ pub async fn serve_api(
             EventApi(api.clone())
         ))
         .add_service(limited!(
+            pb::log_service_server::LogServiceServer<_>,
+            LogApi(api.clone())
+        ))
+        .add_service(limited!(
             pb::audit_service_server::AuditServiceServer<_>,
             AuditApi(api)
         ))

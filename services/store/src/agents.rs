@@ -7,9 +7,9 @@
 
 use outpost_domain::{
     DatacenterName, EnvironmentName, ServiceName, Timestamp,
-    desired::ServiceTarget,
+    desired::{BuildTarget, ServiceTarget},
     observed::{AgentReport, WorkloadStatus},
-    resources::Environment,
+    resources::{Environment, Source},
 };
 use sqlx::{AnyConnection, FromRow};
 use tokio::sync::broadcast;
@@ -95,6 +95,8 @@ pub struct DesiredInputs {
     /// What the services of those environments should run; `secrets` still empty (the
     /// store holds them only sealed, in [`Self::sealed_secrets`]).
     pub targets: Vec<ServiceTarget>,
+    /// The deployments of those services being built.
+    pub builds: Vec<BuildTarget>,
     /// The secrets of those services, sealed.
     pub sealed_secrets: Vec<SealedSecret>,
 }
@@ -219,6 +221,27 @@ impl Store {
         .await
         .map_err(backend)?;
         #[derive(FromRow)]
+        struct BuildRow {
+            tenant: String,
+            project: String,
+            environment: String,
+            name: String,
+            number: i64,
+            spec: String,
+        }
+        let builds: Vec<BuildRow> = sqlx::query_as(
+            "SELECT s.tenant, s.project, s.environment, s.name, d.number, d.spec \
+             FROM services s JOIN environments e \
+               ON e.tenant = s.tenant AND e.project = s.project AND e.name = s.environment \
+             JOIN deployments d ON d.tenant = s.tenant AND d.project = s.project AND d.environment = s.environment \
+               AND d.service = s.name AND d.number = s.current_deployment \
+             WHERE e.datacenter = $1 AND s.status = 'BUILDING' ORDER BY s.tenant, s.project, s.environment, s.name",
+        )
+        .bind(&dc.datacenter)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        #[derive(FromRow)]
         struct SecretRow {
             tenant: String,
             project: String,
@@ -271,6 +294,29 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let builds = builds
+            .into_iter()
+            .filter_map(|r| {
+                let service = ServiceName {
+                    tenant: r.tenant,
+                    project: r.project,
+                    environment: r.environment,
+                    service: r.name,
+                };
+                let spec = match crate::deployments::decode_deployment_spec(&r.spec, &service) {
+                    Ok(spec) => spec,
+                    Err(e) => return Some(Err(e)),
+                };
+                match spec.service.source {
+                    Source::Git(source) => Some(Ok(BuildTarget {
+                        service,
+                        deployment: r.number,
+                        source,
+                    })),
+                    _ => None,
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
         let sealed_secrets = secrets
             .into_iter()
             .map(|r| SealedSecret {
@@ -288,6 +334,7 @@ impl Store {
             revision,
             environments,
             targets,
+            builds,
             sealed_secrets,
         })
     }
@@ -457,6 +504,11 @@ impl Store {
                     }
                     workload_status_put(&mut tx.tx, dc, status).await?;
                     tx.lifecycle_on_report(status).await?;
+                }
+                AgentReport::Build(outcome) => {
+                    if service_in_datacenter(&mut tx.tx, &outcome.service, dc).await? {
+                        tx.lifecycle_on_build(outcome).await?;
+                    }
                 }
                 AgentReport::Event {
                     resource,

@@ -9,7 +9,7 @@ use outpost_domain::{
         Completion, Decision, Deployment, DeploymentEvent, DeploymentSpec, DeploymentStatus,
         FailureReason, ServiceAction, ServiceStatus, check_cancel, decide, on_workload,
     },
-    observed::WorkloadStatus,
+    observed::{BuildOutcome, WorkloadStatus},
     resources::Service,
 };
 use sqlx::{AnyConnection, FromRow};
@@ -355,11 +355,12 @@ impl Tx {
             if needs_build { 0 } else { generation },
         )
         .await?;
-        // A build changes nothing in the cluster until it has an image.
-        let (service_generation, touched) = if needs_build {
-            (service.rollout.generation, false)
+        // A build leaves the workload as it is until there is an image (the agent learns
+        // of the build from the new revision all the same).
+        let (service_generation, stopped) = if needs_build {
+            (service.rollout.generation, None)
         } else {
-            (generation, true)
+            (generation, Some(false))
         };
         self.rollout_set(
             name,
@@ -370,17 +371,131 @@ impl Tx {
                 live: service.rollout.live_deployment,
                 current: number,
             },
-            if touched { Some(false) } else { None },
+            stopped,
             None,
         )
         .await?;
         // From the first deployment on, the environment's datacenter is fixed.
         self.environment_mark_deployed(&name.environment_name(), now())
             .await?;
-        if touched {
-            self.touch_service(name).await?;
+        self.touch_service(name).await
+    }
+
+    /// Ends the build of deployment `outcome.deployment`, if it is the one building: with
+    /// an image it rolls out; without, it ends `BUILD_ERROR` and the live version serves on.
+    pub(crate) async fn lifecycle_on_build(&mut self, outcome: &BuildOutcome) -> Result<()> {
+        let name = &outcome.service;
+        let service = service_get_in(&mut self.tx, name).await?;
+        let r = service.rollout.clone();
+        if r.status != ServiceStatus::Building || r.current_deployment != outcome.deployment {
+            // A late or repeated report of a build that is no longer current.
+            return Ok(());
         }
-        Ok(())
+        let number = outcome.deployment;
+        let deployment = deployment_get(&mut self.tx, name, number).await?;
+        match &outcome.image {
+            Some(image) => {
+                let mut spec = deployment.spec.clone();
+                spec.image.clone_from(image);
+                let spec_json =
+                    serde_json::to_string(&spec).map_err(|_| corrupt("deployment spec"))?;
+                sqlx::query(
+                    "UPDATE deployments SET spec = $1 \
+                     WHERE tenant = $2 AND project = $3 AND environment = $4 AND service = $5 AND number = $6",
+                )
+                .bind(spec_json)
+                .bind(&name.tenant)
+                .bind(&name.project)
+                .bind(&name.environment)
+                .bind(&name.service)
+                .bind(number)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+                let generation = r.generation + 1;
+                let message = format!(
+                    "Built {image}; rolling out, the previous version keeps serving until the new one is healthy."
+                );
+                self.deployment_set(
+                    name,
+                    number,
+                    DeploymentStatus::Deploying,
+                    None,
+                    &message,
+                    generation,
+                )
+                .await?;
+                self.rollout_set(
+                    name,
+                    ServiceStatus::Deploying,
+                    &format!("Deployment {number}: {message}"),
+                    generation,
+                    RolloutPointers {
+                        live: r.live_deployment,
+                        current: number,
+                    },
+                    Some(false),
+                    None,
+                )
+                .await?;
+                event_add(
+                    &mut self.tx,
+                    &name.tenant,
+                    &name.to_string(),
+                    "DeploymentBuilt",
+                    &format!("Deployment {number}: {message}"),
+                    SYSTEM,
+                )
+                .await?;
+                self.touch_service(name).await
+            }
+            None => {
+                let previous = if r.live_deployment > 0 {
+                    format!("deployment {} keeps serving", r.live_deployment)
+                } else {
+                    "nothing was serving before".to_owned()
+                };
+                let message = format!(
+                    "Failed: {} ({}); {previous}.",
+                    FailureReason::BuildFailed.explain(),
+                    outcome.message
+                );
+                self.deployment_set(
+                    name,
+                    number,
+                    DeploymentStatus::BuildError,
+                    Some(FailureReason::BuildFailed),
+                    &message,
+                    0,
+                )
+                .await?;
+                self.rollout_set(
+                    name,
+                    ServiceStatus::BuildError,
+                    &format!("Deployment {number}: {message}"),
+                    r.generation,
+                    RolloutPointers {
+                        live: r.live_deployment,
+                        current: 0,
+                    },
+                    None,
+                    None,
+                )
+                .await?;
+                event_add(
+                    &mut self.tx,
+                    &name.tenant,
+                    &name.to_string(),
+                    "DeploymentBuildError",
+                    &format!("Deployment {number}: {message}"),
+                    SYSTEM,
+                )
+                .await?;
+                // The build leaves the desired state: a new revision.
+                self.touch_service(name).await?;
+                self.start_next_queued(name).await
+            }
+        }
     }
 
     /// Scales a running service to zero, keeping its storage.

@@ -322,7 +322,8 @@ fn reconcile(ctx: &mut Ctx<'_>, key: &Key, pod: Pod) {
         .containers
         .iter()
         .map(|c| {
-            let fault = faults::for_container(&annotations, c.image.as_deref().unwrap_or_default());
+            let fault = faults::for_container(&annotations, c.image.as_deref().unwrap_or_default())
+                .or_else(|| faults::in_args(c.args.as_deref().unwrap_or_default()));
             let prev = prev_statuses.iter().find(|s| s.name == c.name).cloned();
             let next = advance(ctx, c, prev, fault, &policy, &pod_id, &mut events);
             unhealthy |= fault == Some(Fault::Health)

@@ -187,11 +187,22 @@ pub(super) fn watch(
 }
 
 struct LogStream {
-    pending: VecDeque<String>,
+    pending: VecDeque<logs::Line>,
     sub: Option<Subscription>,
     container: String,
     sent: usize,
     restarts: Option<i64>,
+    timestamps: bool,
+}
+
+/// Which lines a followed log starts with, and how they are written.
+pub(super) struct LogFormat {
+    /// Only lines written at or after this time (`sinceSeconds`).
+    pub(super) since: Option<k8s_openapi::jiff::Timestamp>,
+    /// The last this many of them (`tailLines`).
+    pub(super) tail: Option<usize>,
+    /// Each line prefixed with its time (`timestamps`).
+    pub(super) timestamps: bool,
 }
 
 fn restart_count(pod: &serde_json::Value, container: &str) -> Option<i64> {
@@ -203,14 +214,14 @@ fn restart_count(pod: &serde_json::Value, container: &str) -> Option<i64> {
         .as_i64()
 }
 
-/// A followed log: the current lines (last `tail` of them), then new lines as the container
+/// A followed log: the current lines (as `format` selects them), then new lines as the container
 /// progresses, until its instance ends (restart or termination), the pod goes, shutdown,
 /// or a one-hour cap.
 pub(super) fn follow_logs(
     shared: Arc<Shared>,
     key: Key,
     container: String,
-    tail: Option<usize>,
+    format: LogFormat,
 ) -> Response {
     let filter = WatchFilter {
         resource: Resource::Pod,
@@ -229,7 +240,7 @@ pub(super) fn follow_logs(
         .unwrap_or_default();
     let sent = lines.len();
     let state = LogStream {
-        pending: logs::tail(lines, tail).into(),
+        pending: logs::select(lines, format.since, format.tail).into(),
         sub: Some(Subscription {
             shared,
             id,
@@ -239,11 +250,12 @@ pub(super) fn follow_logs(
         restarts: pod.as_ref().and_then(|p| restart_count(p, &container)),
         container,
         sent,
+        timestamps: format.timestamps,
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
-            if let Some(mut line) = st.pending.pop_front() {
-                line.push('\n');
+            if let Some(line) = st.pending.pop_front() {
+                let line = line.render(st.timestamps);
                 return Some((Ok::<_, Infallible>(Bytes::from(line)), st));
             }
             let sub = st.sub.as_mut()?;

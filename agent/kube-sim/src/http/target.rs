@@ -144,6 +144,8 @@ pub(crate) struct Params {
     tail_lines: Option<String>,
     container: Option<String>,
     previous: Option<String>,
+    timestamps: Option<String>,
+    since_seconds: Option<String>,
     send_initial_events: Option<String>,
 }
 
@@ -188,6 +190,16 @@ impl Params {
 
     pub(crate) fn previous(&self) -> Result<bool, ApiError> {
         flag("previous", self.previous.as_deref())
+    }
+
+    /// `timestamps=true`: each log line starts with the time it was written.
+    pub(crate) fn timestamps(&self) -> Result<bool, ApiError> {
+        flag("timestamps", self.timestamps.as_deref())
+    }
+
+    /// `sinceSeconds`: only log lines written that many seconds ago or later.
+    pub(crate) fn since_seconds(&self) -> Result<Option<u64>, ApiError> {
+        number("sinceSeconds", self.since_seconds.as_deref())
     }
 
     /// `sendInitialEvents=true`: a streaming list (kube-rs `watcher` with `streaming_lists`).

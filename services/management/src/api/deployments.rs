@@ -22,19 +22,17 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct DeploymentApi(pub Api);
 
-/// What a deployment of `service`'s current spec runs.
+/// What a deployment of `service`'s current spec runs (for a git source, what it builds).
 pub(crate) fn deployment_spec_of(service: &Service) -> Result<DeploymentSpec, ApiError> {
     match &service.spec.source {
         Source::Image(image) => Ok(DeploymentSpec {
             service: service.spec.clone(),
             image: image.clone(),
         }),
-        Source::Git(_) => Err(ApiError::FailedPrecondition {
-            description: format!(
-                "service {} builds from git, and building from source is not available yet: set an image instead",
-                service.name
-            ),
-            subject: service.name.to_string(),
+        // Built in the datacenter first; the image is known once the build pushed it.
+        Source::Git(_) => Ok(DeploymentSpec {
+            service: service.spec.clone(),
+            image: String::new(),
         }),
         Source::Unset => Err(ApiError::FailedPrecondition {
             description: format!("service {} has no image to deploy", service.name),

@@ -1,6 +1,8 @@
 //! `AgentLinkService`: one stream per agent. Level-triggered: on every change notice the
 //! stream re-reads the datacenter's revision and sends the whole desired state if the agent
 //! has not stored it yet, so lost, repeated or reordered notices cannot leave it behind.
+//! Once the agent said hello, the stream also carries the API's log requests to it and its
+//! answers back ([`super::logs`]).
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
@@ -20,6 +22,7 @@ use tracing::Instrument;
 use super::{
     Authority, GatewaySettings,
     enroll::{internal, millis},
+    logs::{LinkLogs, LogRelay},
     router::{ChangeRouter, Notice},
 };
 
@@ -29,16 +32,19 @@ pub struct LinkApi {
     store: Store,
     authority: Arc<Authority>,
     router: Arc<ChangeRouter>,
+    log_relay: Arc<LogRelay>,
     settings: GatewaySettings,
     shutdown: CancellationToken,
 }
 
 impl LinkApi {
-    /// The service; streams end when `shutdown` is cancelled.
+    /// The service; streams end when `shutdown` is cancelled, and take log requests from
+    /// `log_relay`.
     pub fn new(
         store: Store,
         authority: Arc<Authority>,
         router: Arc<ChangeRouter>,
+        log_relay: Arc<LogRelay>,
         settings: GatewaySettings,
         shutdown: CancellationToken,
     ) -> Self {
@@ -46,6 +52,7 @@ impl LinkApi {
             store,
             authority,
             router,
+            log_relay,
             settings,
             shutdown,
         }
@@ -101,6 +108,7 @@ impl pb::agent_link_service_server::AgentLinkService for LinkApi {
             notices: self.router.subscribe(&dc.datacenter),
             store: self.store.clone(),
             authority: self.authority.clone(),
+            log_relay: self.log_relay.clone(),
             dc: dc.clone(),
             serial,
             inbound: req.into_inner(),
@@ -160,6 +168,7 @@ struct Link {
     store: Store,
     /// Opens the secrets sent in the desired state.
     authority: Arc<Authority>,
+    log_relay: Arc<LogRelay>,
     dc: DatacenterName,
     serial: String,
     inbound: Streaming<pb::AttachRequest>,
@@ -224,6 +233,8 @@ impl Link {
         if let Err(end) = self.send_if_behind().await {
             return end;
         }
+        // Dropped when this stream ends, which ends every log answer still open on it.
+        let mut logs = LinkLogs::register(self.log_relay.clone(), &self.dc.datacenter);
         // Only the agent's own messages push this deadline back; change notices must not,
         // or a stuck agent would never be closed while other datacenters keep changing.
         let silence = tokio::time::sleep(self.silence_limit);
@@ -239,9 +250,12 @@ impl Link {
                     None | Some(Err(_)) => return End::AgentLeft,
                     Some(Ok(m)) => {
                         silence.as_mut().reset(tokio::time::Instant::now() + self.silence_limit);
-                        if let Err(end) = self.handle(m).await { return end }
+                        if let Err(end) = self.handle(m, &mut logs).await { return end }
                     }
                 },
+                (message, traceparent) = logs.next_for_agent() => {
+                    if let Err(end) = self.send(message, traceparent).await { return end }
+                }
                 changed = self.notices.changed() => {
                     if changed.is_err() {
                         return End::AgentLeft;
@@ -254,7 +268,7 @@ impl Link {
         }
     }
 
-    async fn handle(&mut self, message: pb::AttachRequest) -> Result<(), End> {
+    async fn handle(&mut self, message: pb::AttachRequest, logs: &mut LinkLogs) -> Result<(), End> {
         match message.kind {
             Some(In::Ack(ack)) => {
                 self.sent_revision = self.sent_revision.max(ack.revision);
@@ -284,6 +298,14 @@ impl Link {
                 .agent_seen(&self.dc.datacenter, None)
                 .await
                 .map_err(|e| End::Refused(internal(e))),
+            Some(In::LogChunk(chunk)) => match logs.deliver(chunk) {
+                Some(id) => {
+                    tracing::debug!("log request canceled: its caller read too slowly");
+                    self.send(Out::LogCancel(pb::LogCancel { id }), String::new())
+                        .await
+                }
+                None => Ok(()),
+            },
             Some(In::Hello(_)) => Err(End::Refused(Status::invalid_argument(
                 "hello is only the first message",
             ))),
@@ -338,7 +360,12 @@ impl Link {
             .await
             .map_err(|e| End::Refused(internal(e)))?;
         let targets = open_secrets(inputs.targets, &inputs.sealed_secrets, self.authority.kek());
-        let state = desired::compute(inputs.revision, &inputs.environments, &targets);
+        let state = desired::compute(
+            inputs.revision,
+            &inputs.environments,
+            &targets,
+            &inputs.builds,
+        );
         span.in_scope(|| {
             tracing::debug!(
                 revision = state.revision,

@@ -715,6 +715,25 @@ pub fn cases() -> Vec<Case> {
             Tenant,
             None
         ),
+        // Logs are read through the datacenter's agent, and none runs here.
+        case!(
+            "LogService/ReadLogs",
+            [],
+            r#"{"resource":"tenants/{T}/projects/p/environments/production/services/s","tail_lines":10}"#,
+            Viewer,
+            Tenant,
+            None,
+            tonic::Code::Unavailable
+        ),
+        case!(
+            "LogService/StreamLogs",
+            [CREATE_SERVICE, DEPLOY_SERVICE],
+            r#"{"resource":"tenants/{T}/projects/p/environments/production/services/s{U}/deployments/1","since_seconds":60}"#,
+            Viewer,
+            Tenant,
+            None,
+            tonic::Code::Unavailable
+        ),
     ]
 }
 

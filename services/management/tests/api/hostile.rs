@@ -33,9 +33,11 @@ fn hostile_strings() -> Vec<String> {
 
 const HOSTILE_NUMBERS: [i64; 4] = [-1, i32::MIN as i64, i32::MAX as i64, 99];
 
-/// Codes a deliberate refusal may have. Anything else means the server failed.
-const DELIBERATE: [Code; 9] = [
+/// Codes a deliberate refusal may have. Anything else means the server failed. No agent
+/// runs in these tests, so calls that need one answer UNAVAILABLE.
+const DELIBERATE: [Code; 10] = [
     Code::Ok,
+    Code::Unavailable,
     Code::InvalidArgument,
     Code::NotFound,
     Code::PermissionDenied,
