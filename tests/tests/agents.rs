@@ -309,3 +309,112 @@ fn two_agents_enroll_and_each_runs_only_its_own_datacenter() {
         .stop(&["agent went silent"])
         .expect("management stops cleanly");
 }
+
+/// Deleting a datacenter closes its agent's link at once and refuses its certificate from
+/// then on; an expired join token enrolls nobody.
+#[test]
+fn a_deleted_datacenter_drops_its_agent_and_an_expired_token_enrolls_nobody() {
+    let server = Management::start(&[]).expect("management starts");
+    let admin = server.admin_token();
+    for dc in ["gone", "later"] {
+        call(
+            &server,
+            &admin,
+            "DatacenterService/CreateDatacenter",
+            json!({"datacenter_id": dc, "datacenter": {}}),
+        );
+    }
+    // The shortest lifetime a join token may have; it expires while the rest runs.
+    let expiring = call(
+        &server,
+        &admin,
+        "DatacenterService/CreateJoinToken",
+        json!({"datacenter": "datacenters/later", "ttl": "60s"}),
+    );
+    let expires = std::time::Instant::now() + Duration::from_secs(61);
+    let join = call(
+        &server,
+        &admin,
+        "DatacenterService/CreateJoinToken",
+        json!({"datacenter": "datacenters/gone"}),
+    );
+    let fingerprint = join["caFingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    let (sim, kube) = cluster();
+    let linked = agent(
+        tempfile::tempdir().expect("dir"),
+        &kube,
+        Some((
+            &server.gateway,
+            join["token"].as_str().expect("token"),
+            &fingerprint,
+        )),
+    );
+    wait_for("the agent to connect", Duration::from_secs(60), || {
+        agent_state(&server, &admin, "gone")["state"] == "STATE_CONNECTED"
+    })
+    .expect("connected");
+    call(
+        &server,
+        &admin,
+        "DatacenterService/DeleteDatacenter",
+        json!({"name": "datacenters/gone"}),
+    );
+    wait_for(
+        "the deleted datacenter's link to close",
+        Duration::from_secs(30),
+        || {
+            let log = linked.log();
+            log.contains("deleted") || log.contains("revoked")
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", linked.log()));
+    // Its certificate opens nothing any more: a restarted agent is refused again.
+    let dir = linked.kill();
+    let restarted = agent(dir, &kube, None);
+    wait_for(
+        "the restarted agent to be refused",
+        Duration::from_secs(30),
+        || {
+            let log = restarted.log();
+            log.contains("revoked") || log.contains("deleted")
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", restarted.log()));
+    drop(restarted);
+
+    // The expired token: enrolling with it fails, naming why, and leaves nothing behind.
+    while std::time::Instant::now() < expires {
+        wait_for("the token to expire", Duration::from_secs(1), || false).ok();
+    }
+    let out = Command::new(bin("outpost-agent"))
+        .current_dir(tempfile::tempdir().expect("dir").path())
+        .args([
+            "--state-dir",
+            "state",
+            "enroll",
+            "--management",
+            &server.gateway,
+        ])
+        .args([
+            "--token",
+            expiring["token"].as_str().expect("token"),
+            "--ca-fingerprint",
+            &fingerprint,
+        ])
+        .output()
+        .expect("enroll");
+    assert!(!out.status.success(), "an expired token enrolled");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("expired"), "{said}");
+    assert_eq!(
+        agent_state(&server, &admin, "later")["state"],
+        "STATE_NOT_ENROLLED"
+    );
+    sim.stop(&[]).expect("sim stops");
+    server
+        .stop(&["agent went silent", "revoked", "deleted"])
+        .expect("management stops");
+}

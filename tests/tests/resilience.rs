@@ -172,12 +172,13 @@ fn cuts_and_crashes_on_either_side_converge_and_lose_nothing() {
     proxy.restore();
     wait_available(&server, &admin, 3, "the change made during the cut");
 
-    // 2. Kill the management service and restart it on the same data (on new ports).
+    // 2. Kill the management service in the middle of a rollout and restart it on the
+    //    same data (on new ports): the rollout still ends in its true final status.
+    scale(&server, &admin, 1);
     let dir = server.process.kill();
     let server = Management::start_in(dir, &ENV).expect("management restarts");
     proxy.retarget(&server.gateway);
-    scale(&server, &admin, 1);
-    wait_available(&server, &admin, 1, "a change after the management restart");
+    wait_available(&server, &admin, 1, "a rollout cut by a management restart");
 
     // 3. Kill the agent and restart it on its stored state (no new enrollment needed).
     let agent_dir = agent_process.kill();
@@ -188,6 +189,36 @@ fn cuts_and_crashes_on_either_side_converge_and_lose_nothing() {
         agent_state(&server, &admin) == "STATE_CONNECTED"
     })
     .expect("reconnected");
+
+    // Every deployment ended: none is stuck in an in-progress status, and the newest one
+    // (the agent was down when it was made) is DEPLOYED.
+    let deployments = call(
+        &server,
+        &admin,
+        "DeploymentService/ListDeployments",
+        json!({"parent": SERVICE, "page_size": 1000}),
+    )
+    .expect("deployments");
+    let statuses: Vec<&str> = deployments["deployments"]
+        .as_array()
+        .expect("deployments")
+        .iter()
+        .filter_map(|d| d["status"].as_str())
+        .collect();
+    assert_eq!(
+        statuses.first(),
+        Some(&"DEPLOYMENT_STATUS_DEPLOYED"),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(
+            *s,
+            "DEPLOYMENT_STATUS_DEPLOYED"
+                | "DEPLOYMENT_STATUS_DEPLOYMENT_ERROR"
+                | "DEPLOYMENT_STATUS_CANCELED"
+        )),
+        "{statuses:?}"
+    );
 
     // Nothing recorded twice: the workload's events alternate between phases; a resent or
     // re-reported status would show as two identical neighbours.
