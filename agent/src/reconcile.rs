@@ -231,12 +231,16 @@ pub fn status_of(
     }
 }
 
-/// How often a pass runs even without a new desired state (to see rollouts progress and
-/// repair drift).
+/// How often a pass runs even without a new desired state (to repair drift).
 pub const RESYNC: Duration = Duration::from_secs(2);
 
+/// How often a pass runs while a rollout or build is under way, so its end is reported
+/// promptly (the cost: a few list calls per second, only while something moves).
+pub const BUSY_RESYNC: Duration = Duration::from_millis(250);
+
 /// Runs passes until `shutdown`: on every newly stored desired state (continuing the trace
-/// of the change that produced it) and every [`RESYNC`].
+/// of the change that produced it), and every [`BUSY_RESYNC`] while something is under way,
+/// [`RESYNC`] otherwise.
 pub async fn run(
     state: LocalState,
     cluster: KubeCluster,
@@ -248,9 +252,14 @@ pub async fn run(
     loop {
         let span = tracing::info_span!("reconcile", revision = tracing::field::Empty);
         outpost_telemetry::continue_trace(&span, &std::mem::take(&mut traceparent));
-        if let Err(e) = pass(&state, &cluster, &outbox).instrument(span).await {
-            tracing::warn!(error = format!("{e:#}"), "reconcile pass failed; retrying");
-        }
+        let next = match pass(&state, &cluster, &outbox).instrument(span).await {
+            Ok(true) => BUSY_RESYNC,
+            Ok(false) => RESYNC,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "reconcile pass failed; retrying");
+                RESYNC
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
             changed = desired_changed.changed() => {
@@ -259,16 +268,18 @@ pub async fn run(
                 }
                 traceparent = desired_changed.borrow_and_update().1.clone();
             }
-            _ = tokio::time::sleep(RESYNC) => {}
+            _ = tokio::time::sleep(next) => {}
         }
     }
 }
 
-async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> anyhow::Result<()> {
+/// One pass; true when a rollout or build is still under way.
+async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> anyhow::Result<bool> {
     // Nothing stored yet: do nothing (and in particular, delete nothing).
     let Some(desired) = state.desired().await? else {
-        return Ok(());
+        return Ok(false);
     };
+    let mut busy = false;
     let observed = cluster.observe().await?;
     let actions = plan(&desired, &observed);
     for action in &actions {
@@ -290,6 +301,7 @@ async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> any
             desired.revision,
             now,
         );
+        busy |= status.phase == "Progressing";
         let service = w.service.to_string();
         let summary = format!(
             "{}/{}/{}/{}/{}",
@@ -318,6 +330,7 @@ async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> any
     for b in &desired.builds {
         let job = observed.jobs.get(&(b.namespace.clone(), b.job_name()));
         let Some(outcome) = build_outcome(b, job, cluster.build_settings()) else {
+            busy = true;
             continue;
         };
         // Reported once per build: the key names the deployment.
@@ -341,7 +354,7 @@ async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> any
             .await?;
         outbox.notify_one();
     }
-    Ok(())
+    Ok(busy)
 }
 
 /// What to report about build `b` whose Job is `job`: nothing while it runs.

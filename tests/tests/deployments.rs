@@ -472,13 +472,14 @@ fn stop_restart_secrets_cancel_queue_and_promote() {
     )
     .expect("rolled back");
 
-    // A queued deploy starts when the one before it ends.
-    let a = inst.deploy(WEB, Some("registry.example.com/web:11"));
+    // A queued deploy starts when the one before it ends (that one takes the 4 s health
+    // grace to fail, so the second is certainly queued behind it).
+    let a = inst.deploy(WEB, Some("registry.example.com/web:11-fail-health"));
     let b = inst.deploy(WEB, Some("registry.example.com/web:12"));
     assert_eq!(status(&b), "DEPLOYMENT_STATUS_QUEUED");
     assert_eq!(
         status(&inst.finished(&name(&a), 0)),
-        "DEPLOYMENT_STATUS_DEPLOYED"
+        "DEPLOYMENT_STATUS_DEPLOYMENT_ERROR"
     );
     assert_eq!(
         status(&inst.finished(&name(&b), 0)),
@@ -668,7 +669,10 @@ fn a_git_source_is_built_as_a_job_and_a_failed_build_leaves_the_live_version_ser
     );
     let built = inst.ok("DeploymentService/DeployService", json!({"name": WEB}));
     assert_eq!(status(&built), "DEPLOYMENT_STATUS_BUILDING", "{built}");
-    assert!(built["image"].as_str().unwrap_or_default().is_empty(), "no image until it is built");
+    assert!(
+        built["image"].as_str().unwrap_or_default().is_empty(),
+        "no image until it is built"
+    );
     let done = inst.finished(&name(&built), 0);
     assert_eq!(status(&done), "DEPLOYMENT_STATUS_DEPLOYED", "{done}");
     let image = done["image"].as_str().expect("the built image").to_owned();
