@@ -13,6 +13,7 @@ pub mod desired;
 pub mod logs;
 pub mod names;
 pub mod observed;
+pub mod provider;
 pub mod resources;
 pub mod shape;
 pub mod validate;

@@ -1,0 +1,97 @@
+use serde_json::json;
+
+use super::*;
+
+fn catalog() -> Catalog {
+    Catalog::with(&[]).expect("the built-in definitions are valid")
+}
+
+fn fields(v: &Violations) -> Vec<String> {
+    v.0.iter().map(|f| f.field.clone()).collect()
+}
+
+#[test]
+fn the_built_in_providers_are_postgresql_bucket_and_redis() {
+    let c = catalog();
+    let names: Vec<&str> = c.all().map(|p| p.definition.name.as_str()).collect();
+    assert_eq!(names, ["bucket", "postgresql", "redis"]);
+    let pg = &c.get("postgresql").expect("pg").definition;
+    assert_eq!(pg.category, Category::Database);
+    assert!(pg.capabilities.pausable);
+    assert_eq!(pg.needs, Needs::BlockStorage);
+    assert!(!c.get("bucket").expect("bucket").definition.capabilities.pausable);
+}
+
+#[test]
+fn configs_are_checked_against_the_schema_naming_each_field() {
+    let c = catalog();
+    let pg = c.get("postgresql").expect("pg");
+    let mut v = Violations::default();
+    pg.check_config(
+        &mut v,
+        "config",
+        &json!({"version": "16", "storage_gib": 10, "shape": "FLX", "database": "shop", "user": "shop"}),
+    );
+    assert!(v.is_empty(), "{v:?}");
+    let mut v = Violations::default();
+    pg.check_config(
+        &mut v,
+        "config",
+        &json!({"version": "9", "storage_gib": 0, "shape": "FLX", "database": "Bad Name", "colour": 1}),
+    );
+    let got = fields(&v);
+    for want in ["config.version", "config.storage_gib", "config.database", "config"] {
+        assert!(got.contains(&want.to_owned()), "{want} missing from {got:?}");
+    }
+}
+
+#[test]
+fn secret_errors_never_quote_the_secret() {
+    let c = catalog();
+    let pg = c.get("postgresql").expect("pg");
+    let mut v = Violations::default();
+    pg.check_secrets(&mut v, "secrets", &json!({"password": "short-pw"}));
+    assert_eq!(fields(&v), ["secrets.password"]);
+    assert!(!format!("{v:?}").contains("short-pw"), "{v:?}");
+}
+
+#[test]
+fn updates_follow_each_fields_rule() {
+    let c = catalog();
+    let pg = c.get("postgresql").expect("pg");
+    let old = json!({"version": "16", "storage_gib": 10, "shape": "FLX", "database": "shop", "user": "shop"});
+    let check = |new: serde_json::Value| {
+        let mut v = Violations::default();
+        pg.check_update(&mut v, "config", &old, &new);
+        fields(&v)
+    };
+    assert!(check(json!({"version": "16", "storage_gib": 20, "shape": "MAX", "database": "shop", "user": "shop"})).is_empty());
+    assert_eq!(
+        check(json!({"version": "15", "storage_gib": 5, "shape": "FLX", "database": "shop", "user": "shop"})),
+        ["config.storage_gib", "config.version"]
+    );
+}
+
+#[test]
+fn broken_definitions_are_refused_naming_the_file() {
+    let bad = [
+        ("not-json.json", "{".to_owned()),
+        ("bad-name.json", include_str!("../../providers/redis.json").replace("\"redis\"", "\"Redis DB\"")),
+        (
+            "bad-rule.json",
+            include_str!("../../providers/redis.json").replace("\"persistent\": \"IMMUTABLE\"", "\"colour\": \"IMMUTABLE\""),
+        ),
+        (
+            "bad-schema.json",
+            include_str!("../../providers/redis.json").replace("\"type\": \"object\"", "\"type\": \"no-such-type\""),
+        ),
+    ];
+    for (file, text) in bad {
+        let err = Catalog::with(&[(file.to_owned(), text)]).expect_err(file);
+        assert!(err.to_string().contains(file), "{err}");
+    }
+    // An operator's definition adds to the catalog (or replaces a built-in of that name).
+    let extra = include_str!("../../providers/redis.json").replace("\"redis\"", "\"valkey\"");
+    let c = Catalog::with(&[("valkey.json".into(), extra)]).expect("valid");
+    assert!(c.get("valkey").is_some() && c.get("redis").is_some());
+}
