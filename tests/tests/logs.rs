@@ -12,6 +12,7 @@ use outpost_e2e::{Management, agent, cluster, grpcurl, grpcurl_call, wait_for};
 use serde_json::{Value, json};
 
 const WEB: &str = "tenants/acme/projects/shop/environments/production/services/web";
+const API: &str = "tenants/acme/projects/shop/environments/production/services/api";
 
 /// grpcurl's answer to `LogService/{method}`, or its error output.
 fn logs(server: &Management, token: &str, method: &str, body: Value) -> Result<Value, String> {
@@ -158,6 +159,14 @@ fn logs_are_read_and_followed_through_the_agent_and_end_cleanly() {
                "service": {"image": "registry.example.com/web:1", "shape": "SHAPE_FLX", "replicas": 2,
                            "ports": [{"container_port": 8080}], "health_check_path": "/healthz"}}),
     );
+    ok(
+        &server,
+        &admin,
+        "ServiceService/CreateService",
+        json!({"parent": "tenants/acme/projects/shop/environments/production", "service_id": "api",
+               "service": {"git": {"url": "https://git.example.com/shop/api.git"}, "shape": "SHAPE_FLX",
+                           "replicas": 1}}),
+    );
     let viewer = user_token(&server, &admin, "acme", "vic", "ROLE_VIEWER");
     let stranger = user_token(&server, &admin, "globex", "eve", "ROLE_OWNER");
     let join = ok(
@@ -177,25 +186,34 @@ fn logs_are_read_and_followed_through_the_agent_and_end_cleanly() {
         Some(enrollment),
     );
 
-    // Deploy the service and wait until both pods serve.
-    let deployment = ok(
-        &server,
-        &admin,
-        "DeploymentService/DeployService",
-        json!({"name": WEB}),
-    );
-    let deployment = deployment["name"].as_str().expect("name").to_owned();
-    let mut last = Value::Null;
-    wait_for("web to be deployed", Duration::from_secs(90), || {
-        last = ok(
+    // Deploy both services (api is built from source first) and wait until they serve.
+    let deploy = |service: &str| {
+        let deployment = ok(
             &server,
             &admin,
-            "DeploymentService/GetDeployment",
-            json!({"name": deployment}),
+            "DeploymentService/DeployService",
+            json!({"name": service}),
         );
-        last["status"] == "DEPLOYMENT_STATUS_DEPLOYED"
-    })
-    .unwrap_or_else(|e| panic!("{e}: {last}"));
+        deployment["name"].as_str().expect("name").to_owned()
+    };
+    let (deployment, built) = (deploy(WEB), deploy(API));
+    for name in [&deployment, &built] {
+        let mut last = Value::Null;
+        wait_for(
+            &format!("{name} to be deployed"),
+            Duration::from_secs(90),
+            || {
+                last = ok(
+                    &server,
+                    &admin,
+                    "DeploymentService/GetDeployment",
+                    json!({"name": name}),
+                );
+                last["status"] == "DEPLOYMENT_STATUS_DEPLOYED"
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}: {last}"));
+    }
 
     // Recent lines, read by a viewer: each pod's, pod by pod, the tail respected.
     let recent = logs(
@@ -234,6 +252,36 @@ fn logs_are_read_and_followed_through_the_agent_and_end_cleanly() {
         .expect("ReadLogs"),
     );
     assert_eq!(per_pod(&one).values().copied().collect::<Vec<_>>(), [1, 1]);
+
+    // A build's log, from the pod of its Job, read and followed to the build's end.
+    let build = logs(&server, &viewer, "ReadLogs", json!({"resource": built})).expect("build");
+    let lines = entries(&build);
+    assert!(
+        lines.iter().all(|(pod, _)| pod.starts_with("api-build-1-")),
+        "{build}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|(_, l)| l.ends_with("work complete, exiting")),
+        "{build}"
+    );
+    assert_eq!(build["entries"][0]["container"], "build");
+    let followed = Command::new(grpcurl())
+        .args(["-plaintext", "-max-time", "30", "-H"])
+        .arg(format!("authorization: Bearer {viewer}"))
+        .args(["-d", &json!({"resource": built}).to_string()])
+        .arg(&server.api)
+        .arg("outpost.management.v1.LogService/StreamLogs")
+        .output()
+        .expect("grpcurl");
+    assert!(
+        followed.status.success(),
+        "a finished build's followed log ends by itself: {}",
+        String::from_utf8_lossy(&followed.stderr)
+    );
+    let text = String::from_utf8_lossy(&followed.stdout).into_owned();
+    assert!(text.contains("work complete, exiting"), "{text}");
 
     // An image deployment has no build pod; another tenant's service does not exist for
     // its callers; bad input names each bad field.

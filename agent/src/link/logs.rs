@@ -167,14 +167,16 @@ async fn answer(pods: &PodLogs, request: &pb::LogRequest, chunks: &ChunkSender) 
     let deadline = Instant::now() + timeout.min(MAX_TIMEOUT);
     let build = (request.build > 0).then_some(request.build);
     let container = (!request.container.is_empty()).then_some(request.container.as_str());
-    let targets = match pods
-        .targets(&request.namespace, &request.workload, build, container)
-        .await
-    {
-        Ok(targets) => targets,
-        Err(e) => {
+    let listing = pods.targets(&request.namespace, &request.workload, build, container);
+    let targets = match tokio::time::timeout_at(deadline, listing).await {
+        Ok(Ok(targets)) => targets,
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "listing pods for a log request failed");
             return end(pb::LogEndCode::Unavailable, format!("listing pods: {e}"));
+        }
+        Err(_) => {
+            let message = "listing pods timed out".to_owned();
+            return end(pb::LogEndCode::Unavailable, message);
         }
     };
     if let Some(n) = build

@@ -205,18 +205,30 @@ pub(super) struct LogFormat {
     pub(super) timestamps: bool,
 }
 
-fn restart_count(pod: &serde_json::Value, container: &str) -> Option<i64> {
+fn container_status<'a>(
+    pod: &'a serde_json::Value,
+    container: &str,
+) -> Option<&'a serde_json::Value> {
     pod.pointer("/status/containerStatuses")?
         .as_array()?
         .iter()
-        .find(|c| c.get("name").and_then(|n| n.as_str()) == Some(container))?
+        .find(|c| c.get("name").and_then(|n| n.as_str()) == Some(container))
+}
+
+fn restart_count(pod: &serde_json::Value, container: &str) -> Option<i64> {
+    container_status(pod, container)?
         .get("restartCount")?
         .as_i64()
 }
 
-/// A followed log: the current lines (as `format` selects them), then new lines as the container
-/// progresses, until its instance ends (restart or termination), the pod goes, shutdown,
-/// or a one-hour cap.
+/// Whether the container's current instance has ended: its log will not grow.
+fn terminated(pod: &serde_json::Value, container: &str) -> bool {
+    container_status(pod, container).is_some_and(|c| c.pointer("/state/terminated").is_some())
+}
+
+/// A followed log: the current lines (as `format` selects them), then new lines as the
+/// container progresses, until its instance ends (restart or termination; at once if it had
+/// ended already, as for a finished Job's pod), the pod goes, shutdown, or a one-hour cap.
 pub(super) fn follow_logs(
     shared: Arc<Shared>,
     key: Key,
@@ -232,7 +244,9 @@ pub(super) fn follow_logs(
     };
     let mut store = shared.store();
     let pod = store.get(&key).cloned();
-    let (id, rx) = store.hub_mut().subscribe(filter);
+    // Nothing more to follow of an instance that has ended (or a pod that is gone).
+    let ended = pod.as_ref().is_none_or(|p| terminated(p, &container));
+    let subscribed = (!ended).then(|| store.hub_mut().subscribe(filter));
     drop(store);
     let lines = pod
         .as_ref()
@@ -241,7 +255,7 @@ pub(super) fn follow_logs(
     let sent = lines.len();
     let state = LogStream {
         pending: logs::select(lines, format.since, format.tail).into(),
-        sub: Some(Subscription {
+        sub: subscribed.map(|(id, rx)| Subscription {
             shared,
             id,
             rx,
@@ -274,17 +288,7 @@ pub(super) fn follow_logs(
             st.restarts = st.restarts.or(restarts);
             st.pending.extend(lines.iter().skip(st.sent).cloned());
             st.sent = st.sent.max(lines.len());
-            let terminated = frame
-                .object
-                .pointer("/status/containerStatuses")
-                .and_then(|c| c.as_array())
-                .and_then(|cs| {
-                    cs.iter().find(|c| {
-                        c.get("name").and_then(|n| n.as_str()) == Some(st.container.as_str())
-                    })
-                })
-                .is_some_and(|c| c.pointer("/state/terminated").is_some());
-            if ended || terminated {
+            if ended || terminated(&frame.object, &st.container) {
                 st.sub = None;
             }
         }

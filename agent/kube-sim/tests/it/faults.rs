@@ -242,3 +242,51 @@ async fn pod_logs_tell_the_pods_story() {
     let first = lines.next().await.unwrap().unwrap();
     assert!(first.contains("starting api:v1"), "{first}");
 }
+
+#[tokio::test]
+async fn log_lines_carry_their_time_and_a_finished_containers_followed_log_ends() {
+    let c = Cluster::new();
+    let pods: Api<Pod> = c.api("default");
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "once" },
+        "spec": { "restartPolicy": "Never", "containers": [{ "name": "app", "image": "job:v1" }] },
+    }))
+    .unwrap();
+    apply(&pods, &pod).await;
+    c.settle();
+    let timed = LogParams {
+        timestamps: true,
+        ..LogParams::default()
+    };
+    let logs = pods.logs("once", &timed).await.unwrap();
+    assert!(logs.contains("work complete"), "{logs}");
+    for line in logs.lines() {
+        let (time, rest) = line.split_once(' ').unwrap();
+        assert!(
+            time.parse::<k8s_openapi::jiff::Timestamp>().is_ok(),
+            "{line}"
+        );
+        assert!(rest.contains(" INFO "), "{line}");
+    }
+    // Every line was written at start: a minute later, the last 30 seconds have none.
+    c.sim.advance(Duration::from_secs(60));
+    let recent = LogParams {
+        since_seconds: Some(30),
+        ..LogParams::default()
+    };
+    assert_eq!(pods.logs("once", &recent).await.unwrap(), "");
+    // Following a container that has finished gives its lines and ends, as the kubelet does.
+    let follow = LogParams {
+        follow: true,
+        ..LogParams::default()
+    };
+    let stream = pods.log_stream("once", &follow).await.unwrap();
+    let lines: Vec<String> = tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.lines().map(Result::unwrap).collect(),
+    )
+    .await
+    .expect("the followed log of a finished container ends");
+    assert_eq!(lines.len(), logs.lines().count());
+}

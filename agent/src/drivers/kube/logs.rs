@@ -11,10 +11,10 @@ use kube::{
     api::{ListParams, LogParams},
 };
 
-use super::manifests::{OWNED_SELECTOR, WORKLOAD_LABEL};
-
-/// Label on a build Job's pods naming the deployment (its number) the build is for.
-pub const BUILD_LABEL: &str = "outpost.dev/build";
+use super::{
+    build::{BUILD_LABEL, BUILD_OF_LABEL},
+    manifests::{OWNED_SELECTOR, WORKLOAD_LABEL},
+};
 /// Longest line passed on, in bytes; the rest of a longer line is dropped.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Ends a line cut at [`MAX_LINE_BYTES`].
@@ -41,13 +41,12 @@ impl std::fmt::Debug for PodLogs {
     }
 }
 
-/// The label selector of a log request's pods: the workload's own pods, or with `build` its
-/// build pods for that deployment number. Build pods carry the workload label too, so the
-/// workload's selector leaves them out.
+/// The label selector of a log request's pods: the workload's own pods, or with `build` the
+/// pods of its build for that deployment number (which do not carry the workload label).
 pub fn selector(workload: &str, build: Option<i64>) -> String {
     match build {
-        Some(n) => format!("{OWNED_SELECTOR},{WORKLOAD_LABEL}={workload},{BUILD_LABEL}={n}"),
-        None => format!("{OWNED_SELECTOR},{WORKLOAD_LABEL}={workload},!{BUILD_LABEL}"),
+        Some(n) => format!("{OWNED_SELECTOR},{BUILD_OF_LABEL}={workload},{BUILD_LABEL}={n}"),
+        None => format!("{OWNED_SELECTOR},{WORKLOAD_LABEL}={workload}"),
     }
 }
 
@@ -233,14 +232,14 @@ mod tests {
     }
 
     #[test]
-    fn a_workloads_selector_leaves_its_builds_out() {
+    fn a_workload_and_its_builds_are_selected_apart() {
         assert_eq!(
             selector("web", None),
-            "app.kubernetes.io/managed-by=outpost-agent,outpost.dev/workload=web,!outpost.dev/build"
+            "app.kubernetes.io/managed-by=outpost-agent,outpost.dev/workload=web"
         );
         assert_eq!(
             selector("web", Some(3)),
-            "app.kubernetes.io/managed-by=outpost-agent,outpost.dev/workload=web,outpost.dev/build=3"
+            "app.kubernetes.io/managed-by=outpost-agent,outpost.dev/build-of=web,outpost.dev/build=3"
         );
     }
 }

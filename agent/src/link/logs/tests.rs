@@ -3,15 +3,20 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::Pod};
+use k8s_openapi::api::{apps::v1::Deployment, batch::v1::Job};
 use kube::api::{Api, Patch, PatchParams};
-use outpost_domain::{ServiceName, desired::Workload};
+use outpost_domain::{
+    ServiceName,
+    desired::{Build, Workload},
+    resources::GitSource,
+};
 use outpost_kube_sim::{Sim, SimConfig};
 
 use super::*;
 use crate::drivers::kube::{
-    logs::{BUILD_LABEL, MAX_LINE_BYTES},
-    manifests::{self, MANAGED_BY, WORKLOAD_LABEL},
+    build::{self, BuildSettings},
+    logs::MAX_LINE_BYTES,
+    manifests,
 };
 
 fn line(text: &str) -> pb::LogLine {
@@ -77,13 +82,14 @@ fn lines_past_the_limit_are_dropped() {
     assert_eq!(texts(&c.take().expect("chunk")), ["1", "2", "3"]);
 }
 
-/// A cluster running workload `web` (two pods, the agent's own manifests) and the build pod
-/// of its deployment 3, all started and ready.
+/// A cluster running workload `web` (two pods) and the build Job of its deployment 3, all
+/// from the agent's own manifests, started, ready or complete.
 async fn cluster() -> Sim {
     let sim = Sim::start(SimConfig::explicit()).expect("sim");
+    let service =
+        ServiceName::parse("tenants/t/projects/p/environments/e/services/web").expect("name");
     let workload = Workload {
-        service: ServiceName::parse("tenants/t/projects/p/environments/e/services/web")
-            .expect("name"),
+        service: service.clone(),
         namespace: "default".into(),
         name: "web".into(),
         generation: 1,
@@ -106,17 +112,23 @@ async fn cluster() -> Sim {
         )
         .await
         .expect("deployment");
-    let build: Pod = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": { "name": "web-build-3", "labels": {
-            MANAGED_BY.0: MANAGED_BY.1, WORKLOAD_LABEL: "web", BUILD_LABEL: "3" } },
-        "spec": { "containers": [{ "name": "build", "image": "builder:1" }] },
-    }))
-    .expect("pod");
-    Api::<Pod>::namespaced(sim.client(), "default")
-        .patch("web-build-3", &apply, &Patch::Apply(build))
+    let build = Build {
+        service,
+        deployment: 3,
+        namespace: "default".into(),
+        source: GitSource {
+            url: "https://git.example.com/shop/web.git".into(),
+            ..Default::default()
+        },
+    };
+    Api::<Job>::namespaced(sim.client(), "default")
+        .patch(
+            &build.job_name(),
+            &apply,
+            &Patch::Apply(build::job(&build, &BuildSettings::default())),
+        )
         .await
-        .expect("build pod");
+        .expect("build job");
     sim.settle().expect("settles");
     sim
 }
@@ -188,7 +200,7 @@ async fn recent_lines_come_pod_by_pod_with_their_time_and_never_from_builds() {
     );
     assert!(
         pods.iter()
-            .all(|p| p.starts_with("web-") && *p != "web-build-3")
+            .all(|p| p.starts_with("web-") && !p.starts_with("web-build-"))
     );
     assert!(
         lines.iter().any(|(_, text)| text.ends_with("INFO ready")),
@@ -222,7 +234,7 @@ async fn a_build_is_read_from_its_pod_or_not_found() {
     let lines = lines(&chunks);
     assert!(!lines.is_empty());
     assert!(
-        lines.iter().all(|(pod, _)| pod == "web-build-3"),
+        lines.iter().all(|(pod, _)| pod.starts_with("web-build-3-")),
         "{lines:?}"
     );
     assert!(

@@ -72,9 +72,9 @@ impl LogApi {
             kind,
             resource,
         )?;
+        // The connection goes back to the pool before the agent is asked.
         let (environment, build) = {
             let mut reader = api.reader().await?;
-            let environment = reader.environment_get(&service.environment_name()).await?;
             let build = match &query.source {
                 LogSource::Service(s) => {
                     reader.service_get(s).await?;
@@ -82,6 +82,7 @@ impl LogApi {
                 }
                 LogSource::Build(d) => reader.deployment_get(d).await?.name.number(),
             };
+            let environment = reader.environment_get(&service.environment_name()).await?;
             (environment, build)
         };
         let timeout = if follow { MAX_FOLLOW } else { READ_TIMEOUT } + AGENT_TIMEOUT_SLACK;
