@@ -3,6 +3,7 @@
 //! number, a negative port) are carried through so that domain validation can name the field.
 
 pub mod agent;
+pub mod json;
 
 use outpost_domain::{
     Timestamp,
@@ -259,6 +260,44 @@ impl From<d::ServiceSpec> for pb::Service {
     }
 }
 
+impl From<&outpost_domain::provider::Definition> for pb::Provider {
+    fn from(d: &outpost_domain::provider::Definition) -> Self {
+        let rule = |r: &outpost_domain::provider::UpdateRule| {
+            let name = serde_json::to_value(r)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            by_name("UPDATE_RULE_", &name, pb::UpdateRule::from_str_name)
+        };
+        let needs = serde_json::to_value(d.needs)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Self {
+            name: format!("providers/{}", d.name),
+            version: d.version.clone(),
+            display_name: d.display_name.clone(),
+            category: by_name(
+                "PROVIDER_CATEGORY_",
+                d.category.as_str(),
+                pb::ProviderCategory::from_str_name,
+            ),
+            description: d.description.clone(),
+            needs: by_name("PROVIDER_NEEDS_", &needs, pb::ProviderNeeds::from_str_name),
+            pausable: d.capabilities.pausable,
+            backups: d.capabilities.backups,
+            config_schema: Some(json::to_struct(&d.config_schema)),
+            secrets_schema: Some(json::to_struct(&d.secrets_schema)),
+            details_schema: Some(json::to_struct(&d.details_schema)),
+            update_rules: d
+                .update_rules
+                .iter()
+                .map(|(k, r)| (k.clone(), rule(r)))
+                .collect(),
+        }
+    }
+}
+
 impl From<outpost_domain::deployment::Deployment> for pb::Deployment {
     fn from(dep: outpost_domain::deployment::Deployment) -> Self {
         Self {
@@ -491,6 +530,15 @@ mod tests {
                 version: 3,
             },
         };
+        for provider in outpost_domain::provider::Catalog::with(&[])
+            .expect("built-ins")
+            .all()
+        {
+            let wire = pb::Provider::from(&provider.definition);
+            assert_ne!(wire.category, 0);
+            assert_ne!(wire.needs, 0);
+            assert!(wire.update_rules.values().all(|r| *r != 0), "{wire:?}");
+        }
         let wire = pb::Deployment::from(d);
         assert_eq!(wire.status(), pb::DeploymentStatus::DeploymentError);
         assert_eq!(wire.failure_reason(), pb::FailureReason::CrashLoop);

@@ -318,3 +318,85 @@ fn two_instances_share_one_postgres_database() {
     one.stop(&[]).expect("clean stop");
     two.stop(&[]).expect("clean stop");
 }
+
+/// The catalog: the built-in providers for every signed-in caller, an operator's extra
+/// definition from the providers directory, and a broken one stopping the start naming it.
+#[test]
+fn providers_come_built_in_and_from_the_operators_directory() {
+    let dir = tempfile::tempdir().expect("dir");
+    let providers = dir.path().join("providers");
+    std::fs::create_dir(&providers).expect("providers dir");
+    let redis = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../services/domain/providers/redis.json"
+    ))
+    .expect("redis.json");
+    std::fs::write(
+        providers.join("valkey.json"),
+        redis.replace("\"redis\"", "\"valkey\""),
+    )
+    .expect("write");
+    let providers_dir = providers.to_str().expect("utf-8").to_owned();
+    let server =
+        Management::start(&[("OUTPOST_PROVIDERS__DIR", providers_dir.as_str())]).expect("start");
+    let admin = server.admin_token();
+    let out = grpcurl_call(
+        &server.api,
+        &admin,
+        "outpost.management.v1.ProviderService/ListProviders",
+        "{}",
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let names: Vec<&str> = list["providers"]
+        .as_array()
+        .expect("providers")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "providers/bucket",
+            "providers/postgresql",
+            "providers/redis",
+            "providers/valkey"
+        ]
+    );
+    let out = grpcurl_call(
+        &server.api,
+        &admin,
+        "outpost.management.v1.ProviderService/GetProvider",
+        r#"{"name":"providers/postgresql"}"#,
+    );
+    let pg: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(pg["category"], "PROVIDER_CATEGORY_DATABASE");
+    assert_eq!(
+        pg["updateRules"]["storage_gib"],
+        "UPDATE_RULE_INCREASE_ONLY"
+    );
+    assert_eq!(
+        pg["configSchema"]["properties"]["version"]["enum"],
+        serde_json::json!(["15", "16"])
+    );
+    let out = grpcurl_call(
+        &server.api,
+        &admin,
+        "outpost.management.v1.ProviderService/GetProvider",
+        r#"{"name":"providers/nope"}"#,
+    );
+    assert!(both(&out).contains("NotFound"), "{}", both(&out));
+    server.stop(&[]).expect("stops");
+
+    std::fs::write(providers.join("broken.json"), "{ not json").expect("write");
+    let out = Command::new(bin("outpost-management"))
+        .current_dir(dir.path())
+        .env("OUTPOST_PROVIDERS__DIR", &providers_dir)
+        .env("OUTPOST_API__LISTEN", "127.0.0.1:0")
+        .env("OUTPOST_GATEWAY__LISTEN", "127.0.0.1:0")
+        .env("OUTPOST_METRICS__LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(both(&out).contains("broken.json"), "{}", both(&out));
+}

@@ -80,6 +80,8 @@ pub enum Kind {
     OwnerRoleBinding,
     /// Datacenters.
     Datacenter,
+    /// The managed-service catalog.
+    Provider,
     /// Projects.
     Project,
     /// Environments.
@@ -124,6 +126,8 @@ pub fn required(kind: Kind, verb: Verb) -> Requirement {
     match (kind, verb) {
         (Datacenter, Read) => Anyone,
         (Datacenter, _) => PlatformAdmin,
+        (Provider, Read) => Anyone,
+        (Provider, _) => PlatformAdmin,
         (Tenant, Read) => TenantRole(Viewer),
         (Tenant, Update) => TenantRole(Owner),
         (Tenant, Create | Delete) => PlatformAdmin,

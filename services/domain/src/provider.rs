@@ -131,8 +131,7 @@ impl Provider {
             source_name: source_name.to_owned(),
             problem,
         };
-        let definition: Definition =
-            serde_json::from_str(json).map_err(|e| fail(e.to_string()))?;
+        let definition: Definition = serde_json::from_str(json).map_err(|e| fail(e.to_string()))?;
         if !crate::names::is_dns_label(&definition.name) {
             return Err(fail(format!(
                 "name {:?} must be a DNS label (lowercase letters, digits, '-')",
@@ -261,7 +260,10 @@ pub struct Catalog {
 
 /// The built-in definitions, with the file name each came from.
 const BUILT_IN: [(&str, &str); 3] = [
-    ("postgresql.json", include_str!("../providers/postgresql.json")),
+    (
+        "postgresql.json",
+        include_str!("../providers/postgresql.json"),
+    ),
     ("bucket.json", include_str!("../providers/bucket.json")),
     ("redis.json", include_str!("../providers/redis.json")),
 ];
@@ -271,7 +273,9 @@ impl Catalog {
     /// added; an extra one with a built-in's name replaces it.
     pub fn with(extra: &[(String, String)]) -> Result<Self, DefinitionError> {
         let mut catalog = Self::default();
-        let built_in = BUILT_IN.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned()));
+        let built_in = BUILT_IN
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()));
         for (source, text) in built_in.chain(extra.iter().cloned()) {
             let provider = Provider::parse(&text, &source)?;
             catalog

@@ -12,6 +12,7 @@ mod environments;
 mod events;
 mod logs;
 mod projects;
+mod providers;
 mod role_bindings;
 mod services;
 mod teams;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use outpost_ca::KeyEncryptionKey;
+use outpost_domain::provider::Catalog;
 use outpost_domain::{
     DatacenterName, NameError, Violations,
     authz::{self, Kind, Principal, Verb},
@@ -43,8 +45,8 @@ use crate::{
 pub use self::{
     audit::AuditApi, datacenters::DatacenterApi, deployments::DeploymentApi,
     environments::EnvironmentApi, events::EventApi, logs::LogApi, projects::ProjectApi,
-    role_bindings::RoleBindingApi, services::ServiceApi, teams::TeamApi, tenants::TenantApi,
-    tokens::ApiTokenApi, users::UserApi,
+    providers::ProviderApi, role_bindings::RoleBindingApi, services::ServiceApi, teams::TeamApi,
+    tenants::TenantApi, tokens::ApiTokenApi, users::UserApi,
 };
 
 /// State every API service shares. Cheap to clone.
@@ -62,6 +64,8 @@ struct Inner {
     kek: KeyEncryptionKey,
     /// The links of this instance's agent gateway, which log requests go through.
     log_relay: Arc<LogRelay>,
+    /// The managed-service providers offered.
+    catalog: Catalog,
 }
 
 /// Who is calling, from where, and which method.
@@ -100,6 +104,22 @@ const MAX_PAGE_SIZE: u32 = 1000;
 impl Api {
     /// API state over `store`; `ca_fingerprint` is handed out with join tokens.
     pub fn new(store: Store, ca_fingerprint: String, kek: KeyEncryptionKey) -> Self {
+        // The built-in definitions are checked by tests; an empty catalog is the fallback.
+        Self::with_catalog(
+            store,
+            ca_fingerprint,
+            kek,
+            Catalog::with(&[]).unwrap_or_default(),
+        )
+    }
+
+    /// [`Api::new`] with an operator's provider catalog.
+    pub fn with_catalog(
+        store: Store,
+        ca_fingerprint: String,
+        kek: KeyEncryptionKey,
+        catalog: Catalog,
+    ) -> Self {
         let auth = Authenticator::new(store.clone());
         Self {
             inner: Arc::new(Inner {
@@ -108,8 +128,14 @@ impl Api {
                 ca_fingerprint,
                 kek,
                 log_relay: Arc::default(),
+                catalog,
             }),
         }
+    }
+
+    /// The managed-service providers offered.
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
     }
 
     /// Where the agent gateway served next to this API registers its links, so log

@@ -20,11 +20,12 @@ pub const EXIT_BAD_CONFIG: i32 = 64;
 
 /// Top-level sections, the only `OUTPOST_*` variables read as configuration; other
 /// `OUTPOST_*` variables (used by tests and scripts) are not this binary's business.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "data_dir",
     "api",
     "gateway",
     "ca",
+    "providers",
     "store",
     "metrics",
     "telemetry",
@@ -43,6 +44,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// The internal CA for agent certificates.
     pub ca: CaConfig,
+    /// The managed-service catalog.
+    pub providers: ProvidersConfig,
     /// The database.
     pub store: StoreConfig,
     /// The Prometheus endpoint.
@@ -118,6 +121,29 @@ pub struct CaConfig {
     pub key_file: Option<PathBuf>,
 }
 
+/// `[providers]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvidersConfig {
+    /// Directory of extra provider definitions (`*.json`), added to the built-in
+    /// postgresql, bucket and redis (one with a built-in's name replaces it). A bad file
+    /// stops the start, naming the file. Default: none.
+    pub dir: Option<PathBuf>,
+}
+
+/// Reads the `*.json` files of `dir` as (file name, text), sorted by name.
+pub fn provider_files(dir: &std::path::Path) -> std::io::Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            files.push((path.display().to_string(), std::fs::read_to_string(&path)?));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// `[store]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -161,6 +187,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             gateway: GatewayConfig::default(),
             ca: CaConfig::default(),
+            providers: ProvidersConfig::default(),
             store: StoreConfig::default(),
             metrics: MetricsConfig::default(),
             telemetry: TelemetryConfig::default(),

@@ -5,6 +5,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use outpost_domain::provider::Catalog;
 use outpost_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,7 @@ pub struct Instance {
     metrics: TcpListener,
     /// The bootstrap admin token, on the very first start only.
     pub bootstrap_token: Option<String>,
+    catalog: Catalog,
 }
 
 impl Instance {
@@ -42,6 +44,12 @@ impl Instance {
             .await
             .context("loading the agent CA")?,
         );
+        let extra = match &config.providers.dir {
+            Some(dir) => crate::config::provider_files(dir)
+                .with_context(|| format!("reading provider definitions in {}", dir.display()))?,
+            None => Vec::new(),
+        };
+        let catalog = Catalog::with(&extra)?;
         let api = server::bind(config.api.listen, "API").await?;
         let gateway = server::bind(config.gateway.listen, "agent gateway").await?;
         let metrics = server::bind(config.metrics.listen, "metrics").await?;
@@ -53,6 +61,7 @@ impl Instance {
             gateway,
             metrics,
             bootstrap_token,
+            catalog,
         })
     }
 
@@ -88,10 +97,11 @@ impl Instance {
             keepalive: Duration::from_secs(config.api.keepalive_secs),
         };
         let shutdown = CancellationToken::new();
-        let api = Api::new(
+        let api = Api::with_catalog(
             self.store.clone(),
             self.authority.fingerprint.clone(),
             self.authority.kek().clone(),
+            self.catalog,
         );
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(gateway::serve(

@@ -120,6 +120,10 @@ pub async fn serve_api(
             DeploymentApi(api.clone())
         ))
         .add_service(limited!(
+            pb::provider_service_server::ProviderServiceServer<_>,
+            ProviderApi(api.clone())
+        ))
+        .add_service(limited!(
             pb::event_service_server::EventServiceServer<_>,
             EventApi(api.clone())
         ))

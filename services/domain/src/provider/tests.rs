@@ -19,7 +19,13 @@ fn the_built_in_providers_are_postgresql_bucket_and_redis() {
     assert_eq!(pg.category, Category::Database);
     assert!(pg.capabilities.pausable);
     assert_eq!(pg.needs, Needs::BlockStorage);
-    assert!(!c.get("bucket").expect("bucket").definition.capabilities.pausable);
+    assert!(
+        !c.get("bucket")
+            .expect("bucket")
+            .definition
+            .capabilities
+            .pausable
+    );
 }
 
 #[test]
@@ -40,8 +46,16 @@ fn configs_are_checked_against_the_schema_naming_each_field() {
         &json!({"version": "9", "storage_gib": 0, "shape": "FLX", "database": "Bad Name", "colour": 1}),
     );
     let got = fields(&v);
-    for want in ["config.version", "config.storage_gib", "config.database", "config"] {
-        assert!(got.contains(&want.to_owned()), "{want} missing from {got:?}");
+    for want in [
+        "config.version",
+        "config.storage_gib",
+        "config.database",
+        "config",
+    ] {
+        assert!(
+            got.contains(&want.to_owned()),
+            "{want} missing from {got:?}"
+        );
     }
 }
 
@@ -67,7 +81,9 @@ fn updates_follow_each_fields_rule() {
     };
     assert!(check(json!({"version": "16", "storage_gib": 20, "shape": "MAX", "database": "shop", "user": "shop"})).is_empty());
     assert_eq!(
-        check(json!({"version": "15", "storage_gib": 5, "shape": "FLX", "database": "shop", "user": "shop"})),
+        check(
+            json!({"version": "15", "storage_gib": 5, "shape": "FLX", "database": "shop", "user": "shop"})
+        ),
         ["config.storage_gib", "config.version"]
     );
 }
@@ -76,14 +92,19 @@ fn updates_follow_each_fields_rule() {
 fn broken_definitions_are_refused_naming_the_file() {
     let bad = [
         ("not-json.json", "{".to_owned()),
-        ("bad-name.json", include_str!("../../providers/redis.json").replace("\"redis\"", "\"Redis DB\"")),
+        (
+            "bad-name.json",
+            include_str!("../../providers/redis.json").replace("\"redis\"", "\"Redis DB\""),
+        ),
         (
             "bad-rule.json",
-            include_str!("../../providers/redis.json").replace("\"persistent\": \"IMMUTABLE\"", "\"colour\": \"IMMUTABLE\""),
+            include_str!("../../providers/redis.json")
+                .replace("\"persistent\": \"IMMUTABLE\"", "\"colour\": \"IMMUTABLE\""),
         ),
         (
             "bad-schema.json",
-            include_str!("../../providers/redis.json").replace("\"type\": \"object\"", "\"type\": \"no-such-type\""),
+            include_str!("../../providers/redis.json")
+                .replace("\"type\": \"object\"", "\"type\": \"no-such-type\""),
         ),
     ];
     for (file, text) in bad {

@@ -700,6 +700,22 @@ pub fn cases() -> Vec<Case> {
             None
         ),
         case!(
+            "ProviderService/ListProviders",
+            [],
+            r#"{}"#,
+            Anyone,
+            Global,
+            None
+        ),
+        case!(
+            "ProviderService/GetProvider",
+            [],
+            r#"{"name":"providers/postgresql"}"#,
+            Anyone,
+            Global,
+            None
+        ),
+        case!(
             "EventService/ListEvents",
             [],
             r#"{"parent":"tenants/{T}/projects/p"}"#,
