@@ -11,6 +11,7 @@ pub mod authz;
 pub mod deployment;
 pub mod desired;
 pub mod logs;
+pub mod managed;
 pub mod names;
 pub mod observed;
 pub mod provider;
