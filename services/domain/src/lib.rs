@@ -20,8 +20,8 @@ pub mod shape;
 pub mod validate;
 
 pub use names::{
-    ApiTokenName, DatacenterName, DeploymentName, EnvironmentName, NameError, ProjectName,
-    ResourceName, RoleBindingName, ServiceName, TeamName, TenantName, UserName,
+    ApiTokenName, DatacenterName, DeploymentName, EnvironmentName, ManagedServiceName, NameError,
+    ProjectName, ResourceName, RoleBindingName, ServiceName, TeamName, TenantName, UserName,
 };
 pub use shape::Shape;
 pub use validate::{FieldViolation, Violations};

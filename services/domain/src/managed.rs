@@ -199,6 +199,31 @@ pub fn on_report(
     }
 }
 
+/// A managed service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedService {
+    /// Its name.
+    pub name: crate::ManagedServiceName,
+    /// Its provider's name (`postgresql`).
+    pub provider: String,
+    /// For people.
+    pub display_name: String,
+    /// Its config, valid against the provider's schema.
+    pub config: serde_json::Value,
+    /// Where it is in its lifecycle.
+    pub status: ManagedStatus,
+    /// Why, for a person.
+    pub message: String,
+    /// Bumped with every change of what should run.
+    pub generation: i64,
+    /// What the agent reported (host, port, endpoint, …); never secrets.
+    pub details: serde_json::Value,
+    /// When it was deleted, for a deleted one.
+    pub delete_time: Option<crate::Timestamp>,
+    /// Bookkeeping.
+    pub meta: crate::resources::Meta,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -141,6 +141,12 @@ simple_name!(
     ["tenants", "*", "projects", "*", "environments", "*", "services", "*"],
     { tenant, project, environment, service });
 simple_name!(
+    /// `tenants/{tenant}/projects/{project}/environments/{environment}/managedServices/{managed_service}`
+    ManagedServiceName, "managed service",
+    "tenants/{tenant}/projects/{project}/environments/{environment}/managedServices/{managed_service}",
+    ["tenants", "*", "projects", "*", "environments", "*", "managedServices", "*"],
+    { tenant, project, environment, managed_service });
+simple_name!(
     /// `tenants/{tenant}/projects/{project}/environments/{environment}/services/{service}/deployments/{deployment}`
     DeploymentName, "deployment",
     "tenants/{tenant}/projects/{project}/environments/{environment}/services/{service}/deployments/{deployment}",
@@ -198,6 +204,17 @@ impl DeploymentName {
     /// Its number (parsing guarantees the last segment is one).
     pub fn number(&self) -> i64 {
         self.deployment.parse().unwrap_or(0)
+    }
+}
+
+impl ManagedServiceName {
+    /// The environment it belongs to.
+    pub fn environment_name(&self) -> EnvironmentName {
+        EnvironmentName {
+            tenant: self.tenant.clone(),
+            project: self.project.clone(),
+            environment: self.environment.clone(),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ mod agents;
 mod deployments;
 mod error;
 mod identity;
+mod managed;
 mod platform;
 mod records;
 mod rows;
@@ -47,6 +48,7 @@ pub use agents::{
 pub use deployments::{DeployOutcome, DeploymentQueries};
 pub use error::StoreError;
 pub use identity::IdentityQueries;
+pub use managed::{DELETED_RETENTION_MS, ManagedQueries, NewManaged};
 pub use platform::PlatformQueries;
 pub use records::{NewAuditRecord, RecordQueries, StoredAnswer};
 pub use workloads::WorkloadQueries;
@@ -54,8 +56,8 @@ pub use workloads::WorkloadQueries;
 /// Every query trait, for `use outpost_store::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        DeploymentQueries, IdentityQueries, PlatformQueries, Queries, RecordQueries,
-        WorkloadQueries,
+        DeploymentQueries, IdentityQueries, ManagedQueries, PlatformQueries, Queries,
+        RecordQueries, WorkloadQueries,
     };
 }
 

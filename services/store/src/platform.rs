@@ -283,6 +283,7 @@ impl Tx {
             "DELETE FROM workload_statuses WHERE tenant = $1",
             "DELETE FROM deployments WHERE tenant = $1",
             "DELETE FROM service_secrets WHERE tenant = $1",
+            "DELETE FROM managed_services WHERE tenant = $1",
             "DELETE FROM services WHERE tenant = $1",
             "DELETE FROM environments WHERE tenant = $1",
             "DELETE FROM projects WHERE tenant = $1",

@@ -1075,3 +1075,85 @@ async fn secrets_are_listed_by_name_and_restart_the_service(store: Store) {
     tx.commit().await.unwrap();
 }
 store_test!(secrets_are_listed_by_name_and_restart_the_service);
+
+/// Managed services: created CREATING, unique names among the live ones, transitions only
+/// where the lifecycle allows them (naming the status), deletion cascades with the project.
+async fn managed_services_follow_their_lifecycle(store: Store) {
+    use outpost_domain::{
+        ManagedServiceName,
+        managed::{ManagedAction, ManagedStatus},
+    };
+    let project = seed(&store, "t").await;
+    let name = ManagedServiceName {
+        tenant: project.tenant.clone(),
+        project: project.project.clone(),
+        environment: "production".into(),
+        managed_service: "db".into(),
+    };
+    let config = serde_json::json!({"version": "16", "storage_gib": 10});
+    let new = crate::NewManaged {
+        provider: "postgresql",
+        display_name: "DB",
+        config: &config,
+        sealed_secrets: b"sealed",
+    };
+    let mut tx = store.begin().await.unwrap();
+    let created = tx.managed_create(&name, new.clone(), ACTOR).await.unwrap();
+    assert_eq!(
+        (created.status, created.generation),
+        (ManagedStatus::Creating, 1)
+    );
+    tx.commit().await.unwrap();
+    // (A failed statement ends a PostgreSQL transaction, so the duplicate gets its own.)
+    let mut tx = store.begin().await.unwrap();
+    let again = tx
+        .managed_create(&name, new.clone(), ACTOR)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, StoreError::AlreadyExists { .. }),
+        "{again:?}"
+    );
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    let refused = tx
+        .managed_update(&name, None, &config, ACTOR)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("CREATING"), "{refused}");
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    let deleting = tx
+        .managed_act(&name, ManagedAction::Delete, true, None, ACTOR)
+        .await
+        .unwrap();
+    assert_eq!(
+        (deleting.status, deleting.generation),
+        (ManagedStatus::Deleting, 2)
+    );
+    tx.commit().await.unwrap();
+    let listed = store
+        .reader()
+        .await
+        .unwrap()
+        .managed_list(&name.environment_name(), false, &page(10))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(
+        store
+            .reader()
+            .await
+            .unwrap()
+            .managed_sealed_secrets(&name)
+            .await
+            .unwrap(),
+        b"sealed"
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.project_delete(&project, None, true, ACTOR)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+store_test!(managed_services_follow_their_lifecycle);

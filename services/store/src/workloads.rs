@@ -123,7 +123,10 @@ macro_rules! environment_columns {
     };
 }
 
-async fn environment_get(conn: &mut AnyConnection, name: &EnvironmentName) -> Result<Environment> {
+pub(crate) async fn environment_get(
+    conn: &mut AnyConnection,
+    name: &EnvironmentName,
+) -> Result<Environment> {
     let row: Option<EnvironmentRow> = sqlx::query_as(concat!(
         "SELECT ",
         environment_columns!(),
@@ -394,7 +397,7 @@ impl Tx {
         let current = project_get(&mut self.tx, name).await?;
         check_version(expected_version, current.meta.version, "project", name)?;
         let services: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM services WHERE tenant = $1 AND project = $2")
+            sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM services WHERE tenant = $1 AND project = $2) + (SELECT COUNT(*) FROM managed_services WHERE tenant = $1 AND project = $2 AND status <> 'DELETED')")
                 .bind(&name.tenant)
                 .bind(&name.project)
                 .fetch_one(&mut *self.tx)
@@ -416,6 +419,7 @@ impl Tx {
             "DELETE FROM workload_statuses WHERE tenant = $1 AND project = $2",
             "DELETE FROM deployments WHERE tenant = $1 AND project = $2",
             "DELETE FROM service_secrets WHERE tenant = $1 AND project = $2",
+            "DELETE FROM managed_services WHERE tenant = $1 AND project = $2",
             "DELETE FROM services WHERE tenant = $1 AND project = $2",
             "DELETE FROM environments WHERE tenant = $1 AND project = $2",
         ] {
@@ -596,7 +600,8 @@ impl Tx {
         let current = environment_get(&mut self.tx, name).await?;
         check_version(expected_version, current.meta.version, "environment", name)?;
         let services: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM services WHERE tenant = $1 AND project = $2 AND environment = $3",
+            "SELECT (SELECT COUNT(*) FROM services WHERE tenant = $1 AND project = $2 AND environment = $3) \
+             + (SELECT COUNT(*) FROM managed_services WHERE tenant = $1 AND project = $2 AND environment = $3 AND status <> 'DELETED')",
         )
         .bind(&name.tenant)
         .bind(&name.project)
@@ -617,6 +622,7 @@ impl Tx {
             "DELETE FROM workload_statuses WHERE tenant = $1 AND project = $2 AND environment = $3",
             "DELETE FROM deployments WHERE tenant = $1 AND project = $2 AND environment = $3",
             "DELETE FROM service_secrets WHERE tenant = $1 AND project = $2 AND environment = $3",
+            "DELETE FROM managed_services WHERE tenant = $1 AND project = $2 AND environment = $3",
             "DELETE FROM services WHERE tenant = $1 AND project = $2 AND environment = $3",
             "DELETE FROM environments WHERE tenant = $1 AND project = $2 AND name = $3",
         ] {
