@@ -7,6 +7,8 @@
 //! - [`reconcile`]: the pure plan (desired + observed → actions) and the loop running it.
 //! - [`drivers::kube`]: Kubernetes through kube-rs; the same code drives a real cluster or
 //!   the simulated one.
+//! - [`drivers::ceph`]: buckets, users, keys and quotas through the RADOS Gateway, and
+//!   capacity from the Ceph manager.
 //!
 //! The agent never deletes a workload because the link is down: it acts only on the desired
 //! state it has stored, which only a newer desired state replaces.

@@ -6,7 +6,14 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use outpost_agent::{
-    drivers::kube::build::BuildSettings, link, reconcile::Rollout, runtime, state::LocalState,
+    drivers::{
+        ceph::{CephConfig, SecretKey},
+        kube::build::BuildSettings,
+    },
+    link,
+    reconcile::Rollout,
+    runtime,
+    state::LocalState,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -58,6 +65,41 @@ struct RunArgs {
     /// The image that builds from source (Kaniko's executor or one taking its flags).
     #[arg(long, env = "OUTPOST_AGENT_BUILDER_IMAGE", default_value_t = BuildSettings::default().builder_image)]
     builder_image: String,
+    #[command(flatten)]
+    ceph: CephArgs,
+}
+
+/// The datacenter's Ceph; without `--rgw-endpoint` the datacenter has no object storage.
+#[derive(clap::Args)]
+struct CephArgs {
+    /// The RADOS Gateway, `http(s)://host:port`.
+    #[arg(long, env = "OUTPOST_AGENT_RGW_ENDPOINT", requires_all = ["rgw_access_key", "rgw_secret_key"])]
+    rgw_endpoint: Option<http::Uri>,
+    /// Access key of an RGW user with the `users=*;buckets=*` caps.
+    #[arg(long, env = "OUTPOST_AGENT_RGW_ACCESS_KEY", requires = "rgw_endpoint")]
+    rgw_access_key: Option<String>,
+    /// Its secret key (prefer the environment variable: flags show in `ps`).
+    #[arg(
+        long,
+        env = "OUTPOST_AGENT_RGW_SECRET_KEY",
+        hide_env_values = true,
+        requires = "rgw_endpoint"
+    )]
+    rgw_secret_key: Option<String>,
+    /// `ceph.conf` for `ceph df` (capacity); unset means the `ceph` CLI's default.
+    #[arg(long, env = "OUTPOST_AGENT_CEPH_CONF", requires = "rgw_endpoint")]
+    ceph_conf: Option<PathBuf>,
+}
+
+impl CephArgs {
+    fn into_config(self) -> Option<CephConfig> {
+        Some(CephConfig {
+            rgw_endpoint: self.rgw_endpoint?,
+            admin_access_key: self.rgw_access_key?,
+            admin_secret_key: SecretKey::new(self.rgw_secret_key?),
+            ceph_conf: self.ceph_conf,
+        })
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -140,6 +182,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             registry: run.build_registry,
             builder_image: run.builder_image,
         },
+        ceph: run.ceph.into_config(),
     };
     let ready_file = run.ready_file;
     runtime::run(

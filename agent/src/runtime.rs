@@ -8,7 +8,10 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    drivers::kube::{KubeCluster, build::BuildSettings, logs::PodLogs},
+    drivers::{
+        ceph::CephConfig,
+        kube::{KubeCluster, build::BuildSettings, logs::PodLogs},
+    },
     link,
     reconcile::{self, Rollout},
     state::{Identity, LocalState},
@@ -23,6 +26,8 @@ pub struct Options {
     pub rollout: Rollout,
     /// Where builds push and what builds them.
     pub builds: BuildSettings,
+    /// The datacenter's Ceph; `None` means it has no object storage.
+    pub ceph: Option<CephConfig>,
 }
 
 /// How long tasks get to finish after shutdown is requested.
