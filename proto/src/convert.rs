@@ -260,6 +260,29 @@ impl From<d::ServiceSpec> for pb::Service {
     }
 }
 
+impl From<outpost_domain::managed::ManagedService> for pb::ManagedService {
+    fn from(m: outpost_domain::managed::ManagedService) -> Self {
+        Self {
+            name: m.name.to_string(),
+            uid: m.meta.uid.clone(),
+            display_name: m.display_name,
+            provider: format!("providers/{}", m.provider),
+            config: Some(json::to_struct(&m.config)),
+            state: by_name(
+                "MANAGED_SERVICE_STATE_",
+                m.status.as_str(),
+                pb::ManagedServiceState::from_str_name,
+            ),
+            state_message: m.message,
+            details: Some(json::to_struct(&m.details)),
+            create_time: Some(timestamp(m.meta.create_time)),
+            update_time: Some(timestamp(m.meta.update_time)),
+            delete_time: m.delete_time.map(timestamp),
+            etag: m.meta.etag(),
+        }
+    }
+}
+
 impl From<&outpost_domain::provider::Definition> for pb::Provider {
     fn from(d: &outpost_domain::provider::Definition) -> Self {
         let rule = |r: &outpost_domain::provider::UpdateRule| {

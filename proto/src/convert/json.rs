@@ -56,7 +56,7 @@ fn from_value(v: &Value) -> Json {
 /// `n` as an integer when it is one exactly (and fits).
 fn whole(n: f64) -> Option<i64> {
     const LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53: beyond it doubles skip integers
-    (n.fract() == 0.0 && n.abs() <= LIMIT).then(|| n as i64)
+    (n.fract() == 0.0 && n.abs() <= LIMIT).then_some(n as i64)
 }
 
 #[cfg(test)]

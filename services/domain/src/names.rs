@@ -324,6 +324,8 @@ pub enum ResourceName {
     Environment(EnvironmentName),
     /// A service.
     Service(ServiceName),
+    /// A managed service.
+    ManagedService(ManagedServiceName),
 }
 
 impl ResourceName {
@@ -337,10 +339,11 @@ impl ResourceName {
             .or_else(|_| ProjectName::parse(s).map(Self::Project))
             .or_else(|_| EnvironmentName::parse(s).map(Self::Environment))
             .or_else(|_| ServiceName::parse(s).map(Self::Service))
+            .or_else(|_| ManagedServiceName::parse(s).map(Self::ManagedService))
             .map_err(|_| {
                 name_error(
                     "resource",
-                    "the name of a tenant, user, team, datacenter, project, environment or service",
+                    "the name of a tenant, user, team, datacenter, project, environment, service or managed service",
                     s,
                 )
             })
@@ -356,6 +359,7 @@ impl ResourceName {
             Self::Project(n) => Some(&n.tenant),
             Self::Environment(n) => Some(&n.tenant),
             Self::Service(n) => Some(&n.tenant),
+            Self::ManagedService(n) => Some(&n.tenant),
         }
     }
 }
@@ -370,6 +374,7 @@ impl fmt::Display for ResourceName {
             Self::Project(n) => n.fmt(f),
             Self::Environment(n) => n.fmt(f),
             Self::Service(n) => n.fmt(f),
+            Self::ManagedService(n) => n.fmt(f),
         }
     }
 }

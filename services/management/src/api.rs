@@ -11,6 +11,7 @@ mod deployments;
 mod environments;
 mod events;
 mod logs;
+mod managed;
 mod projects;
 mod providers;
 mod role_bindings;
@@ -44,9 +45,9 @@ use crate::{
 
 pub use self::{
     audit::AuditApi, datacenters::DatacenterApi, deployments::DeploymentApi,
-    environments::EnvironmentApi, events::EventApi, logs::LogApi, projects::ProjectApi,
-    providers::ProviderApi, role_bindings::RoleBindingApi, services::ServiceApi, teams::TeamApi,
-    tenants::TenantApi, tokens::ApiTokenApi, users::UserApi,
+    environments::EnvironmentApi, events::EventApi, logs::LogApi, managed::ManagedApi,
+    projects::ProjectApi, providers::ProviderApi, role_bindings::RoleBindingApi,
+    services::ServiceApi, teams::TeamApi, tenants::TenantApi, tokens::ApiTokenApi, users::UserApi,
 };
 
 /// State every API service shares. Cheap to clone.

@@ -120,6 +120,10 @@ pub async fn serve_api(
             DeploymentApi(api.clone())
         ))
         .add_service(limited!(
+            pb::managed_service_service_server::ManagedServiceServiceServer<_>,
+            ManagedApi(api.clone())
+        ))
+        .add_service(limited!(
             pb::provider_service_server::ProviderServiceServer<_>,
             ProviderApi(api.clone())
         ))

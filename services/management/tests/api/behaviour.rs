@@ -760,3 +760,159 @@ async fn lifecycle_actions_not_allowed_now_say_why_naming_the_status() {
         "{reasons:?}"
     );
 }
+
+#[tokio::test]
+async fn managed_services_validate_against_their_provider_and_never_show_secrets() {
+    let server = seeded().await;
+    let admin = &server.admin_token;
+    let env = "tenants/a/projects/p/environments/production";
+    let create = |config: Value, secrets: Value, provider: &str| {
+        json!({"parent": env, "managed_service_id": "db",
+               "managed_service": {"provider": provider, "config": config}, "secrets": secrets})
+        .to_string()
+    };
+    let good = json!({"version": "16", "storage_gib": 10, "shape": "FLX", "database": "shop", "user": "shop"});
+    let password = json!({"password": "correct-horse-battery-staple"});
+    // Bad config: every bad field named, under the request's field.
+    let err = server
+        .call(admin, "ManagedServiceService/CreateManagedService", &create(json!({"version": "9", "storage_gib": 0, "shape": "FLX", "database": "shop", "user": "shop"}), password.clone(), "providers/postgresql"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let fields: Vec<String> = err
+        .get_details_bad_request()
+        .expect("details")
+        .field_violations
+        .into_iter()
+        .map(|f| f.field)
+        .collect();
+    assert!(
+        fields.contains(&"managed_service.config.version".to_owned())
+            && fields.contains(&"managed_service.config.storage_gib".to_owned()),
+        "{fields:?}"
+    );
+    // An unknown provider, and a too-short secret (not quoted back).
+    let err = server
+        .call(
+            admin,
+            "ManagedServiceService/CreateManagedService",
+            &create(good.clone(), password.clone(), "providers/oracle"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("provider")
+            || format!("{:?}", err.get_details_bad_request()).contains("managed_service.provider"),
+        "{err:?}"
+    );
+    let err = server
+        .call(
+            admin,
+            "ManagedServiceService/CreateManagedService",
+            &create(
+                good.clone(),
+                json!({"password": "tiny-pw"}),
+                "providers/postgresql",
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        !format!("{err:?}").contains("tiny-pw"),
+        "a secret was quoted back: {err:?}"
+    );
+    // Created; the secret appears nowhere, not even in the data files.
+    let created = server
+        .call(
+            admin,
+            "ManagedServiceService/CreateManagedService",
+            &create(good.clone(), password.clone(), "providers/postgresql"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created["state"], "MANAGED_SERVICE_STATE_CREATING");
+    let name = created["name"].as_str().unwrap().to_owned();
+    let events = server
+        .call(
+            admin,
+            "EventService/ListEvents",
+            &json!({"parent": name}).to_string(),
+        )
+        .await
+        .unwrap();
+    for answer in [&created, &events] {
+        assert!(!answer.to_string().contains("correct-horse"), "{answer}");
+    }
+    for file in std::fs::read_dir(server.data_dir()).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("correct-horse"),
+            "a secret reached a data file in clear"
+        );
+    }
+    // An update touching an immutable field or shrinking an increase-only one is refused
+    // naming the field.
+    let mut shrunk = good.clone();
+    shrunk["storage_gib"] = json!(5);
+    shrunk["version"] = json!("15");
+    let err = server
+        .call(
+            admin,
+            "ManagedServiceService/UpdateManagedService",
+            &json!({"managed_service": {"name": name, "config": shrunk}}).to_string(),
+        )
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = err
+        .get_details_bad_request()
+        .expect("details")
+        .field_violations
+        .into_iter()
+        .map(|f| f.field)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "managed_service.config.storage_gib",
+            "managed_service.config.version"
+        ]
+    );
+    // Deletion needs the id typed as confirmation.
+    let err = server
+        .call(
+            admin,
+            "ManagedServiceService/DeleteManagedService",
+            &json!({"name": name, "confirm": "yes"}).to_string(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("confirm")
+            || format!("{:?}", err.get_details_bad_request()).contains("confirm")
+    );
+    let deleting = server
+        .call(
+            admin,
+            "ManagedServiceService/DeleteManagedService",
+            &json!({"name": name, "confirm": "db"}).to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleting["state"], "MANAGED_SERVICE_STATE_DELETING");
+    // Buckets cannot pause; the refusal says so.
+    let bucket = server
+        .call(admin, "ManagedServiceService/CreateManagedService", &json!({"parent": env, "managed_service_id": "files",
+            "managed_service": {"provider": "providers/bucket", "config": {"quota_gib": 1}}, "secrets": {"secret_key": "0123456789abcdef0123"}}).to_string())
+        .await
+        .unwrap();
+    let err = server
+        .call(
+            admin,
+            "ManagedServiceService/PauseManagedService",
+            &json!({"name": bucket["name"]}).to_string(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+}

@@ -59,6 +59,16 @@ const CREATE_SERVICE: (&str, &str) = (
     "ServiceService/CreateService",
     r#"{"parent":"tenants/{T}/projects/p/environments/production","service_id":"s{U}","service":{"image":"nginx:1.27","shape":"SHAPE_FLX","replicas":1}}"#,
 );
+/// Creates managed service `m{U}` (PostgreSQL) in tenant `{T}`'s production environment; it
+/// stays CREATING (no agent runs here).
+const CREATE_MANAGED: (&str, &str) = (
+    "ManagedServiceService/CreateManagedService",
+    r#"{"parent":"tenants/{T}/projects/p/environments/production","managed_service_id":"m{U}","managed_service":{"provider":"providers/postgresql","config":{"version":"16","storage_gib":10,"shape":"FLX","database":"shop","user":"shop"}},"secrets":{"password":"correct-horse-battery"}}"#,
+);
+const MANAGED_PROBE: Option<(&str, &str)> = Some((
+    "ManagedServiceService/GetManagedService",
+    r#"{"name":"tenants/{T}/projects/p/environments/production/managedServices/m{U}"}"#,
+));
 /// Deploys it (deployment 1; it stays DEPLOYING, no agent runs here).
 const DEPLOY_SERVICE: (&str, &str) = (
     "DeploymentService/DeployService",
@@ -713,6 +723,90 @@ pub fn cases() -> Vec<Case> {
             r#"{"name":"providers/postgresql"}"#,
             Anyone,
             Global,
+            None
+        ),
+        case!(
+            "ManagedServiceService/CreateManagedService",
+            [],
+            r#"{"parent":"tenants/{T}/projects/p/environments/production","managed_service_id":"m{U}","managed_service":{"provider":"providers/redis","config":{"version":"7","shape":"FLX"}},"secrets":{"password":"correct-horse-battery"}}"#,
+            Developer,
+            Tenant,
+            MANAGED_PROBE
+        ),
+        case!(
+            "ManagedServiceService/GetManagedService",
+            [CREATE_MANAGED],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/managedServices/m{U}"}"#,
+            Viewer,
+            Tenant,
+            None
+        ),
+        case!(
+            "ManagedServiceService/ListManagedServices",
+            [],
+            r#"{"parent":"tenants/{T}/projects/p/environments/production"}"#,
+            Viewer,
+            Tenant,
+            None
+        ),
+        case!(
+            "ManagedServiceService/ListDeletedManagedServices",
+            [],
+            r#"{"parent":"tenants/{T}/projects/p/environments/production"}"#,
+            Viewer,
+            Tenant,
+            None
+        ),
+        case!(
+            "ManagedServiceService/UpdateManagedService",
+            [CREATE_MANAGED],
+            r#"{"managed_service":{"name":"tenants/{T}/projects/p/environments/production/managedServices/m{U}","config":{"version":"16","storage_gib":20,"shape":"FLX","database":"shop","user":"shop"}}}"#,
+            Developer,
+            Tenant,
+            MANAGED_PROBE,
+            tonic::Code::FailedPrecondition
+        ),
+        case!(
+            "ManagedServiceService/PauseManagedService",
+            [CREATE_MANAGED],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/managedServices/m{U}"}"#,
+            Developer,
+            Tenant,
+            MANAGED_PROBE,
+            tonic::Code::FailedPrecondition
+        ),
+        case!(
+            "ManagedServiceService/ResumeManagedService",
+            [CREATE_MANAGED],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/managedServices/m{U}"}"#,
+            Developer,
+            Tenant,
+            MANAGED_PROBE,
+            tonic::Code::FailedPrecondition
+        ),
+        case!(
+            "ManagedServiceService/DeleteManagedService",
+            [CREATE_MANAGED],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/managedServices/m{U}","confirm":"m{U}"}"#,
+            Developer,
+            Tenant,
+            MANAGED_PROBE
+        ),
+        case!(
+            "ManagedServiceService/ResetManagedServiceSecrets",
+            [CREATE_MANAGED],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/managedServices/m{U}","secrets":{"password":"another-long-password"}}"#,
+            Developer,
+            Tenant,
+            MANAGED_PROBE,
+            tonic::Code::FailedPrecondition
+        ),
+        case!(
+            "ManagedServiceService/WatchManagedService",
+            [CREATE_MANAGED],
+            r#"{"name":"tenants/{T}/projects/p/environments/production/managedServices/m{U}"}"#,
+            Viewer,
+            Tenant,
             None
         ),
         case!(
