@@ -1,9 +1,12 @@
-//! What the benchmark programs share: the API client and the servers under test
-//! ([`targets`]) and the closed-loop load generator with its percentiles ([`load`]).
+//! What the benchmark programs share: the API client, the servers under test and the
+//! seeding calls ([`targets`]), the closed-loop load generator with its percentiles
+//! ([`load`]) and throwaway PostgreSQL databases ([`postgres`]).
 //!
 //! The programs themselves are `api-bench` (`src/main.rs`: API throughput against a bare
-//! tonic server) and `agents-bench` (`src/agents/`: many simulated agents on one management
-//! process). See README.md.
+//! tonic server), `agents-bench` (`src/agents/`: many simulated agents on one management
+//! process) and `deploy-bench` (`src/deploy/`: the platform's own deploy overhead on a
+//! simulated cluster). See README.md.
 
 pub mod load;
+pub mod postgres;
 pub mod targets;

@@ -1,5 +1,6 @@
 //! The closed-loop load generator: a fixed number of workers, each issuing one call at a
-//! time for a fixed wall-clock duration, after a warm-up whose numbers are discarded.
+//! time for a fixed wall-clock duration, after a warm-up whose numbers are discarded; and
+//! the percentiles every program reports.
 
 use std::{
     future::Future,
@@ -116,4 +117,57 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Sorted samples of one latency, as the report tables print them.
+#[derive(Debug, Default)]
+pub struct Samples(Vec<Duration>);
+
+impl Samples {
+    /// Sorts `samples`.
+    pub fn new(mut samples: Vec<Duration>) -> Self {
+        samples.sort_unstable();
+        Self(samples)
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The nearest-rank `p`th percentile; zero when there are none.
+    pub fn p(&self, p: f64) -> Duration {
+        percentile(&self.0, p)
+    }
+
+    /// The largest; zero when there are none.
+    pub fn max(&self) -> Duration {
+        self.0.last().copied().unwrap_or_default()
+    }
+
+    /// The arithmetic mean; zero when there are none.
+    pub fn mean(&self) -> Duration {
+        let n = u32::try_from(self.0.len()).unwrap_or(u32::MAX).max(1);
+        self.0.iter().sum::<Duration>() / n
+    }
+
+    /// `p50 … p99 … max …`, in milliseconds.
+    pub fn summary(&self) -> String {
+        format!(
+            "p50 {}  p99 {}  max {}",
+            ms(self.p(50.0)),
+            ms(self.p(99.0)),
+            ms(self.max())
+        )
+    }
+}
+
+/// `d` in milliseconds with one decimal, e.g. `12.3 ms`.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }

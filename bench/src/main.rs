@@ -4,7 +4,6 @@
 //! TCP loopback; see README.md for what the numbers mean.
 
 mod bare;
-mod postgres;
 mod report;
 mod rpcs;
 
@@ -14,13 +13,13 @@ use anyhow::Context as _;
 use clap::Parser;
 use outpost_bench::{
     load::Plan,
+    postgres::FreshDatabase,
     targets::{Client, Outpost, Workload},
 };
 use outpost_store::testing::POSTGRES_URL_VAR;
 
 use crate::{
     bare::Bare,
-    postgres::FreshDatabase,
     report::{BARE, Row},
     rpcs::Rpc,
 };

@@ -239,45 +239,69 @@ pub fn create_service_request(parent: &str, service_id: String) -> pb::CreateSer
     }
 }
 
-/// Creates the datacenter, tenant, project (with its environments) and the services.
-async fn seed(client: &Client) -> anyhow::Result<Workload> {
-    let channel = client.channel(0);
-    DatacenterServiceClient::new(channel.clone())
+/// Creates datacenter `id`, over the connection of `worker`.
+pub async fn create_datacenter(client: &Client, worker: usize, id: &str) -> anyhow::Result<()> {
+    DatacenterServiceClient::new(client.channel(worker))
         .create_datacenter(client.request(pb::CreateDatacenterRequest {
             datacenter: Some(pb::Datacenter {
-                display_name: "Benchmark datacenter".into(),
+                display_name: format!("Benchmark datacenter {id}"),
                 location: "loopback".into(),
                 ..Default::default()
             }),
-            datacenter_id: DATACENTER.into(),
+            datacenter_id: id.into(),
             request_id: String::new(),
         }))
         .await
-        .context("creating the datacenter")?;
-    TenantServiceClient::new(channel.clone())
+        .with_context(|| format!("creating datacenter {id}"))?;
+    Ok(())
+}
+
+/// Creates tenant `id`.
+pub async fn create_tenant(client: &Client, id: &str) -> anyhow::Result<()> {
+    TenantServiceClient::new(client.channel(0))
         .create_tenant(client.request(pb::CreateTenantRequest {
             tenant: Some(pb::Tenant {
-                display_name: "Benchmark tenant".into(),
+                display_name: format!("Benchmark tenant {id}"),
                 ..Default::default()
             }),
-            tenant_id: TENANT.into(),
+            tenant_id: id.into(),
             request_id: String::new(),
         }))
         .await
-        .context("creating the tenant")?;
-    ProjectServiceClient::new(channel)
+        .with_context(|| format!("creating tenant {id}"))?;
+    Ok(())
+}
+
+/// Creates project `project` of `tenant`, placed in `datacenter` (an id) with its three
+/// environments (development, staging, production), over the connection of `worker`.
+pub async fn create_project(
+    client: &Client,
+    worker: usize,
+    tenant: &str,
+    project: &str,
+    datacenter: &str,
+) -> anyhow::Result<()> {
+    ProjectServiceClient::new(client.channel(worker))
         .create_project(client.request(pb::CreateProjectRequest {
-            parent: format!("tenants/{TENANT}"),
+            parent: format!("tenants/{tenant}"),
             project: Some(pb::Project {
-                display_name: "Benchmark project".into(),
-                default_datacenter: format!("datacenters/{DATACENTER}"),
+                display_name: format!("Benchmark project {project}"),
+                default_datacenter: format!("datacenters/{datacenter}"),
                 ..Default::default()
             }),
-            project_id: PROJECT.into(),
+            project_id: project.into(),
             request_id: String::new(),
         }))
         .await
-        .context("creating the project")?;
+        .with_context(|| format!("creating project tenants/{tenant}/projects/{project}"))?;
+    Ok(())
+}
+
+/// Creates the datacenter, tenant, project (with its environments) and the services.
+async fn seed(client: &Client) -> anyhow::Result<Workload> {
+    create_datacenter(client, 0, DATACENTER).await?;
+    create_tenant(client, TENANT).await?;
+    create_project(client, 0, TENANT, PROJECT, DATACENTER).await?;
     let env = |e: &str| format!("tenants/{TENANT}/projects/{PROJECT}/environments/{e}");
     let list_parent = env(READ_ENV);
     let mut service_names = Vec::with_capacity(SEEDED_SERVICES);

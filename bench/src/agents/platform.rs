@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 
 use anyhow::Context as _;
-use outpost_bench::targets::{Client, create_service_request};
+use outpost_bench::targets::{
+    Client, create_datacenter, create_project, create_service_request, create_tenant,
+};
 use outpost_proto::management::v1::{
     self as pb, datacenter_service_client::DatacenterServiceClient,
-    project_service_client::ProjectServiceClient, service_service_client::ServiceServiceClient,
-    tenant_service_client::TenantServiceClient,
+    service_service_client::ServiceServiceClient, tenant_service_client::TenantServiceClient,
 };
 
 use crate::bounded;
@@ -59,18 +60,8 @@ impl Platform {
             let client = self.client.clone();
             async move {
                 let id = datacenter_id(index);
+                create_datacenter(&client, index, &id).await?;
                 let mut stub = DatacenterServiceClient::new(client.channel(index));
-                stub.create_datacenter(client.request(pb::CreateDatacenterRequest {
-                    datacenter: Some(pb::Datacenter {
-                        display_name: format!("Simulated datacenter {index}"),
-                        location: "loopback".into(),
-                        ..Default::default()
-                    }),
-                    datacenter_id: id.clone(),
-                    request_id: String::new(),
-                }))
-                .await
-                .with_context(|| format!("creating datacenter {id}"))?;
                 let token = stub
                     .create_join_token(client.request(pb::CreateJoinTokenRequest {
                         datacenter: format!("datacenters/{id}"),
@@ -101,40 +92,20 @@ impl Platform {
         with_service: bool,
         limit: usize,
     ) -> anyhow::Result<()> {
-        TenantServiceClient::new(self.client.channel(0))
-            .create_tenant(self.client.request(pb::CreateTenantRequest {
-                tenant: Some(pb::Tenant {
-                    display_name: format!("Benchmark tenant {tenant}"),
-                    ..Default::default()
-                }),
-                tenant_id: tenant.into(),
-                request_id: String::new(),
-            }))
-            .await
-            .with_context(|| format!("creating tenant {tenant}"))?;
+        create_tenant(&self.client, tenant).await?;
         bounded::each(
             (0..count).collect(),
             limit,
             |index| {
                 let client = self.client.clone();
-                let parent = format!("tenants/{tenant}");
+                let tenant = tenant.to_owned();
                 async move {
                     let project = project_id(index);
-                    ProjectServiceClient::new(client.channel(index))
-                        .create_project(client.request(pb::CreateProjectRequest {
-                            parent: parent.clone(),
-                            project: Some(pb::Project {
-                                display_name: format!("Project in datacenter {index}"),
-                                default_datacenter: format!("datacenters/{}", datacenter_id(index)),
-                                ..Default::default()
-                            }),
-                            project_id: project.clone(),
-                            request_id: String::new(),
-                        }))
-                        .await
-                        .with_context(|| format!("creating project {parent}/projects/{project}"))?;
+                    create_project(&client, index, &tenant, &project, &datacenter_id(index))
+                        .await?;
                     if with_service {
-                        let env = format!("{parent}/projects/{project}/environments/production");
+                        let env =
+                            format!("tenants/{tenant}/projects/{project}/environments/production");
                         ServiceServiceClient::new(client.channel(index))
                             .create_service(
                                 client.request(create_service_request(&env, "api".into())),

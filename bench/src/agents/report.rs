@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use outpost_bench::load::percentile;
+use outpost_bench::load::{Samples, ms};
 
 use crate::{
     management::LogProblems,
@@ -36,35 +36,6 @@ pub struct Phase {
     pub latencies: Vec<Duration>,
     /// CPU the management process used meanwhile.
     pub management_cpu: Duration,
-}
-
-/// Sorted samples of one latency.
-#[derive(Debug, Default)]
-pub struct Samples(Vec<Duration>);
-
-impl Samples {
-    /// Sorts `samples`.
-    pub fn new(mut samples: Vec<Duration>) -> Self {
-        samples.sort_unstable();
-        Self(samples)
-    }
-
-    fn p(&self, p: f64) -> Duration {
-        percentile(&self.0, p)
-    }
-
-    fn max(&self) -> Duration {
-        self.0.last().copied().unwrap_or_default()
-    }
-
-    fn summary(&self) -> String {
-        format!(
-            "p50 {}  p99 {}  max {}",
-            ms(self.p(50.0)),
-            ms(self.p(99.0)),
-            ms(self.max())
-        )
-    }
 }
 
 /// The one-datacenter changes.
@@ -217,7 +188,7 @@ pub fn print(setup: &Setup, r: &Results) {
         ),
     );
     let one = &r.one_dc;
-    let changes = one.calls.0.len();
+    let changes = one.calls.len();
     row(
         "one-DC change -> ack, from API return",
         ms(one.from_return.p(99.0)) + " p99",
@@ -311,10 +282,6 @@ pub fn print(setup: &Setup, r: &Results) {
             r.connect.elapsed.as_secs_f64() * scale,
         );
     }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn mib(bytes: u64) -> String {

@@ -9,14 +9,14 @@ use std::{
 };
 
 use anyhow::Context as _;
-use outpost_bench::targets::Client;
+use outpost_bench::{load::Samples, targets::Client};
 
 use crate::{
     bounded,
     fleet::{self, Agent, Fleet, Joining, Link},
     management::Management,
     platform::{FLEET_TENANT, Platform, datacenter_id},
-    report::{AllDc, OneDc, Phase, Results, Samples},
+    report::{AllDc, OneDc, Phase, Results},
     usage::Usage,
 };
 
