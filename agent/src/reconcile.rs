@@ -303,13 +303,11 @@ async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> any
         );
         busy |= status.phase == "Progressing";
         let service = w.service.to_string();
+        // What a person or the lifecycle would notice; not the revision, or every change in
+        // the datacenter would re-report every workload.
         let summary = format!(
-            "{}/{}/{}/{}/{}",
-            status.phase,
-            status.observed_generation,
-            status.ready_replicas,
-            status.revision,
-            status.generation
+            "{}/{}/{}/{}",
+            status.phase, status.observed_generation, status.ready_replicas, status.generation
         );
         let last = state.reported(&service).await?;
         if last.as_deref() == Some(summary.as_str()) {

@@ -333,6 +333,20 @@ fn rollouts_succeed_fail_with_their_reason_and_never_take_the_live_version_down(
     let events = inst.ok("EventService/ListEvents", json!({"parent": WEB}));
     assert_eq!(events["events"][0]["reason"], "NoChanges", "{events}");
 
+    // Redeploying after a config change rolls that change out as a new deployment.
+    inst.ok(
+        "ServiceService/UpdateService",
+        json!({"service": {"name": WEB, "replicas": 3}, "update_mask": {"paths": ["replicas"]}}),
+    );
+    let changed = inst.ok("DeploymentService/RedeployService", json!({"name": WEB}));
+    assert_eq!(changed["kind"], "DEPLOYMENT_KIND_REDEPLOY");
+    assert_ne!(changed["name"], v3["name"]);
+    assert_eq!(
+        status(&inst.finished(&name(&changed), 2)),
+        "DEPLOYMENT_STATUS_DEPLOYED"
+    );
+    assert_eq!(inst.kube_deployment(WEB)["spec"]["replicas"], 3);
+
     // Roll back to the first deployment: a new deployment of its spec; history is kept.
     let rollback = inst.ok(
         "DeploymentService/RollbackService",
@@ -348,7 +362,7 @@ fn rollouts_succeed_fail_with_their_reason_and_never_take_the_live_version_down(
         inst.kube_deployment(WEB)["spec"]["template"]["spec"]["containers"][0]["image"],
         "registry.example.com/web:1"
     );
-    assert_eq!(count(&inst), before + 1);
+    assert_eq!(count(&inst), before + 2);
     assert_eq!(
         inst.ok(
             "DeploymentService/GetDeployment",
