@@ -325,8 +325,26 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Runs `check` while no other test changes the environment: loading reads
+    /// `OUTPOST_*` variables, which `environment_overrides_the_file` sets (inside a
+    /// `figment::Jail`, whose lock this takes too).
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment::Jail fixes the closure's error type"
+    )]
+    fn with_quiet_environment(check: impl FnOnce()) {
+        figment::Jail::expect_with(|_| {
+            check();
+            Ok(())
+        });
+    }
+
     #[test]
     fn unknown_keys_and_bad_values_are_named() {
+        with_quiet_environment(unknown_keys_and_bad_values);
+    }
+
+    fn unknown_keys_and_bad_values() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[api]\nlisten = \"127.0.0.1:0\"\nlistn = 1\n").expect("write");
@@ -366,9 +384,11 @@ mod tests {
 
     #[test]
     fn the_example_config_parses() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/management.example.toml");
-        let config = Config::load(Some(&path)).expect("example config is valid");
-        assert_eq!(config.api.listen.port(), 7070);
+        with_quiet_environment(|| {
+            let path =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/management.example.toml");
+            let config = Config::load(Some(&path)).expect("example config is valid");
+            assert_eq!(config.api.listen.port(), 7070);
+        });
     }
 }
