@@ -413,6 +413,7 @@ mod tests {
             }],
             workloads,
             builds: vec![],
+            managed: vec![],
         }
     }
 

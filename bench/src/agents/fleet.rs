@@ -138,6 +138,7 @@ impl Link {
                 capacity: Some(pb::Capacity {
                     cpu_millis: 64_000,
                     memory_bytes: 256 << 30,
+                    ..Default::default()
                 }),
             })))
             .await?;

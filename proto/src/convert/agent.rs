@@ -2,10 +2,12 @@
 //! a trust boundary in both directions, and a malformed name is refused, not guessed at.
 
 use outpost_domain::{
-    EnvironmentName, NameError, ServiceName, Timestamp,
+    EnvironmentName, ManagedServiceName, NameError, ServiceName, Timestamp,
     deployment::FailureReason,
-    desired::{Build, DesiredState, NamespaceSpec, Workload},
-    observed::{AgentReport, BuildOutcome, WorkloadStatus},
+    desired::{Build, DesiredState, ManagedWorkload, NamespaceSpec, Workload},
+    managed::Observation,
+    observed::{AgentReport, BuildOutcome, ManagedReport, WorkloadStatus},
+    provider::{BucketRun, Run, StatefulRun},
     resources::{EnvVar, GitSource, Port, Protocol},
 };
 
@@ -66,7 +68,90 @@ impl From<&DesiredState> for pb::DesiredState {
                     dockerfile_path: b.source.dockerfile_path.clone(),
                 })
                 .collect(),
+            managed: d.managed.iter().map(managed_to_wire).collect(),
         }
+    }
+}
+
+fn managed_to_wire(m: &ManagedWorkload) -> pb::ManagedWorkload {
+    let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    pb::ManagedWorkload {
+        managed_service: m.service.to_string(),
+        uid: m.uid.clone(),
+        namespace: m.namespace.clone(),
+        name: m.name.clone(),
+        generation: m.generation,
+        paused: m.paused,
+        deleting: m.deleting,
+        details_json: serde_json::Value::Object(m.details.clone()).to_string(),
+        run: Some(match &m.run {
+            Run::Stateful(s) => pb::managed_workload::Run::Stateful(pb::StatefulRun {
+                image: s.image.clone(),
+                port: i32::from(s.port),
+                cpu_millis: clamp(s.cpu_millis),
+                memory_mib: clamp(s.memory_mib),
+                storage_gib: s.storage_gib.map(clamp).unwrap_or(0),
+                data_path: s.data_path.clone(),
+                env: env_to_wire(&s.env),
+                secrets: env_to_wire(&s.secrets),
+                args: s.args.clone(),
+            }),
+            Run::Bucket(b) => pb::managed_workload::Run::Bucket(pb::BucketRun {
+                quota_bytes: i64::try_from(b.quota_bytes).unwrap_or(i64::MAX),
+                versioning: b.versioning,
+                secret_key: b.secret_key.clone(),
+            }),
+        }),
+    }
+}
+
+fn managed_from_wire(m: &pb::ManagedWorkload) -> Result<ManagedWorkload, NameError> {
+    let service = ManagedServiceName::parse(&m.managed_service)?;
+    let run = match &m.run {
+        Some(pb::managed_workload::Run::Stateful(s)) => Run::Stateful(StatefulRun {
+            image: s.image.clone(),
+            port: u16::try_from(s.port).unwrap_or(0),
+            cpu_millis: u32::try_from(s.cpu_millis).unwrap_or(0),
+            memory_mib: u32::try_from(s.memory_mib).unwrap_or(0),
+            storage_gib: u32::try_from(s.storage_gib).ok().filter(|g| *g > 0),
+            data_path: s.data_path.clone(),
+            env: env_from_wire(&s.env),
+            secrets: env_from_wire(&s.secrets),
+            args: s.args.clone(),
+        }),
+        Some(pb::managed_workload::Run::Bucket(b)) => Run::Bucket(BucketRun {
+            quota_bytes: u64::try_from(b.quota_bytes).unwrap_or(0),
+            versioning: b.versioning,
+            secret_key: b.secret_key.clone(),
+        }),
+        // Nothing this agent knows how to run: refused like a malformed name, so the
+        // agent keeps its previous desired state rather than deleting what runs.
+        None => {
+            return Err(NameError {
+                kind: "managed service run",
+                pattern: "a stateful or bucket run",
+                value: m.managed_service.chars().take(256).collect(),
+            });
+        }
+    };
+    Ok(ManagedWorkload {
+        service,
+        uid: m.uid.clone(),
+        namespace: m.namespace.clone(),
+        name: m.name.clone(),
+        generation: m.generation,
+        paused: m.paused,
+        deleting: m.deleting,
+        details: details_from_json(&m.details_json),
+        run,
+    })
+}
+
+/// A JSON object from the wire; anything else (or nothing) is an empty one.
+fn details_from_json(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
     }
 }
 
@@ -134,6 +219,11 @@ impl TryFrom<&pb::DesiredState> for DesiredState {
                     })
                 })
                 .collect::<Result<_, NameError>>()?,
+            managed: d
+                .managed
+                .iter()
+                .map(managed_from_wire)
+                .collect::<Result<_, NameError>>()?,
         })
     }
 }
@@ -177,6 +267,22 @@ pub fn report(sequence: u64, entry: &AgentReport, at: Timestamp) -> pb::Report {
             image: b.image.clone().unwrap_or_default(),
             message: b.message.clone(),
         }),
+        AgentReport::Managed(m) => pb::report::Kind::ManagedStatus(pb::ManagedServiceStatus {
+            managed_service: m.service.to_string(),
+            generation: m.generation,
+            phase: match m.observation {
+                Observation::Progressing => pb::ManagedPhase::Progressing,
+                Observation::Ready => pb::ManagedPhase::Ready,
+                Observation::Paused => pb::ManagedPhase::Paused,
+                Observation::Gone => pb::ManagedPhase::Gone,
+                Observation::Failed(_) => pb::ManagedPhase::Failed,
+            } as i32,
+            message: match &m.observation {
+                Observation::Failed(why) => why.clone(),
+                _ => m.message.clone(),
+            },
+            details_json: serde_json::Value::Object(m.details.clone()).to_string(),
+        }),
         AgentReport::Event {
             resource,
             reason,
@@ -218,6 +324,29 @@ pub fn from_report(r: &pb::Report) -> Option<(u64, AgentReport)> {
             image: (!b.image.is_empty()).then(|| b.image.chars().take(1024).collect()),
             message: b.message.chars().take(1024).collect(),
         }),
+        pb::report::Kind::ManagedStatus(m) => {
+            let message: String = m.message.chars().take(1024).collect();
+            let observation = match pb::ManagedPhase::try_from(m.phase).ok()? {
+                pb::ManagedPhase::Unspecified => return None,
+                pb::ManagedPhase::Progressing => Observation::Progressing,
+                pb::ManagedPhase::Ready => Observation::Ready,
+                pb::ManagedPhase::Paused => Observation::Paused,
+                pb::ManagedPhase::Gone => Observation::Gone,
+                pb::ManagedPhase::Failed => Observation::Failed(message.clone()),
+            };
+            AgentReport::Managed(ManagedReport {
+                service: ManagedServiceName::parse(&m.managed_service).ok()?,
+                generation: m.generation,
+                observation,
+                message,
+                // Bounded like every other field an agent sends.
+                details: if m.details_json.len() <= 16 * 1024 {
+                    details_from_json(&m.details_json)
+                } else {
+                    serde_json::Map::new()
+                },
+            })
+        }
         pb::report::Kind::Event(e) => AgentReport::Event {
             resource: e.resource.chars().take(512).collect(),
             reason: e.reason.chars().take(64).collect(),

@@ -3,8 +3,10 @@
 //! contents always give the same state, and a revision number says which one it is.
 
 use crate::{
-    EnvironmentName, ServiceName,
+    EnvironmentName, ManagedServiceName, ServiceName,
     deployment::DeploymentSpec,
+    managed::ManagedStatus,
+    provider::{Rendered, Run},
     resources::{EnvVar, Environment, Port},
 };
 
@@ -19,6 +21,66 @@ pub struct DesiredState {
     pub workloads: Vec<Workload>,
     /// Images to build from source, one per deployment in `BUILDING`.
     pub builds: Vec<Build>,
+    /// Managed services, by name, including those being deleted.
+    pub managed: Vec<ManagedWorkload>,
+}
+
+/// One managed service to run (or to remove).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedWorkload {
+    /// The managed service.
+    pub service: ManagedServiceName,
+    /// Its uid: RGW user ids and access keys derive from it, so a service deleted and
+    /// created again under the same name never meets its predecessor's leftovers.
+    pub uid: String,
+    /// Namespace its Kubernetes objects live in (the environment's).
+    pub namespace: String,
+    /// Kubernetes name of its StatefulSet, Service, Secret and volume; a bucket's name.
+    pub name: String,
+    /// Bumped by every change of what should run.
+    pub generation: i64,
+    /// What runs.
+    pub run: Run,
+    /// Compute released, data kept.
+    pub paused: bool,
+    /// Compute and data to be removed.
+    pub deleting: bool,
+    /// Details known from the config, reported with those only the datacenter knows.
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A managed service as its lifecycle and provider decided: what it runs, rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedTarget {
+    /// The managed service.
+    pub service: ManagedServiceName,
+    /// Its uid.
+    pub uid: String,
+    /// Its generation.
+    pub generation: i64,
+    /// Its status: decides paused and deleting.
+    pub status: ManagedStatus,
+    /// What it runs.
+    pub rendered: Rendered,
+}
+
+/// Longest name of a managed service's objects: a StatefulSet's pods carry a
+/// `controller-revision-hash` label of the name plus 11 characters, within 63.
+const MAX_MANAGED_NAME_LEN: usize = 50;
+
+/// The name of a managed service's Kubernetes objects or bucket: readable, and unique
+/// because it ends in the first 8 characters of its uid. A DNS label, and a valid bucket
+/// name.
+pub fn managed_name(service: &ManagedServiceName, uid: &str) -> String {
+    let suffix: String = uid
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let room = MAX_MANAGED_NAME_LEN - suffix.len() - 1;
+    let cut: String = service.managed_service.chars().take(room).collect();
+    format!("{}-{suffix}", cut.trim_end_matches('-'))
 }
 
 /// A deployment's image to build from a git repository, as a Kubernetes Job.
@@ -142,13 +204,15 @@ pub struct BuildTarget {
 }
 
 /// The desired state at `revision` of a datacenter holding `environments`, the `targets` of
-/// their services and the `builds` under way. Targets without an image yet (a first build
-/// still running) are left out; targets of environments not in the list are ignored.
+/// their services, the `builds` under way and their `managed` services. Targets without an
+/// image yet (a first build still running) are left out; targets of environments not in the
+/// list are ignored.
 pub fn compute(
     revision: i64,
     environments: &[Environment],
     targets: &[ServiceTarget],
     builds: &[BuildTarget],
+    managed: &[ManagedTarget],
 ) -> DesiredState {
     let mut namespaces: Vec<NamespaceSpec> = environments
         .iter()
@@ -204,11 +268,32 @@ pub fn compute(
         })
         .collect();
     builds.sort_by(|a, b| (&a.service, a.deployment).cmp(&(&b.service, b.deployment)));
+    let mut managed: Vec<ManagedWorkload> = managed
+        .iter()
+        .filter(|m| m.status != ManagedStatus::Deleted)
+        .filter_map(|m| {
+            let env = m.service.environment_name();
+            let ns = namespaces.iter().find(|n| n.environment == env)?;
+            Some(ManagedWorkload {
+                service: m.service.clone(),
+                uid: m.uid.clone(),
+                namespace: ns.name.clone(),
+                name: managed_name(&m.service, &m.uid),
+                generation: m.generation,
+                run: m.rendered.run.clone(),
+                paused: matches!(m.status, ManagedStatus::Pausing | ManagedStatus::Paused),
+                deleting: m.status == ManagedStatus::Deleting,
+                details: m.rendered.details.clone(),
+            })
+        })
+        .collect();
+    managed.sort_by(|a, b| a.service.cmp(&b.service));
     DesiredState {
         revision,
         namespaces,
         workloads,
         builds,
+        managed,
     }
 }
 
@@ -292,7 +377,7 @@ mod tests {
             target("built", "", false),
             target("idle", "nginx:1", true),
         ];
-        let state = compute(42, std::slice::from_ref(&prod), &targets, &[]);
+        let state = compute(42, std::slice::from_ref(&prod), &targets, &[], &[]);
         assert_eq!(state.revision, 42);
         assert_eq!(state.namespaces.len(), 1);
         assert_eq!(
@@ -315,7 +400,54 @@ mod tests {
             "a stopped service keeps its workload at zero"
         );
         // Pure: same input, same output.
-        assert_eq!(compute(42, &[prod], &targets, &[]), state);
+        assert_eq!(compute(42, &[prod], &targets, &[], &[]), state);
+    }
+
+    #[test]
+    fn managed_services_run_in_their_environments_namespace_until_deleted() {
+        let prod = env("t", "p", "production", "11111111-aaaa");
+        let target = |id: &str, status: ManagedStatus| ManagedTarget {
+            service: ManagedServiceName {
+                tenant: "t".into(),
+                project: "p".into(),
+                environment: "production".into(),
+                managed_service: id.into(),
+            },
+            uid: "ABCDEF12-3456".into(),
+            generation: 3,
+            status,
+            rendered: Rendered {
+                run: Run::Bucket(crate::provider::BucketRun {
+                    quota_bytes: 1,
+                    versioning: false,
+                    secret_key: "k".into(),
+                }),
+                details: Default::default(),
+            },
+        };
+        let managed = [
+            target("paused", ManagedStatus::Paused),
+            target("going", ManagedStatus::Deleting),
+            target("gone", ManagedStatus::Deleted),
+            target(&"x".repeat(63), ManagedStatus::Synchronized),
+        ];
+        let state = compute(1, std::slice::from_ref(&prod), &[], &[], &managed);
+        let names: Vec<&str> = state
+            .managed
+            .iter()
+            .map(|m| m.service.managed_service.as_str())
+            .collect();
+        assert_eq!(names, ["going", "paused", &"x".repeat(63)]);
+        let (going, paused, long) = (&state.managed[0], &state.managed[1], &state.managed[2]);
+        assert!(going.deleting && !going.paused);
+        assert!(paused.paused && !paused.deleting);
+        assert_eq!(paused.name, "paused-abcdef12");
+        assert_eq!(paused.namespace, state.namespaces[0].name);
+        assert!(
+            long.name.len() <= 50 && is_dns_label(&long.name),
+            "{}",
+            long.name
+        );
     }
 
     #[test]

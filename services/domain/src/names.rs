@@ -208,6 +208,12 @@ impl DeploymentName {
 }
 
 impl ManagedServiceName {
+    /// What its sealed secrets are bound to, `{name}/secrets`: a sealed value moved to
+    /// another service does not open.
+    pub fn secrets_owner(&self) -> String {
+        format!("{self}/secrets")
+    }
+
     /// The environment it belongs to.
     pub fn environment_name(&self) -> EnvironmentName {
         EnvironmentName {

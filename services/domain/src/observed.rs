@@ -44,6 +44,22 @@ pub struct BuildOutcome {
     pub message: String,
 }
 
+/// The observed state of a managed service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedReport {
+    /// The managed service.
+    pub service: crate::ManagedServiceName,
+    /// The generation being applied when observed.
+    pub generation: i64,
+    /// What the agent saw.
+    pub observation: crate::managed::Observation,
+    /// What it means, for a person.
+    pub message: String,
+    /// What clients need to reach it (host, port, endpoint, bucket, access key, …); never a
+    /// secret.
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
 /// One entry of an agent's outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentReport {
@@ -51,6 +67,8 @@ pub enum AgentReport {
     Status(WorkloadStatus),
     /// A build finished.
     Build(BuildOutcome),
+    /// A managed service's observed state.
+    Managed(ManagedReport),
     /// An event about a resource in the datacenter.
     Event {
         /// The resource (a service name, or the datacenter's).

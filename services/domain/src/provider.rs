@@ -11,6 +11,12 @@ use serde_json::Value;
 
 use crate::Violations;
 
+mod runtime;
+
+pub use runtime::{
+    BucketRun, BucketTemplate, Rendered, Run, RuntimeTemplate, StatefulRun, StatefulTemplate,
+};
+
 /// What kind of service a provider offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -95,6 +101,8 @@ pub struct Definition {
     /// How each config field may change; fields not named are editable.
     #[serde(default)]
     pub update_rules: BTreeMap<String, UpdateRule>,
+    /// How its services run in a datacenter.
+    pub runtime: RuntimeTemplate,
 }
 
 /// A definition with its schemas compiled.
@@ -157,11 +165,26 @@ impl Provider {
                 "update_rules names {unknown}, which is not a config field"
             )));
         }
+        let secret_fields = definition.secrets_schema["properties"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        let config_fields: Vec<String> = fields.keys().cloned().collect();
+        definition
+            .runtime
+            .check(&config_fields, &secret_fields)
+            .map_err(fail)?;
         Ok(Self {
             definition,
             config,
             secrets,
         })
+    }
+
+    /// What a service with `config` and `secrets` (valid against the schemas) runs; an
+    /// error names what the definition got wrong.
+    pub fn render(&self, config: &Value, secrets: &Value) -> Result<Rendered, String> {
+        self.definition.runtime.render(config, secrets)
     }
 
     /// Adds a violation under `field` (e.g. `config`) for every way `config` breaks the

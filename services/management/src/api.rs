@@ -66,7 +66,7 @@ struct Inner {
     /// The links of this instance's agent gateway, which log requests go through.
     log_relay: Arc<LogRelay>,
     /// The managed-service providers offered.
-    catalog: Catalog,
+    catalog: Arc<Catalog>,
 }
 
 /// Who is calling, from where, and which method.
@@ -129,13 +129,14 @@ impl Api {
                 ca_fingerprint,
                 kek,
                 log_relay: Arc::default(),
-                catalog,
+                catalog: Arc::new(catalog),
             }),
         }
     }
 
-    /// The managed-service providers offered.
-    pub(crate) fn catalog(&self) -> &Catalog {
+    /// The managed-service providers offered (shared with the agent gateway, which renders
+    /// what managed services run).
+    pub fn catalog(&self) -> &Arc<Catalog> {
         &self.inner.catalog
     }
 

@@ -20,6 +20,7 @@ pub mod router;
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use outpost_domain::provider::Catalog;
 use outpost_proto::agent::v1 as pb;
 use outpost_store::Store;
 use tokio::net::TcpListener;
@@ -50,13 +51,14 @@ impl Default for GatewaySettings {
 }
 
 /// Serves the gateway on `listener` until `shutdown`; its links take log requests from
-/// `log_relay`.
+/// `log_relay` and render managed services with `catalog`.
 pub async fn serve(
     store: Store,
     authority: Arc<Authority>,
     listener: TcpListener,
     settings: GatewaySettings,
     log_relay: Arc<logs::LogRelay>,
+    catalog: Arc<Catalog>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let tls = acceptor::TlsSwitch::new(&store, &authority).await?;
@@ -82,6 +84,7 @@ pub async fn serve(
         authority,
         router,
         log_relay,
+        catalog,
         settings.clone(),
         shutdown.clone(),
     );

@@ -110,6 +110,7 @@ impl Instance {
             self.gateway,
             config.gateway_settings(),
             api.log_relay().clone(),
+            api.catalog().clone(),
             shutdown.clone(),
         ));
         tasks.spawn(server::serve_api(api, self.api, limits, shutdown.clone()));

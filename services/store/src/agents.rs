@@ -6,8 +6,9 @@
 //! names the datacenter. Reports are applied only to services placed in that datacenter.
 
 use outpost_domain::{
-    DatacenterName, EnvironmentName, ServiceName, Timestamp,
+    DatacenterName, EnvironmentName, ManagedServiceName, ResourceName, ServiceName, Timestamp,
     desired::{BuildTarget, ServiceTarget},
+    managed::ManagedStatus,
     observed::{AgentReport, WorkloadStatus},
     resources::{Environment, Source},
 };
@@ -99,6 +100,27 @@ pub struct DesiredInputs {
     pub builds: Vec<BuildTarget>,
     /// The secrets of those services, sealed.
     pub sealed_secrets: Vec<SealedSecret>,
+    /// The managed services of those environments (deleted ones aside).
+    pub managed: Vec<ManagedInput>,
+}
+
+/// A managed service as stored: what its provider renders into what runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedInput {
+    /// The managed service.
+    pub service: ManagedServiceName,
+    /// Its uid.
+    pub uid: String,
+    /// Its provider's name.
+    pub provider: String,
+    /// Its generation.
+    pub generation: i64,
+    /// Its status.
+    pub status: ManagedStatus,
+    /// Its config.
+    pub config: serde_json::Value,
+    /// Its secrets (a JSON object), sealed under `{name}/secrets`.
+    pub sealed_secrets: Vec<u8>,
 }
 
 /// One secret value as stored: sealed under the management side's key file.
@@ -146,10 +168,32 @@ pub struct AgentRecord {
     pub memory_bytes: i64,
     /// Highest report sequence applied.
     pub report_sequence: i64,
+    /// Raw Ceph capacity, bytes; 0 when unknown.
+    pub storage_bytes: i64,
+    /// Raw Ceph bytes used.
+    pub storage_used_bytes: i64,
+    /// 1 when the agent can make buckets.
+    pub object_storage: i64,
+}
+
+/// What an agent says its datacenter can offer, when it connects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentCapacity {
+    /// Allocatable CPU, millicores.
+    pub cpu_millis: i64,
+    /// Allocatable memory, bytes.
+    pub memory_bytes: i64,
+    /// Raw Ceph capacity, bytes; 0 when unknown.
+    pub storage_bytes: i64,
+    /// Raw Ceph bytes used.
+    pub storage_used_bytes: i64,
+    /// It can make buckets.
+    pub object_storage: bool,
 }
 
 const AGENT_COLUMNS: &str = "datacenter, serial, not_after, enroll_time, connected, last_seen, agent_version, \
-                             stored_revision, cpu_millis, memory_bytes, report_sequence";
+                             stored_revision, cpu_millis, memory_bytes, report_sequence, storage_bytes, \
+                             storage_used_bytes, object_storage";
 
 async fn agent_get(conn: &mut AnyConnection, dc: &str) -> Result<Option<AgentRecord>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -330,12 +374,14 @@ impl Store {
                 sealed: r.sealed,
             })
             .collect();
+        let managed = crate::managed::desired_inputs(&mut conn, &dc.datacenter).await?;
         Ok(DesiredInputs {
             revision,
             environments,
             targets,
             builds,
             sealed_secrets,
+            managed,
         })
     }
 
@@ -424,18 +470,21 @@ impl Store {
         dc: &str,
         agent_version: &str,
         stored_revision: i64,
-        cpu_millis: i64,
-        memory_bytes: i64,
+        capacity: &AgentCapacity,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE agents SET connected = 1, last_seen = $1, agent_version = $2, stored_revision = $3, \
-             cpu_millis = $4, memory_bytes = $5 WHERE datacenter = $6",
+             cpu_millis = $4, memory_bytes = $5, storage_bytes = $6, storage_used_bytes = $7, object_storage = $8 \
+             WHERE datacenter = $9",
         )
         .bind(now().0)
         .bind(agent_version)
         .bind(stored_revision)
-        .bind(cpu_millis)
-        .bind(memory_bytes)
+        .bind(capacity.cpu_millis)
+        .bind(capacity.memory_bytes)
+        .bind(capacity.storage_bytes)
+        .bind(capacity.storage_used_bytes)
+        .bind(i64::from(capacity.object_storage))
         .bind(dc)
         .execute(&self.write)
         .await
@@ -510,6 +559,11 @@ impl Store {
                         tx.lifecycle_on_build(outcome).await?;
                     }
                 }
+                AgentReport::Managed(report) => {
+                    if crate::managed::in_datacenter(&mut tx.tx, &report.service, dc).await? {
+                        tx.managed_on_report(dc, report).await?;
+                    }
+                }
                 AgentReport::Event {
                     resource,
                     reason,
@@ -519,8 +573,17 @@ impl Store {
                     let tenant = if *resource == own_dc {
                         String::new()
                     } else {
-                        match ServiceName::parse(resource) {
-                            Ok(s) if service_in_datacenter(&mut tx.tx, &s, dc).await? => s.tenant,
+                        match ResourceName::parse(resource) {
+                            Ok(ResourceName::Service(s))
+                                if service_in_datacenter(&mut tx.tx, &s, dc).await? =>
+                            {
+                                s.tenant
+                            }
+                            Ok(ResourceName::ManagedService(m))
+                                if crate::managed::in_datacenter(&mut tx.tx, &m, dc).await? =>
+                            {
+                                m.tenant
+                            }
                             _ => continue,
                         }
                     };

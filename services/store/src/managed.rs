@@ -4,7 +4,8 @@
 
 use outpost_domain::{
     EnvironmentName, ManagedServiceName, Timestamp,
-    managed::{ManagedAction, ManagedService, ManagedStatus, decide},
+    managed::{ManagedAction, ManagedService, ManagedStatus, Observation, decide, on_report},
+    observed::ManagedReport,
 };
 use serde_json::Value;
 use sqlx::{AnyConnection, FromRow};
@@ -333,5 +334,158 @@ impl Tx {
         .await
         .map_err(backend)?;
         row.decode()
+    }
+}
+
+/// The managed services (deleted ones aside) of the environments placed in `dc`, for its
+/// desired state.
+pub(crate) async fn desired_inputs(
+    conn: &mut AnyConnection,
+    dc: &str,
+) -> Result<Vec<crate::ManagedInput>> {
+    #[derive(FromRow)]
+    struct InputRow {
+        tenant: String,
+        project: String,
+        environment: String,
+        name: String,
+        uid: String,
+        provider: String,
+        generation: i64,
+        status: String,
+        config: String,
+        sealed_secrets: Vec<u8>,
+    }
+    let rows: Vec<InputRow> = sqlx::query_as(
+        "SELECT m.tenant, m.project, m.environment, m.name, m.uid, m.provider, m.generation, m.status, m.config, \
+           m.sealed_secrets \
+         FROM managed_services m JOIN environments e \
+           ON e.tenant = m.tenant AND e.project = m.project AND e.name = m.environment \
+         WHERE e.datacenter = $1 AND m.status <> 'DELETED' ORDER BY m.tenant, m.project, m.environment, m.name",
+    )
+    .bind(dc)
+    .fetch_all(conn)
+    .await
+    .map_err(backend)?;
+    rows.into_iter()
+        .map(|r| {
+            let service = ManagedServiceName {
+                tenant: r.tenant,
+                project: r.project,
+                environment: r.environment,
+                managed_service: r.name,
+            };
+            let bad = |what: &str| corrupt(format!("{what} of {service}"));
+            Ok(crate::ManagedInput {
+                status: ManagedStatus::parse(&r.status).ok_or_else(|| bad("status"))?,
+                config: serde_json::from_str(&r.config).map_err(|_| bad("config"))?,
+                uid: r.uid,
+                provider: r.provider,
+                generation: r.generation,
+                sealed_secrets: r.sealed_secrets,
+                service,
+            })
+        })
+        .collect()
+}
+
+/// Whether `name` is a live managed service in an environment placed in `dc`.
+pub(crate) async fn in_datacenter(
+    conn: &mut AnyConnection,
+    name: &ManagedServiceName,
+    dc: &str,
+) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM managed_services m JOIN environments e \
+           ON e.tenant = m.tenant AND e.project = m.project AND e.name = m.environment \
+         WHERE m.tenant = $1 AND m.project = $2 AND m.environment = $3 AND m.name = $4 \
+           AND m.status <> 'DELETED' AND e.datacenter = $5",
+    )
+    .bind(&name.tenant)
+    .bind(&name.project)
+    .bind(&name.environment)
+    .bind(&name.managed_service)
+    .bind(dc)
+    .fetch_one(conn)
+    .await
+    .map_err(backend)?;
+    Ok(n > 0)
+}
+
+impl Tx {
+    /// Ends the operation under way if `report` (from `dc`'s agent) is about its
+    /// generation and says how it ended, with an event; anything else changes nothing.
+    pub(crate) async fn managed_on_report(
+        &mut self,
+        dc: &str,
+        report: &ManagedReport,
+    ) -> Result<()> {
+        let current = get(&mut self.tx, &report.service).await?;
+        let Some(next) = on_report(
+            current.status,
+            current.generation,
+            report.generation,
+            &report.observation,
+        ) else {
+            return Ok(());
+        };
+        let (reason, message) = match (&report.observation, next) {
+            (Observation::Failed(why), _) => {
+                ("Failed", format!("Failed in datacenter {dc}: {why}"))
+            }
+            (_, ManagedStatus::Paused) => (
+                "Paused",
+                "Paused: compute released, the data kept.".to_owned(),
+            ),
+            (_, ManagedStatus::Deleted) => (
+                "Deleted",
+                format!(
+                    "Deleted: compute and data removed. Listed as recently deleted for {} days; not recoverable.",
+                    DELETED_RETENTION_MS / (24 * 3600 * 1000)
+                ),
+            ),
+            _ => (
+                "Synchronized",
+                format!("Running as configured: {}.", report.message),
+            ),
+        };
+        let t = now().0;
+        let details = match next {
+            ManagedStatus::Synchronized => Some(Value::Object(report.details.clone()).to_string()),
+            ManagedStatus::Deleted => Some("{}".to_owned()),
+            _ => None,
+        };
+        let result = sqlx::query(
+            "UPDATE managed_services SET status = $1, status_message = $2, details = COALESCE($3, details), \
+               delete_time = $4, update_time = $5, version = version + 1 \
+             WHERE uid = $6 AND version = $7",
+        )
+        .bind(next.as_str())
+        .bind(&message)
+        .bind(details)
+        .bind((next == ManagedStatus::Deleted).then_some(t))
+        .bind(t)
+        .bind(&current.meta.uid)
+        .bind(current.meta.version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(backend)?;
+        crate::rows::expect_one_row(result, "managed service", &current.name)?;
+        let name = current.name.to_string();
+        event_add(
+            &mut self.tx,
+            &current.name.tenant,
+            &name,
+            reason,
+            &message,
+            &format!("datacenters/{dc}"),
+        )
+        .await?;
+        if next == ManagedStatus::Deleted {
+            // The agent's desired state no longer needs to carry it.
+            self.touch_datacenter(dc).await?;
+        }
+        self.notify_datacenter(dc);
+        Ok(())
     }
 }

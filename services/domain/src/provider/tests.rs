@@ -99,7 +99,7 @@ fn broken_definitions_are_refused_naming_the_file() {
         (
             "bad-rule.json",
             include_str!("../../providers/redis.json")
-                .replace("\"persistent\": \"IMMUTABLE\"", "\"colour\": \"IMMUTABLE\""),
+                .replace("\"shape\": \"EDITABLE\"", "\"colour\": \"EDITABLE\""),
         ),
         (
             "bad-schema.json",
@@ -115,4 +115,78 @@ fn broken_definitions_are_refused_naming_the_file() {
     let extra = include_str!("../../providers/redis.json").replace("\"redis\"", "\"valkey\"");
     let c = Catalog::with(&[("valkey.json".into(), extra)]).expect("valid");
     assert!(c.get("valkey").is_some() && c.get("redis").is_some());
+}
+
+#[test]
+fn the_built_in_runtimes_render_from_config_and_secrets() {
+    let c = catalog();
+    let pg = c
+        .get("postgresql")
+        .expect("pg")
+        .render(
+            &json!({"version": "16", "storage_gib": 10, "shape": "MAX", "database": "shop", "user": "owner"}),
+            &json!({"password": "correct horse battery"}),
+        )
+        .expect("renders");
+    let Run::Stateful(run) = &pg.run else {
+        panic!("postgresql runs a container: {pg:?}")
+    };
+    assert_eq!(run.image, "postgres:16");
+    assert_eq!((run.cpu_millis, run.memory_mib), (1000, 2048));
+    assert_eq!(run.storage_gib, Some(10));
+    assert!(
+        run.env
+            .iter()
+            .any(|e| e.name == "POSTGRES_DB" && e.value == "shop")
+    );
+    assert_eq!(run.secrets.len(), 1);
+    assert_eq!(run.secrets[0].value, "correct horse battery");
+    assert_eq!(pg.details["database"], json!("shop"));
+    assert!(
+        !format!("{:?}{:?}", run.env, pg.details).contains("horse"),
+        "the secret goes into the Secret only"
+    );
+    let redis = c
+        .get("redis")
+        .expect("redis")
+        .render(
+            &json!({"version": "7", "shape": "FLX"}),
+            &json!({"password": "0123456789abc"}),
+        )
+        .expect("renders");
+    let Run::Stateful(run) = &redis.run else {
+        panic!("redis runs a container")
+    };
+    assert_eq!(run.storage_gib, None, "no storage size: no volume");
+    let bucket = c
+        .get("bucket")
+        .expect("bucket")
+        .render(
+            &json!({"quota_gib": 2, "versioning": true}),
+            &json!({"secret_key": "0123456789abcdefgh"}),
+        )
+        .expect("renders");
+    assert_eq!(
+        bucket.run,
+        Run::Bucket(BucketRun {
+            quota_bytes: 2 << 30,
+            versioning: true,
+            secret_key: "0123456789abcdefgh".into()
+        })
+    );
+}
+
+#[test]
+fn a_runtime_may_put_secrets_only_into_secrets() {
+    let pg = include_str!("../../providers/postgresql.json");
+    let leaky = pg.replace(
+        "\"POSTGRES_DB\": \"${config.database}\"",
+        "\"POSTGRES_DB\": \"${secrets.password}\"",
+    );
+    assert_ne!(leaky, pg);
+    let err = Catalog::with(&[("leaky.json".into(), leaky)]).expect_err("refused");
+    assert!(err.to_string().contains("secret_env"), "{err}");
+    let unknown = pg.replace("${config.version}", "${config.release}");
+    let err = Catalog::with(&[("unknown.json".into(), unknown)]).expect_err("refused");
+    assert!(err.to_string().contains("config.release"), "{err}");
 }

@@ -56,6 +56,9 @@ fn agent_status(agent: Option<&AgentRecord>, revision: i64) -> pb::AgentStatus {
         cpu_millis: a.cpu_millis,
         memory_bytes: a.memory_bytes,
         certificate_expire_time: Some(timestamp(outpost_domain::Timestamp(a.not_after))),
+        storage_bytes: a.storage_bytes,
+        storage_used_bytes: a.storage_used_bytes,
+        object_storage: a.object_storage == 1,
     }
 }
 

@@ -8,7 +8,7 @@ use outpost_domain::{
     EnvironmentName, ManagedServiceName,
     authz::{Kind, Verb},
     managed::{ManagedAction, ManagedStatus},
-    provider::Provider,
+    provider::{Needs, Provider},
     validate::{self, Violations},
 };
 use outpost_proto::{
@@ -29,11 +29,6 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct ManagedApi(pub Api);
 
-/// What a managed service's sealed secrets are bound to.
-fn secrets_owner(name: &ManagedServiceName) -> String {
-    format!("{name}/secrets")
-}
-
 impl ManagedApi {
     fn provider(&self, field: &str, name: &str) -> Result<&Provider, ApiError> {
         let id = name.strip_prefix("providers/").unwrap_or(name);
@@ -52,6 +47,34 @@ impl ManagedApi {
                 ),
             )
         })
+    }
+
+    /// Refuses a provider that needs object storage in an environment whose datacenter's
+    /// agent said it has none, saying how to add it. Until the agent has connected nothing
+    /// is known, and the service waits in CREATING for it.
+    async fn check_datacenter_offers(
+        &self,
+        provider: &Provider,
+        environment: &EnvironmentName,
+    ) -> Result<(), ApiError> {
+        if provider.definition.needs != Needs::ObjectStorage {
+            return Ok(());
+        }
+        let store = self.0.store();
+        let env = store.reader().await?.environment_get(environment).await?;
+        let dc = &env.datacenter.datacenter;
+        match store.agent_get(dc).await? {
+            Some(agent) if agent.object_storage == 0 => Err(ApiError::FailedPrecondition {
+                subject: env.datacenter.to_string(),
+                description: format!(
+                    "datacenter {dc} has no object storage: its agent runs without a Ceph object gateway. \
+                     Give the agent one with --rgw-endpoint, --rgw-access-key and --rgw-secret-key \
+                     (or OUTPOST_AGENT_RGW_*) and restart it; for outpost-local, install Ceph (see the \
+                     README) or pass the same flags"
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// A lifecycle action on the managed service named `raw`, as developers and above.
@@ -106,7 +129,7 @@ impl ManagedApi {
         Ok(self
             .0
             .kek()
-            .seal_secret(secrets.to_string().as_bytes(), &secrets_owner(name)))
+            .seal_secret(secrets.to_string().as_bytes(), &name.secrets_owner()))
     }
 }
 
@@ -194,6 +217,7 @@ impl ManagedServiceService for ManagedApi {
                 managed_service: r.managed_service_id.clone(),
             };
             let sealed = self.seal(provider, &name, r.secrets.as_ref())?;
+            self.check_datacenter_offers(provider, &parent).await?;
             let actor = ctx.actor();
             api.mutate(&ctx, &r.request_id, async |tx| {
                 tx.set_traceparent(outpost_telemetry::current_traceparent());

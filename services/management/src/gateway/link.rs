@@ -7,7 +7,12 @@
 use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures::Stream;
-use outpost_domain::{DatacenterName, desired, desired::ServiceTarget, resources::EnvVar};
+use outpost_domain::{
+    DatacenterName,
+    desired::{self, ManagedTarget, ServiceTarget},
+    provider::Catalog,
+    resources::EnvVar,
+};
 use outpost_proto::{
     agent::v1::{self as pb, attach_request::Kind as In, attach_response::Kind as Out},
     convert::{agent::from_report, timestamp},
@@ -33,18 +38,20 @@ pub struct LinkApi {
     authority: Arc<Authority>,
     router: Arc<ChangeRouter>,
     log_relay: Arc<LogRelay>,
+    catalog: Arc<Catalog>,
     settings: GatewaySettings,
     shutdown: CancellationToken,
 }
 
 impl LinkApi {
-    /// The service; streams end when `shutdown` is cancelled, and take log requests from
-    /// `log_relay`.
+    /// The service; streams end when `shutdown` is cancelled, take log requests from
+    /// `log_relay` and render managed services with `catalog`.
     pub fn new(
         store: Store,
         authority: Arc<Authority>,
         router: Arc<ChangeRouter>,
         log_relay: Arc<LogRelay>,
+        catalog: Arc<Catalog>,
         settings: GatewaySettings,
         shutdown: CancellationToken,
     ) -> Self {
@@ -53,6 +60,7 @@ impl LinkApi {
             authority,
             router,
             log_relay,
+            catalog,
             settings,
             shutdown,
         }
@@ -109,6 +117,7 @@ impl pb::agent_link_service_server::AgentLinkService for LinkApi {
             store: self.store.clone(),
             authority: self.authority.clone(),
             log_relay: self.log_relay.clone(),
+            catalog: self.catalog.clone(),
             dc: dc.clone(),
             serial,
             inbound: req.into_inner(),
@@ -169,6 +178,8 @@ struct Link {
     /// Opens the secrets sent in the desired state.
     authority: Arc<Authority>,
     log_relay: Arc<LogRelay>,
+    /// Renders what managed services run.
+    catalog: Arc<Catalog>,
     dc: DatacenterName,
     serial: String,
     inbound: Streaming<pb::AttachRequest>,
@@ -221,8 +232,13 @@ impl Link {
                 &self.dc.datacenter,
                 &hello.agent_version,
                 hello.stored_revision,
-                capacity.cpu_millis,
-                capacity.memory_bytes,
+                &outpost_store::AgentCapacity {
+                    cpu_millis: capacity.cpu_millis,
+                    memory_bytes: capacity.memory_bytes,
+                    storage_bytes: capacity.storage_bytes,
+                    storage_used_bytes: capacity.storage_used_bytes,
+                    object_storage: capacity.object_storage,
+                },
             )
             .await
         {
@@ -360,11 +376,13 @@ impl Link {
             .await
             .map_err(|e| End::Refused(internal(e)))?;
         let targets = open_secrets(inputs.targets, &inputs.sealed_secrets, self.authority.kek());
+        let managed = render_managed(&inputs.managed, &self.catalog, self.authority.kek());
         let state = desired::compute(
             inputs.revision,
             &inputs.environments,
             &targets,
             &inputs.builds,
+            &managed,
         );
         span.in_scope(|| {
             tracing::debug!(
@@ -415,4 +433,45 @@ fn open_secrets(
         }
     }
     targets
+}
+
+/// The managed services with their secrets opened and what they run rendered by their
+/// providers. One that does not open or render (its provider's file was removed, or the key
+/// file is not the one it was sealed with) is left out and logged by name, never by value:
+/// the rest of the datacenter goes on, and the agent never removes a left-out service's
+/// data for being absent.
+fn render_managed(
+    inputs: &[outpost_store::ManagedInput],
+    catalog: &Catalog,
+    kek: &outpost_ca::KeyEncryptionKey,
+) -> Vec<ManagedTarget> {
+    inputs
+        .iter()
+        .filter_map(|m| {
+            let rendered = catalog
+                .get(&m.provider)
+                .ok_or_else(|| format!("provider {} is not in the catalog", m.provider))
+                .and_then(|provider| {
+                    let opened = kek
+                        .open_secret(&m.sealed_secrets, &m.service.secrets_owner())
+                        .map_err(|_| "its secrets do not open with this instance's key file".to_owned())?;
+                    let secrets: serde_json::Value = serde_json::from_slice(&opened)
+                        .map_err(|_| "its secrets are not a JSON object".to_owned())?;
+                    provider.render(&m.config, &secrets)
+                });
+            match rendered {
+                Ok(rendered) => Some(ManagedTarget {
+                    service: m.service.clone(),
+                    uid: m.uid.clone(),
+                    generation: m.generation,
+                    status: m.status,
+                    rendered,
+                }),
+                Err(problem) => {
+                    tracing::error!(managed_service = %m.service, %problem, "left out of the desired state");
+                    None
+                }
+            }
+        })
+        .collect()
 }
