@@ -9,11 +9,13 @@
 //!   the simulated one.
 //! - [`drivers::ceph`]: buckets, users, keys and quotas through the RADOS Gateway, and
 //!   capacity from the Ceph manager.
+//! - [`buckets`]: managed buckets carried out with that driver.
 //!
 //! The agent never deletes a workload because the link is down: it acts only on the desired
 //! state it has stored, which only a newer desired state replaces.
 #![warn(missing_docs)]
 
+pub mod buckets;
 pub mod drivers;
 pub mod link;
 pub mod reconcile;

@@ -6,14 +6,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use outpost_agent::{
-    drivers::{
-        ceph::{CephConfig, SecretKey},
-        kube::build::BuildSettings,
-    },
-    link,
-    reconcile::Rollout,
-    runtime,
-    state::LocalState,
+    drivers::kube::build::BuildSettings, link, reconcile::Rollout, runtime, state::LocalState,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -65,41 +58,12 @@ struct RunArgs {
     /// The image that builds from source (Kaniko's executor or one taking its flags).
     #[arg(long, env = "OUTPOST_AGENT_BUILDER_IMAGE", default_value_t = BuildSettings::default().builder_image)]
     builder_image: String,
+    /// Storage class of managed services' volumes (Ceph RBD through its CSI driver); unset
+    /// means the cluster's default.
+    #[arg(long, env = "OUTPOST_AGENT_BLOCK_STORAGE_CLASS")]
+    block_storage_class: Option<String>,
     #[command(flatten)]
-    ceph: CephArgs,
-}
-
-/// The datacenter's Ceph; without `--rgw-endpoint` the datacenter has no object storage.
-#[derive(clap::Args)]
-struct CephArgs {
-    /// The RADOS Gateway, `http(s)://host:port`.
-    #[arg(long, env = "OUTPOST_AGENT_RGW_ENDPOINT", requires_all = ["rgw_access_key", "rgw_secret_key"])]
-    rgw_endpoint: Option<http::Uri>,
-    /// Access key of an RGW user with the `users=*;buckets=*` caps.
-    #[arg(long, env = "OUTPOST_AGENT_RGW_ACCESS_KEY", requires = "rgw_endpoint")]
-    rgw_access_key: Option<String>,
-    /// Its secret key (prefer the environment variable: flags show in `ps`).
-    #[arg(
-        long,
-        env = "OUTPOST_AGENT_RGW_SECRET_KEY",
-        hide_env_values = true,
-        requires = "rgw_endpoint"
-    )]
-    rgw_secret_key: Option<String>,
-    /// `ceph.conf` for `ceph df` (capacity); unset means the `ceph` CLI's default.
-    #[arg(long, env = "OUTPOST_AGENT_CEPH_CONF", requires = "rgw_endpoint")]
-    ceph_conf: Option<PathBuf>,
-}
-
-impl CephArgs {
-    fn into_config(self) -> Option<CephConfig> {
-        Some(CephConfig {
-            rgw_endpoint: self.rgw_endpoint?,
-            admin_access_key: self.rgw_access_key?,
-            admin_secret_key: SecretKey::new(self.rgw_secret_key?),
-            ceph_conf: self.ceph_conf,
-        })
-    }
+    ceph: runtime::CephArgs,
 }
 
 #[derive(clap::Args, Clone)]
@@ -183,6 +147,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             builder_image: run.builder_image,
         },
         ceph: run.ceph.into_config(),
+        block_storage_class: run.block_storage_class,
     };
     let ready_file = run.ready_file;
     runtime::run(

@@ -11,17 +11,24 @@ use std::{
 
 use outpost_domain::{
     deployment::FailureReason,
-    desired::{Build, DesiredState, NamespaceSpec, Workload},
-    observed::{AgentReport, BuildOutcome, WorkloadStatus},
+    desired::{Build, DesiredState, ManagedWorkload, NamespaceSpec, Workload},
+    managed::Observation,
+    observed::{AgentReport, BuildOutcome, ManagedReport, WorkloadStatus},
+    provider::Run,
 };
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::{
-    drivers::kube::{
-        KubeCluster,
-        build::{self, BuildSettings, JobState},
+    buckets::Buckets,
+    drivers::{
+        ceph::Ceph,
+        kube::{
+            KubeCluster,
+            build::{self, BuildSettings, JobState},
+            managed,
+        },
     },
     state::LocalState,
 };
@@ -37,6 +44,38 @@ pub struct Observed {
     pub services: BTreeSet<(String, String)>,
     /// Owned build Jobs by (namespace, name).
     pub jobs: BTreeMap<(String, String), JobState>,
+    /// Managed services' StatefulSets by (namespace, name).
+    pub stateful: BTreeMap<(String, String), ObservedStateful>,
+    /// Managed services' Services by (namespace, name).
+    pub managed_services: BTreeSet<(String, String)>,
+    /// Managed services' volume claims by (namespace, managed service's object name).
+    pub claims: BTreeMap<(String, String), ObservedClaim>,
+}
+
+/// A managed service's StatefulSet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedStateful {
+    /// The generation it was applied from.
+    pub generation: Option<i64>,
+    /// The cluster has rolled out its latest spec to every pod.
+    pub rolled_out: bool,
+    /// Replicas wanted.
+    pub wanted_replicas: i64,
+    /// Pods it has.
+    pub pods: i64,
+    /// Pods ready.
+    pub ready_replicas: i64,
+    /// Why its pod fails, if it does.
+    pub failure: Option<(FailureReason, String)>,
+}
+
+/// A managed service's volume claim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedClaim {
+    /// Its uid: the same claim before and after a pause.
+    pub uid: String,
+    /// A volume is bound to it.
+    pub bound: bool,
 }
 
 /// A Deployment's rollout state.
@@ -96,6 +135,18 @@ pub enum Action {
     DeleteNamespace(String),
     /// Start a build Job.
     ApplyBuild(Build),
+    /// Create or update a managed service's StatefulSet, Service, Secret and claim.
+    ApplyManaged(ManagedWorkload),
+    /// Remove a managed service's compute, and with `with_data` its Secret and volume too.
+    DeleteManaged {
+        /// Its namespace.
+        namespace: String,
+        /// Its objects' name.
+        name: String,
+        /// Also its data: only when the service is being deleted, never because it is
+        /// merely absent from the desired state.
+        with_data: bool,
+    },
     /// Stop a build that is no longer wanted (canceled) and still running. Finished ones
     /// stay, with their logs, until Kubernetes removes them.
     DeleteBuild {
@@ -160,6 +211,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Vec<Action> {
             });
         }
     }
+    plan_managed(desired, observed, &mut actions);
     let wanted_ns: BTreeSet<&String> = desired.namespaces.iter().map(|n| &n.name).collect();
     for ns in &observed.namespaces {
         if !wanted_ns.contains(ns) {
@@ -167,6 +219,88 @@ pub fn plan(desired: &DesiredState, observed: &Observed) -> Vec<Action> {
         }
     }
     actions
+}
+
+/// The managed services' part of [`plan`]: those that run a container.
+fn plan_managed(desired: &DesiredState, observed: &Observed, actions: &mut Vec<Action>) {
+    let mut wanted = BTreeSet::new();
+    for m in &desired.managed {
+        let Run::Stateful(run) = &m.run else { continue };
+        let key = (m.namespace.clone(), m.name.clone());
+        wanted.insert(key.clone());
+        let present = observed.stateful.contains_key(&key)
+            || observed.managed_services.contains(&key)
+            || observed.claims.contains_key(&key);
+        if m.deleting {
+            if present {
+                actions.push(Action::DeleteManaged {
+                    namespace: m.namespace.clone(),
+                    name: m.name.clone(),
+                    with_data: true,
+                });
+            }
+            continue;
+        }
+        let current = observed.stateful.get(&key).and_then(|o| o.generation) == Some(m.generation);
+        let claim_missing = run.storage_gib.is_some() && !observed.claims.contains_key(&key);
+        if !current || !observed.managed_services.contains(&key) || claim_missing {
+            actions.push(Action::ApplyManaged(m.clone()));
+        }
+    }
+    let stale: BTreeSet<&(String, String)> = observed
+        .stateful
+        .keys()
+        .chain(observed.managed_services.iter())
+        .filter(|k| !wanted.contains(*k))
+        .collect();
+    for (namespace, name) in stale {
+        actions.push(Action::DeleteManaged {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            with_data: false,
+        });
+    }
+}
+
+/// What the cluster shows of managed service `m` (one that runs a container), and why.
+pub fn managed_observation(m: &ManagedWorkload, observed: &Observed) -> (Observation, String) {
+    let key = (m.namespace.clone(), m.name.clone());
+    let set = observed.stateful.get(&key);
+    let claim = observed.claims.get(&key);
+    if m.deleting {
+        return if set.is_none() && claim.is_none() && !observed.managed_services.contains(&key) {
+            (Observation::Gone, "compute and volume removed".into())
+        } else {
+            (Observation::Progressing, "removing".into())
+        };
+    }
+    let Some(set) = set.filter(|s| s.generation == Some(m.generation)) else {
+        return (Observation::Progressing, "applying".into());
+    };
+    if m.paused {
+        return if set.pods == 0 {
+            (Observation::Paused, "no pods; the volume is kept".into())
+        } else {
+            (Observation::Progressing, "stopping its pod".into())
+        };
+    }
+    let keeps_data = matches!(&m.run, Run::Stateful(r) if r.storage_gib.is_some());
+    let volume_ready = !keeps_data || claim.is_some_and(|c| c.bound);
+    if set.rolled_out && set.ready_replicas >= set.wanted_replicas.max(1) && volume_ready {
+        return (Observation::Ready, "ready".into());
+    }
+    if let Some((reason, why)) = &set.failure {
+        return (
+            Observation::Failed(format!("{}: {why}", reason.explain())),
+            why.clone(),
+        );
+    }
+    let waiting = if volume_ready {
+        "waiting for its pod to be ready"
+    } else {
+        "waiting for its volume"
+    };
+    (Observation::Progressing, waiting.into())
 }
 
 /// The status to report for a workload, from what the cluster shows.
@@ -244,15 +378,20 @@ pub const BUSY_RESYNC: Duration = Duration::from_millis(250);
 pub async fn run(
     state: LocalState,
     cluster: KubeCluster,
+    ceph: Option<Ceph>,
     mut desired_changed: watch::Receiver<(i64, String)>,
     outbox: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
     let mut traceparent = String::new();
+    let mut buckets = Buckets::new(ceph, cluster.rollout().progress_deadline);
     loop {
         let span = tracing::info_span!("reconcile", revision = tracing::field::Empty);
         outpost_telemetry::continue_trace(&span, &std::mem::take(&mut traceparent));
-        let next = match pass(&state, &cluster, &outbox).instrument(span).await {
+        let next = match pass(&state, &cluster, &mut buckets, &outbox)
+            .instrument(span)
+            .await
+        {
             Ok(true) => BUSY_RESYNC,
             Ok(false) => RESYNC,
             Err(e) => {
@@ -273,8 +412,13 @@ pub async fn run(
     }
 }
 
-/// One pass; true when a rollout or build is still under way.
-async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> anyhow::Result<bool> {
+/// One pass; true when a rollout, build or managed-service operation is still under way.
+async fn pass(
+    state: &LocalState,
+    cluster: &KubeCluster,
+    buckets: &mut Buckets,
+    outbox: &Notify,
+) -> anyhow::Result<bool> {
     // Nothing stored yet: do nothing (and in particular, delete nothing).
     let Some(desired) = state.desired().await? else {
         return Ok(false);
@@ -325,6 +469,9 @@ async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> any
         state.report(&service, &summary, &entries).await?;
         outbox.notify_one();
     }
+    for m in &desired.managed {
+        busy |= report_managed(state, m, &observed, buckets, outbox).await?;
+    }
     for b in &desired.builds {
         let job = observed.jobs.get(&(b.namespace.clone(), b.job_name()));
         let Some(outcome) = build_outcome(b, job, cluster.build_settings()) else {
@@ -352,6 +499,75 @@ async fn pass(state: &LocalState, cluster: &KubeCluster, outbox: &Notify) -> any
             .await?;
         outbox.notify_one();
     }
+    Ok(busy)
+}
+
+/// The spelling of an observation in the agent's report summaries and event reasons.
+fn phase(observation: &Observation) -> &'static str {
+    match observation {
+        Observation::Ready => "Ready",
+        Observation::Paused => "Paused",
+        Observation::Gone => "Gone",
+        Observation::Failed(_) => "Failed",
+        Observation::Progressing => "Progressing",
+    }
+}
+
+/// Observes managed service `m` (converging it first if it is a bucket) and reports what
+/// changed; true while it is under way.
+async fn report_managed(
+    state: &LocalState,
+    m: &ManagedWorkload,
+    observed: &Observed,
+    buckets: &mut Buckets,
+    outbox: &Notify,
+) -> anyhow::Result<bool> {
+    let key = m.service.to_string();
+    let last = state.reported(&key).await?;
+    let (observation, message, details) = match &m.run {
+        Run::Stateful(run) => {
+            let (observation, message) = managed_observation(m, observed);
+            let mut details = m.details.clone();
+            details.insert("host".into(), managed::host(m).into());
+            details.insert("port".into(), run.port.into());
+            (observation, message, details)
+        }
+        Run::Bucket(run) => {
+            // Converged once per generation: a final report for it means done.
+            let settled = last.as_deref().is_some_and(|l| {
+                l.split_once('/').is_some_and(|(phase, generation)| {
+                    phase != "Progressing" && generation == m.generation.to_string()
+                })
+            });
+            if settled {
+                return Ok(false);
+            }
+            let done = buckets.converge(m, run).await;
+            (done.observation, done.message, done.details)
+        }
+    };
+    let busy = observation == Observation::Progressing;
+    let summary = format!("{}/{}", phase(&observation), m.generation);
+    if last.as_deref() == Some(summary.as_str()) {
+        return Ok(busy);
+    }
+    let mut entries = Vec::new();
+    if last.as_deref().and_then(|l| l.split('/').next()) != Some(phase(&observation)) {
+        entries.push(AgentReport::Event {
+            resource: key.clone(),
+            reason: format!("Managed{}", phase(&observation)),
+            message: format!("{}: {message}.", phase(&observation)),
+        });
+    }
+    entries.push(AgentReport::Managed(ManagedReport {
+        service: m.service.clone(),
+        generation: m.generation,
+        observation,
+        message,
+        details,
+    }));
+    state.report(&key, &summary, &entries).await?;
+    outbox.notify_one();
     Ok(busy)
 }
 
@@ -430,7 +646,7 @@ mod tests {
             )]
             .into(),
             services: [key].into(),
-            jobs: BTreeMap::new(),
+            ..Default::default()
         }
     }
 

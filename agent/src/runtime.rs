@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     drivers::{
-        ceph::CephConfig,
+        ceph::{Ceph, CephConfig, SecretKey},
         kube::{KubeCluster, build::BuildSettings, logs::PodLogs},
     },
     link,
@@ -28,6 +28,44 @@ pub struct Options {
     pub builds: BuildSettings,
     /// The datacenter's Ceph; `None` means it has no object storage.
     pub ceph: Option<CephConfig>,
+    /// Storage class of managed services' volumes (Ceph RBD through CSI); `None` means the
+    /// cluster's default.
+    pub block_storage_class: Option<String>,
+}
+
+/// The datacenter's Ceph, as flags (shared by the agent and `outpost-local`); without
+/// `--rgw-endpoint` the datacenter has no object storage.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CephArgs {
+    /// The RADOS Gateway, `http(s)://host:port`.
+    #[arg(long, env = "OUTPOST_AGENT_RGW_ENDPOINT", requires_all = ["rgw_access_key", "rgw_secret_key"])]
+    pub rgw_endpoint: Option<http::Uri>,
+    /// Access key of an RGW user with the `users=*;buckets=*` caps.
+    #[arg(long, env = "OUTPOST_AGENT_RGW_ACCESS_KEY", requires = "rgw_endpoint")]
+    pub rgw_access_key: Option<String>,
+    /// Its secret key (prefer the environment variable: flags show in `ps`).
+    #[arg(
+        long,
+        env = "OUTPOST_AGENT_RGW_SECRET_KEY",
+        hide_env_values = true,
+        requires = "rgw_endpoint"
+    )]
+    pub rgw_secret_key: Option<String>,
+    /// `ceph.conf` for `ceph df` (capacity); unset means the `ceph` CLI's default.
+    #[arg(long, env = "OUTPOST_AGENT_CEPH_CONF", requires = "rgw_endpoint")]
+    pub ceph_conf: Option<PathBuf>,
+}
+
+impl CephArgs {
+    /// The Ceph settings, when an endpoint was given.
+    pub fn into_config(self) -> Option<CephConfig> {
+        Some(CephConfig {
+            rgw_endpoint: self.rgw_endpoint?,
+            admin_access_key: self.rgw_access_key?,
+            admin_secret_key: SecretKey::new(self.rgw_secret_key?),
+            ceph_conf: self.ceph_conf,
+        })
+    }
 }
 
 /// How long tasks get to finish after shutdown is requested.
@@ -35,6 +73,10 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// How often cluster capacity is measured again.
 const CAPACITY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How soon a Ceph capacity that could not be read is tried again (a manager that just
+/// started has no statistics for a few seconds).
+const CAPACITY_RETRY: Duration = Duration::from_secs(2);
 
 /// Runs the enrolled agent in `state` until `shutdown`, calling `started` once it is linked
 /// up (the link itself connects and reconnects in the background).
@@ -60,11 +102,22 @@ pub async fn run(
             .context("finding the cluster (set --kubeconfig)")?,
     };
     let client = kube::Client::try_from(kube_config)?;
-    let cluster = KubeCluster::new(client.clone(), options.rollout, options.builds);
+    let cluster = KubeCluster::new(
+        client.clone(),
+        options.rollout,
+        options.builds,
+        options.block_storage_class,
+    );
+    let ceph = options
+        .ceph
+        .map(Ceph::new)
+        .transpose()
+        .context("the Ceph settings")?;
 
     let (desired, desired_changed) =
         tokio::sync::watch::channel((state.stored_revision().await?, String::new()));
-    let (capacity_tx, capacity) = tokio::sync::watch::channel(cluster.capacity().await);
+    let (capacity_tx, capacity) =
+        tokio::sync::watch::channel(measure(&cluster, ceph.as_ref()).await);
     let (connected, _) = tokio::sync::watch::channel(false);
     let outbox = Arc::new(tokio::sync::Notify::new());
     let handles = link::stream::LinkHandles {
@@ -85,6 +138,7 @@ pub async fn run(
     tasks.spawn(reconcile::run(
         state.clone(),
         cluster.clone(),
+        ceph.clone(),
         desired_changed,
         outbox,
         shutdown.clone(),
@@ -92,9 +146,19 @@ pub async fn run(
     let measuring = shutdown.clone();
     tasks.spawn(async move {
         loop {
+            let unknown =
+                capacity_tx.borrow().object_storage && capacity_tx.borrow().storage_bytes == 0;
+            let next = if unknown {
+                CAPACITY_RETRY
+            } else {
+                CAPACITY_INTERVAL
+            };
             tokio::select! {
                 _ = measuring.cancelled() => return,
-                _ = tokio::time::sleep(CAPACITY_INTERVAL) => { capacity_tx.send_replace(cluster.capacity().await); }
+                _ = tokio::time::sleep(next) => {
+                    let measured = measure(&cluster, ceph.as_ref()).await;
+                    capacity_tx.send_if_modified(|c| std::mem::replace(c, measured) != measured);
+                }
             }
         }
     });
@@ -111,4 +175,22 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The cluster's capacity with its Ceph's, if it has one. A Ceph that cannot be read now
+/// (its manager has no statistics yet, say) counts as unknown (0 bytes), never as failed:
+/// the next measurement tries again.
+async fn measure(cluster: &KubeCluster, ceph: Option<&Ceph>) -> outpost_proto::agent::v1::Capacity {
+    let mut capacity = cluster.capacity().await;
+    if let Some(ceph) = ceph {
+        capacity.object_storage = true;
+        match ceph.capacity().await {
+            Ok(c) => {
+                capacity.storage_bytes = i64::try_from(c.total_bytes).unwrap_or(i64::MAX);
+                capacity.storage_used_bytes = i64::try_from(c.used_bytes).unwrap_or(i64::MAX);
+            }
+            Err(e) => tracing::warn!(error = %e, "Ceph capacity unknown for now"),
+        }
+    }
+    capacity
 }

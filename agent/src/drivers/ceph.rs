@@ -100,4 +100,9 @@ impl Ceph {
             ceph_conf: config.ceph_conf,
         })
     }
+
+    /// The RADOS Gateway's address, as clients of its buckets use it.
+    pub fn endpoint(&self) -> &http::Uri {
+        self.rgw.endpoint()
+    }
 }

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod failure;
 pub mod logs;
+pub mod managed;
 pub mod manifests;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,9 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use k8s_openapi::api::{
-    apps::v1::Deployment,
+    apps::v1::{Deployment, StatefulSet},
     batch::v1::Job,
-    core::v1::{Namespace, Node, Pod, Secret, Service},
+    core::v1::{Namespace, Node, PersistentVolumeClaim, Pod, Secret, Service},
 };
 use kube::{
     Api, Client,
@@ -22,7 +23,9 @@ use kube::{
 };
 use outpost_proto::agent::v1 as pb;
 
-use crate::reconcile::{Action, Observed, ObservedWorkload, Rollout};
+use crate::reconcile::{
+    Action, Observed, ObservedClaim, ObservedStateful, ObservedWorkload, Rollout,
+};
 use manifests::{FIELD_MANAGER, GENERATION_ANNOTATION, OWNED_SELECTOR};
 
 /// The agent's view of one cluster.
@@ -31,6 +34,7 @@ pub struct KubeCluster {
     client: Client,
     rollout: Rollout,
     builds: build::BuildSettings,
+    block_storage_class: Option<String>,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -40,14 +44,26 @@ impl std::fmt::Debug for KubeCluster {
 }
 
 impl KubeCluster {
-    /// A cluster reached through `client`, judging rollouts by `rollout` and building with
-    /// `builds`.
-    pub fn new(client: Client, rollout: Rollout, builds: build::BuildSettings) -> Self {
+    /// A cluster reached through `client`, judging rollouts by `rollout`, building with
+    /// `builds`, and putting managed services' volumes on `block_storage_class` (the
+    /// cluster's default when `None`).
+    pub fn new(
+        client: Client,
+        rollout: Rollout,
+        builds: build::BuildSettings,
+        block_storage_class: Option<String>,
+    ) -> Self {
         Self {
             client,
             rollout,
             builds,
+            block_storage_class,
         }
+    }
+
+    /// How long a rollout may go without progress.
+    pub fn rollout(&self) -> &Rollout {
+        &self.rollout
     }
 
     /// Where builds push and what builds them.
@@ -100,11 +116,64 @@ impl KubeCluster {
                 .and_then(|p| failure::classify(p, &image, now, self.rollout.health_grace));
             workloads.insert(key, observed);
         }
-        let services: BTreeSet<(String, String)> = Api::<Service>::all(self.client.clone())
-            .list(&owned)
+        // Platform services' and managed services' Services apart: neither side may take
+        // the other's for its own, or for stale.
+        let (managed_services, services): (BTreeSet<_>, BTreeSet<_>) =
+            Api::<Service>::all(self.client.clone())
+                .list(&owned)
+                .await?
+                .into_iter()
+                .filter_map(|s| {
+                    let is_managed = is_managed(&s.metadata);
+                    Some(((s.metadata.namespace?, s.metadata.name?), is_managed))
+                })
+                .partition(|(_, is_managed)| *is_managed);
+        let strip = |set: BTreeSet<((String, String), bool)>| -> BTreeSet<(String, String)> {
+            set.into_iter().map(|(k, _)| k).collect()
+        };
+        let (managed_services, services) = (strip(managed_services), strip(services));
+        let managed_owned = ListParams::default().labels(managed::MANAGED_SELECTOR);
+        let mut stateful = BTreeMap::new();
+        for set in Api::<StatefulSet>::all(self.client.clone())
+            .list(&managed_owned)
+            .await?
+        {
+            let (Some(ns), Some(name)) =
+                (set.metadata.namespace.clone(), set.metadata.name.clone())
+            else {
+                continue;
+            };
+            let mut observed = observed_stateful(&set);
+            let image = set
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
+            let key = (ns, name);
+            observed.failure = pods
+                .get(&key)
+                .and_then(|p| failure::classify(p, &image, now, self.rollout.health_grace));
+            stateful.insert(key, observed);
+        }
+        let claims = Api::<PersistentVolumeClaim>::all(self.client.clone())
+            .list(&managed_owned)
             .await?
             .into_iter()
-            .filter_map(|s| Some((s.metadata.namespace?, s.metadata.name?)))
+            .filter_map(|c| {
+                let owner = c
+                    .metadata
+                    .labels
+                    .as_ref()?
+                    .get(managed::MANAGED_LABEL)?
+                    .clone();
+                let claim = ObservedClaim {
+                    uid: c.metadata.uid.clone().unwrap_or_default(),
+                    bound: c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"),
+                };
+                Some(((c.metadata.namespace?, owner), claim))
+            })
             .collect();
         let jobs = Api::<Job>::all(self.client.clone())
             .list(&owned)
@@ -120,6 +189,9 @@ impl KubeCluster {
             workloads,
             services,
             jobs,
+            stateful,
+            managed_services,
+            claims,
         })
     }
 
@@ -171,6 +243,71 @@ impl KubeCluster {
                         .delete(&manifests::secret_name(name), &DeleteParams::default())
                         .await,
                 )?;
+            }
+            Action::ApplyManaged(m) => {
+                let outpost_domain::provider::Run::Stateful(run) = &m.run else {
+                    return Ok(());
+                };
+                // The Secret and the claim first: the pod references both.
+                let secrets = Api::<Secret>::namespaced(self.client.clone(), &m.namespace);
+                if let Some(secret) = manifests::secret_of(
+                    &m.name,
+                    &m.namespace,
+                    &m.service.to_string(),
+                    &run.secrets,
+                ) {
+                    secrets
+                        .patch(
+                            &manifests::secret_name(&m.name),
+                            &apply,
+                            &Patch::Apply(secret),
+                        )
+                        .await?;
+                }
+                if let Some(claim) = managed::claim(m, run, self.block_storage_class.as_deref()) {
+                    Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), &m.namespace)
+                        .patch(&managed::claim_name(&m.name), &apply, &Patch::Apply(claim))
+                        .await?;
+                }
+                Api::<StatefulSet>::namespaced(self.client.clone(), &m.namespace)
+                    .patch(
+                        &m.name,
+                        &apply,
+                        &Patch::Apply(managed::stateful_set(m, run)),
+                    )
+                    .await?;
+                Api::<Service>::namespaced(self.client.clone(), &m.namespace)
+                    .patch(&m.name, &apply, &Patch::Apply(managed::service(m, run)))
+                    .await?;
+            }
+            Action::DeleteManaged {
+                namespace,
+                name,
+                with_data,
+            } => {
+                // Its pod goes with the StatefulSet.
+                ignore_missing(
+                    Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                        .delete(name, &DeleteParams::background())
+                        .await,
+                )?;
+                ignore_missing(
+                    Api::<Service>::namespaced(self.client.clone(), namespace)
+                        .delete(name, &DeleteParams::default())
+                        .await,
+                )?;
+                if *with_data {
+                    ignore_missing(
+                        Api::<Secret>::namespaced(self.client.clone(), namespace)
+                            .delete(&manifests::secret_name(name), &DeleteParams::default())
+                            .await,
+                    )?;
+                    ignore_missing(
+                        Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), namespace)
+                            .delete(&managed::claim_name(name), &DeleteParams::default())
+                            .await,
+                    )?;
+                }
             }
             Action::ApplyBuild(b) => {
                 Api::<Job>::namespaced(self.client.clone(), &b.namespace)
@@ -231,14 +368,38 @@ fn ignore_missing<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> 
     }
 }
 
-/// Rollout state from a Deployment's metadata and status.
-fn observed_workload(d: &Deployment) -> ObservedWorkload {
-    let generation = d
-        .metadata
-        .annotations
+fn is_managed(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .is_some_and(|l| l.contains_key(managed::MANAGED_LABEL))
+}
+
+fn generation_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<i64> {
+    meta.annotations
         .as_ref()
         .and_then(|a| a.get(GENERATION_ANNOTATION))
-        .and_then(|g| g.parse().ok());
+        .and_then(|g| g.parse().ok())
+}
+
+/// Rollout state from a managed service's StatefulSet.
+fn observed_stateful(set: &StatefulSet) -> ObservedStateful {
+    let status = set.status.clone().unwrap_or_default();
+    ObservedStateful {
+        generation: generation_of(&set.metadata),
+        rolled_out: status.observed_generation.is_some()
+            && status.observed_generation == set.metadata.generation
+            && status.current_revision.is_some()
+            && status.current_revision == status.update_revision,
+        wanted_replicas: i64::from(set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)),
+        pods: i64::from(status.replicas),
+        ready_replicas: i64::from(status.ready_replicas.unwrap_or(0)),
+        failure: None,
+    }
+}
+
+/// Rollout state from a Deployment's metadata and status.
+fn observed_workload(d: &Deployment) -> ObservedWorkload {
+    let generation = generation_of(&d.metadata);
     let status = d.status.clone().unwrap_or_default();
     let rolled_out =
         status.observed_generation.is_some() && status.observed_generation == d.metadata.generation;

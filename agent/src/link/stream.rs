@@ -117,6 +117,9 @@ async fn session(
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut renewal = tokio::time::interval(RENEWAL_CHECK);
     let mut outbox_poll = tokio::time::interval(Duration::from_secs(1));
+    // Hello carried the capacity so far; later measurements follow when they differ.
+    let mut capacity = handles.capacity.clone();
+    capacity.mark_unchanged();
     loop {
         // Keep the report window full: resends after a reconnect start from the oldest
         // unacknowledged entry, because `sent` starts at zero.
@@ -153,6 +156,10 @@ async fn session(
                 Some(pb::AttachResponse { kind: Some(In::LogCancel(cancel)), .. }) => logs.cancel(cancel.id),
                 Some(_) => {}
             },
+            Ok(()) = capacity.changed() => {
+                let measured = *capacity.borrow_and_update();
+                outbound.send(message(Out::Capacity(measured))).await?;
+            }
             _ = heartbeat.tick() => outbound.send(message(Out::Heartbeat(pb::Heartbeat {}))).await?,
             _ = handles.outbox.notified() => {}
             _ = outbox_poll.tick() => {}

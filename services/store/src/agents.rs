@@ -492,6 +492,25 @@ impl Store {
         Ok(())
     }
 
+    /// Records the capacity `dc`'s agent measured anew.
+    pub async fn agent_capacity(&self, dc: &str, capacity: &AgentCapacity) -> Result<()> {
+        sqlx::query(
+            "UPDATE agents SET last_seen = $1, cpu_millis = $2, memory_bytes = $3, storage_bytes = $4, \
+             storage_used_bytes = $5, object_storage = $6 WHERE datacenter = $7",
+        )
+        .bind(now().0)
+        .bind(capacity.cpu_millis)
+        .bind(capacity.memory_bytes)
+        .bind(capacity.storage_bytes)
+        .bind(capacity.storage_used_bytes)
+        .bind(i64::from(capacity.object_storage))
+        .bind(dc)
+        .execute(&self.write)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
     /// Records a message from `dc`'s agent; with `stored_revision`, also an acknowledgement.
     pub async fn agent_seen(&self, dc: &str, stored_revision: Option<i64>) -> Result<()> {
         sqlx::query(

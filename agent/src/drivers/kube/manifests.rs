@@ -46,7 +46,7 @@ pub fn secret_name(workload: &str) -> String {
     format!("{workload}-secrets")
 }
 
-fn labels(workload: Option<&str>) -> BTreeMap<String, String> {
+pub(crate) fn labels(workload: Option<&str>) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([(MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned())]);
     if let Some(w) = workload {
         labels.insert(WORKLOAD_LABEL.to_owned(), w.to_owned());
@@ -72,23 +72,34 @@ pub fn namespace(ns: &NamespaceSpec) -> Namespace {
 
 /// The Secret holding a workload's secret values; `None` when it has none.
 pub fn secret(w: &Workload) -> Option<Secret> {
-    if w.secrets.is_empty() {
+    secret_of(&w.name, &w.namespace, &w.service.to_string(), &w.secrets)
+}
+
+/// The Secret `{name}-secrets` holding `secrets` for the resource named `owner`; `None`
+/// when there are none.
+pub(crate) fn secret_of(
+    name: &str,
+    namespace: &str,
+    owner: &str,
+    secrets: &[outpost_domain::resources::EnvVar],
+) -> Option<Secret> {
+    if secrets.is_empty() {
         return None;
     }
     Some(Secret {
         metadata: ObjectMeta {
-            name: Some(secret_name(&w.name)),
-            namespace: Some(w.namespace.clone()),
-            labels: Some(labels(Some(&w.name))),
+            name: Some(secret_name(name)),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(labels(Some(name))),
             annotations: Some(BTreeMap::from([(
                 SERVICE_ANNOTATION.to_owned(),
-                w.service.to_string(),
+                owner.to_owned(),
             )])),
             ..Default::default()
         },
         type_: Some("Opaque".into()),
         string_data: Some(
-            w.secrets
+            secrets
                 .iter()
                 .map(|s| (s.name.clone(), s.value.clone()))
                 .collect(),
@@ -97,19 +108,23 @@ pub fn secret(w: &Workload) -> Option<Secret> {
     })
 }
 
-/// The container's environment: plain values, then each secret by reference to the
-/// workload's Secret (so values never appear in the Deployment).
-fn container_env(w: &Workload) -> Vec<EnvVar> {
-    let plain = w.env.iter().map(|e| EnvVar {
+/// A container's environment: plain values, then each secret by reference to the Secret
+/// of `name` (so values never appear in the Deployment or StatefulSet).
+pub(crate) fn container_env(
+    name: &str,
+    env: &[outpost_domain::resources::EnvVar],
+    secrets: &[outpost_domain::resources::EnvVar],
+) -> Vec<EnvVar> {
+    let plain = env.iter().map(|e| EnvVar {
         name: e.name.clone(),
         value: Some(e.value.clone()),
         ..Default::default()
     });
-    let secret = w.secrets.iter().map(|s| EnvVar {
+    let secret = secrets.iter().map(|s| EnvVar {
         name: s.name.clone(),
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
-                name: secret_name(&w.name),
+                name: secret_name(name),
                 key: s.name.clone(),
                 optional: Some(false),
             }),
@@ -191,7 +206,7 @@ pub fn deployment(w: &Workload, progress_deadline: std::time::Duration) -> Deplo
                     containers: vec![Container {
                         name: "app".into(),
                         image: Some(w.image.clone()),
-                        env: Some(container_env(w)),
+                        env: Some(container_env(&w.name, &w.env, &w.secrets)),
                         ports: Some(
                             w.ports
                                 .iter()
@@ -222,7 +237,7 @@ pub fn deployment(w: &Workload, progress_deadline: std::time::Duration) -> Deplo
 }
 
 /// RFC 3339 form of a restart time in ms since the epoch.
-fn restarted_at(ms: i64) -> String {
+pub(crate) fn restarted_at(ms: i64) -> String {
     k8s_openapi::jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.to_string())
         .unwrap_or_else(|_| ms.to_string())

@@ -124,7 +124,7 @@ impl RuntimeTemplate {
     /// Checks that every reference names a field of the config or secrets schema, and that
     /// secrets are referenced only where they go into a secret.
     pub fn check(&self, config_fields: &[String], secret_fields: &[String]) -> Result<(), String> {
-        let (plain, secret): (Vec<(String, &str)>, Vec<(String, &str)>) = match self {
+        let (plain, secret): (Vec<Located<'_>>, Vec<Located<'_>>) = match self {
             Self::Stateful(s) => {
                 let mut plain = vec![
                     ("image".to_owned(), s.image.as_str()),
@@ -246,6 +246,9 @@ impl RuntimeTemplate {
         }
     }
 }
+
+/// A template with where it is in the definition, for errors.
+type Located<'a> = (String, &'a str);
 
 /// The `${…}` references in `template`.
 fn references(template: &str) -> Vec<&str> {

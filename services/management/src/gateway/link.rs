@@ -232,13 +232,7 @@ impl Link {
                 &self.dc.datacenter,
                 &hello.agent_version,
                 hello.stored_revision,
-                &outpost_store::AgentCapacity {
-                    cpu_millis: capacity.cpu_millis,
-                    memory_bytes: capacity.memory_bytes,
-                    storage_bytes: capacity.storage_bytes,
-                    storage_used_bytes: capacity.storage_used_bytes,
-                    object_storage: capacity.object_storage,
-                },
+                &capacity_of(&capacity),
             )
             .await
         {
@@ -309,6 +303,11 @@ impl Link {
                 )
                 .await
             }
+            Some(In::Capacity(capacity)) => self
+                .store
+                .agent_capacity(&self.dc.datacenter, &capacity_of(&capacity))
+                .await
+                .map_err(|e| End::Refused(internal(e))),
             Some(In::Heartbeat(_)) => self
                 .store
                 .agent_seen(&self.dc.datacenter, None)
@@ -474,4 +473,14 @@ fn render_managed(
             }
         })
         .collect()
+}
+
+fn capacity_of(c: &pb::Capacity) -> outpost_store::AgentCapacity {
+    outpost_store::AgentCapacity {
+        cpu_millis: c.cpu_millis,
+        memory_bytes: c.memory_bytes,
+        storage_bytes: c.storage_bytes,
+        storage_used_bytes: c.storage_used_bytes,
+        object_storage: c.object_storage,
+    }
 }

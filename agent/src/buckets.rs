@@ -1,0 +1,178 @@
+//! Managed buckets: each one a bucket owned by its own RGW user (whose secret key the tenant
+//! chose), with a quota and optional versioning, in the datacenter's Ceph. RGW is not level
+//! triggered like Kubernetes, so a bucket is converged once per generation: every call is
+//! idempotent, and a generation that failed half-way is simply done again.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use outpost_domain::{desired::ManagedWorkload, managed::Observation, provider::BucketRun};
+use serde_json::{Map, Value, json};
+
+use crate::drivers::ceph::{
+    Ceph, CephError, CephErrorKind, Quota, QuotaTarget, S3Keys, SecretKey, Versioning,
+};
+
+/// What the agent says when a bucket is asked of a datacenter without object storage.
+pub const NO_OBJECT_STORAGE: &str = "this datacenter has no object storage: its agent runs without a Ceph object gateway \
+     (give it --rgw-endpoint, --rgw-access-key and --rgw-secret-key)";
+
+/// The RGW user owning a managed bucket: from the service's uid, so a service deleted and
+/// created again under the same name never shares a user with its predecessor.
+pub fn user_id(m: &ManagedWorkload) -> String {
+    format!("outpost-{}", m.uid)
+}
+
+/// The bucket user's access key: 20 characters, like AWS's, unique because it comes from
+/// the uid. An identifier, not a secret: it is shown in the details.
+pub fn access_key(m: &ManagedWorkload) -> String {
+    let hex: String = m
+        .uid
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .take(17)
+        .collect();
+    format!("OPB{hex}")
+}
+
+/// Carries out managed buckets; remembers, per generation, since when an unreachable Ceph
+/// has been retried.
+pub struct Buckets {
+    ceph: Option<Ceph>,
+    give_up_after: Duration,
+    retrying_since: HashMap<(String, i64), Instant>,
+}
+
+/// What converging a bucket found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// What the agent saw.
+    pub observation: Observation,
+    /// For a person.
+    pub message: String,
+    /// What clients need (endpoint, bucket, access key) once it is ready.
+    pub details: Map<String, Value>,
+}
+
+impl Buckets {
+    /// Buckets in `ceph` (none when the datacenter has no object storage); an unreachable
+    /// Ceph fails a generation after `give_up_after` of retries.
+    pub fn new(ceph: Option<Ceph>, give_up_after: Duration) -> Self {
+        Self {
+            ceph,
+            give_up_after,
+            retrying_since: HashMap::new(),
+        }
+    }
+
+    /// Makes Ceph hold what `m` (whose run is `run`) asks at its generation, or removes it
+    /// all when it is being deleted.
+    pub async fn converge(&mut self, m: &ManagedWorkload, run: &BucketRun) -> Outcome {
+        let Some(ceph) = &self.ceph else {
+            return outcome(
+                Observation::Failed(NO_OBJECT_STORAGE.into()),
+                NO_OBJECT_STORAGE,
+            );
+        };
+        let key = (m.service.to_string(), m.generation);
+        let result = if m.deleting {
+            remove(ceph, m).await.map(|()| {
+                outcome(
+                    Observation::Gone,
+                    "the bucket, every object in it and its user are removed",
+                )
+            })
+        } else {
+            apply(ceph, m, run).await.map(|details| Outcome {
+                observation: Observation::Ready,
+                message: format!("bucket {} ready", m.name),
+                details,
+            })
+        };
+        match result {
+            Ok(done) => {
+                self.retrying_since.remove(&key);
+                done
+            }
+            Err(e) if e.kind() == CephErrorKind::Unreachable => {
+                let since = *self.retrying_since.entry(key).or_insert_with(Instant::now);
+                if since.elapsed() >= self.give_up_after {
+                    let why = format!(
+                        "{e}; gave up after {} s of retries",
+                        self.give_up_after.as_secs()
+                    );
+                    outcome(Observation::Failed(why.clone()), &why)
+                } else {
+                    outcome(Observation::Progressing, &format!("{e}; retrying"))
+                }
+            }
+            Err(e) => {
+                self.retrying_since.remove(&key);
+                let why = e.to_string();
+                outcome(Observation::Failed(why.clone()), &why)
+            }
+        }
+    }
+}
+
+fn outcome(observation: Observation, message: &str) -> Outcome {
+    Outcome {
+        observation,
+        message: message.to_owned(),
+        details: Map::new(),
+    }
+}
+
+/// The user with the tenant's keys, the bucket, its quota and its versioning.
+async fn apply(
+    ceph: &Ceph,
+    m: &ManagedWorkload,
+    run: &BucketRun,
+) -> Result<Map<String, Value>, CephError> {
+    let user = user_id(m);
+    let keys = S3Keys {
+        access_key: access_key(m),
+        secret_key: SecretKey::new(run.secret_key.clone()),
+    };
+    ceph.user_create(&user, &m.service.to_string(), Some(&keys))
+        .await?;
+    ceph.bucket_create(&keys, &m.name).await?;
+    let quota = Quota {
+        enabled: true,
+        max_size_bytes: Some(run.quota_bytes),
+        max_objects: None,
+    };
+    ceph.quota_set(
+        QuotaTarget::Bucket {
+            uid: &user,
+            bucket: &m.name,
+        },
+        quota,
+    )
+    .await?;
+    // Versioning once enabled can only be suspended; a never-versioned bucket stays so.
+    let current = ceph.bucket_versioning_get(&keys, &m.name).await?;
+    if run.versioning != (current == Versioning::Enabled)
+        && (run.versioning || current != Versioning::Unversioned)
+    {
+        ceph.bucket_versioning_set(&keys, &m.name, run.versioning)
+            .await?;
+    }
+    let mut details = m.details.clone();
+    details.insert(
+        "endpoint".into(),
+        json!(ceph.endpoint().to_string().trim_end_matches('/')),
+    );
+    details.insert("bucket".into(), json!(m.name));
+    details.insert("access_key".into(), json!(keys.access_key));
+    Ok(details)
+}
+
+/// The bucket with every object and version, then its user.
+async fn remove(ceph: &Ceph, m: &ManagedWorkload) -> Result<(), CephError> {
+    ceph.bucket_delete(&m.name).await?;
+    ceph.user_delete(&user_id(m)).await
+}
