@@ -157,6 +157,41 @@ pub enum Action {
     },
 }
 
+/// What an action does, for logs: names and generations, never a spec (specs hold secret
+/// values).
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ApplyNamespace(ns) => write!(f, "apply namespace {}", ns.name),
+            Self::ApplyWorkload(w) => write!(
+                f,
+                "apply workload {}/{} at generation {}",
+                w.namespace, w.name, w.generation
+            ),
+            Self::DeleteWorkload { namespace, name } => {
+                write!(f, "delete workload {namespace}/{name}")
+            }
+            Self::DeleteNamespace(ns) => write!(f, "delete namespace {ns}"),
+            Self::ApplyBuild(b) => write!(f, "start build {}/{}", b.namespace, b.job_name()),
+            Self::DeleteBuild { namespace, name } => write!(f, "stop build {namespace}/{name}"),
+            Self::ApplyManaged(m) => write!(
+                f,
+                "apply managed service {}/{} at generation {}",
+                m.namespace, m.name, m.generation
+            ),
+            Self::DeleteManaged {
+                namespace,
+                name,
+                with_data,
+            } => write!(
+                f,
+                "delete managed service {namespace}/{name}{}",
+                if *with_data { " with its data" } else { "" }
+            ),
+        }
+    }
+}
+
 /// What to do so that the cluster matches `desired`. Only objects the agent owns are ever
 /// deleted; namespaces go after the workloads in them.
 pub fn plan(desired: &DesiredState, observed: &Observed) -> Vec<Action> {
@@ -427,7 +462,7 @@ async fn pass(
     let observed = cluster.observe().await?;
     let actions = plan(&desired, &observed);
     for action in &actions {
-        tracing::info!(revision = desired.revision, ?action, "applying");
+        tracing::info!(revision = desired.revision, %action, "applying");
         cluster.execute(action).await?;
     }
     let observed = if actions.is_empty() {

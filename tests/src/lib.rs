@@ -11,6 +11,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
 
 pub mod proxy;
 
@@ -282,6 +283,135 @@ impl Management {
             bail!("no clean-shutdown line in the management log:\n{log}");
         }
         Ok(dir)
+    }
+}
+
+/// A management service, a simulated cluster and an enrolled agent, each a real process,
+/// with datacenter `dc1`, tenant `acme` and its project `shop` (environments in `dc1`),
+/// driven through the real grpcurl as the bootstrap admin.
+pub struct Installation {
+    /// The management service.
+    pub server: Management,
+    /// The bootstrap admin's token.
+    pub admin: String,
+    /// The simulated cluster.
+    pub sim: Process,
+    /// Its kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// The agent, while it runs.
+    pub agent: Option<Process>,
+    /// `HOME` for kubectl (its cache).
+    pub kube_home: tempfile::TempDir,
+}
+
+impl Installation {
+    /// Starts everything; the agent runs with `agent_args` after `run`.
+    pub fn start(agent_args: &[&str]) -> Self {
+        let server = Management::start(&[]).expect("management starts");
+        let admin = server.admin_token();
+        let (sim, kubeconfig) = cluster();
+        let mut inst = Self {
+            server,
+            admin,
+            sim,
+            kubeconfig,
+            agent: None,
+            kube_home: tempfile::tempdir().expect("dir"),
+        };
+        inst.ok(
+            "DatacenterService/CreateDatacenter",
+            json!({"datacenter_id": "dc1", "datacenter": {}}),
+        );
+        inst.ok(
+            "TenantService/CreateTenant",
+            json!({"tenant_id": "acme", "tenant": {}}),
+        );
+        inst.ok(
+            "ProjectService/CreateProject",
+            json!({"parent": "tenants/acme", "project_id": "shop", "project": {"default_datacenter": "datacenters/dc1"}}),
+        );
+        let (token, fingerprint) = inst.join_token("datacenters/dc1");
+        inst.start_agent(
+            tempfile::tempdir().expect("dir"),
+            agent_args,
+            Some((&token, &fingerprint)),
+        );
+        inst
+    }
+
+    /// A join token for `datacenter` and the CA fingerprint to pin.
+    pub fn join_token(&self, datacenter: &str) -> (String, String) {
+        let join = self.ok(
+            "DatacenterService/CreateJoinToken",
+            json!({"datacenter": datacenter}),
+        );
+        let field = |k: &str| join[k].as_str().expect(k).to_owned();
+        (field("token"), field("caFingerprint"))
+    }
+
+    /// Calls `method` (`Service/Method` in `outpost.management.v1`) with `body`: the answer,
+    /// or grpcurl's error output.
+    pub fn call(&self, method: &str, body: Value) -> Result<Value, String> {
+        let out = grpcurl_call(
+            &self.server.api,
+            &self.admin,
+            &format!("outpost.management.v1.{method}"),
+            &body.to_string(),
+        );
+        if out.status.success() {
+            Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// [`Installation::call`] that must succeed.
+    pub fn ok(&self, method: &str, body: Value) -> Value {
+        self.call(method, body)
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// Starts the agent in `dir` (a fresh one, or a killed agent's) with `extra` flags;
+    /// with `enroll` (token, fingerprint) it enrolls first.
+    pub fn start_agent(
+        &mut self,
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        enroll: Option<(&str, &str)>,
+    ) {
+        let kubeconfig = self.kubeconfig.to_str().expect("utf-8").to_owned();
+        let mut args = vec!["--state-dir", "state", "run", "--kubeconfig", &kubeconfig];
+        args.extend_from_slice(extra);
+        if let Some((token, fingerprint)) = enroll {
+            args.extend([
+                "--management",
+                &self.server.gateway,
+                "--token",
+                token,
+                "--ca-fingerprint",
+                fingerprint,
+            ]);
+        }
+        self.agent = Some(
+            Process::start(
+                "outpost-agent",
+                dir,
+                &args,
+                &[("OUTPOST_AGENT_LOG", "info,outpost_agent=debug")],
+                3,
+            )
+            .expect("agent starts"),
+        );
+    }
+
+    /// Stops the agent, the cluster and the management service, checking their logs (the
+    /// agent's may hold the warnings in `agent_allowed`).
+    pub fn stop(self, agent_allowed: &[&str]) {
+        if let Some(agent) = self.agent {
+            agent.stop(agent_allowed).expect("agent stops");
+        }
+        self.sim.stop(&[]).expect("sim stops");
+        self.server.stop(&[]).expect("management stops");
     }
 }
 

@@ -4,41 +4,29 @@
 
 use std::time::Duration;
 
-use outpost_e2e::{Management, Process, cluster, grpcurl, grpcurl_call, kubectl, wait_for};
+use outpost_e2e::{Installation, grpcurl, kubectl, wait_for};
 use serde_json::{Value, json};
 
 const WEB: &str = "tenants/acme/projects/shop/environments/production/services/web";
 const STAGING_WEB: &str = "tenants/acme/projects/shop/environments/staging/services/web";
 
-struct Installation {
-    server: Management,
-    admin: String,
-    sim: Process,
-    kubeconfig: std::path::PathBuf,
-    agent: Option<Process>,
-    kube_home: tempfile::TempDir,
+/// What these tests do with an [`Installation`].
+trait Deployments {
+    fn service(&self, name: &str) -> Value;
+
+    fn deploy(&self, service: &str, image: Option<&str>) -> Value;
+
+    /// Waits for a deployment to reach a final status and returns it; while it rolls out,
+    /// checks that the service never has fewer ready replicas than `serving` (zero downtime).
+    fn finished(&self, deployment: &str, serving: i64) -> Value;
+
+    fn wait_state(&self, service: &str, state: &str) -> Value;
+
+    /// The Deployment object of a service, as the real kubectl reads it from the cluster.
+    fn kube_deployment(&self, service: &str) -> Value;
 }
 
-impl Installation {
-    fn call(&self, method: &str, body: Value) -> Result<Value, String> {
-        let out = grpcurl_call(
-            &self.server.api,
-            &self.admin,
-            &format!("outpost.management.v1.{method}"),
-            &body.to_string(),
-        );
-        if out.status.success() {
-            Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    }
-
-    fn ok(&self, method: &str, body: Value) -> Value {
-        self.call(method, body)
-            .unwrap_or_else(|e| panic!("{method}: {e}"))
-    }
-
+impl Deployments for Installation {
     fn service(&self, name: &str) -> Value {
         self.ok("ServiceService/GetService", json!({"name": name}))
     }
@@ -118,85 +106,17 @@ impl Installation {
             .cloned()
             .unwrap_or(Value::Null)
     }
-
-    fn start_agent(
-        &mut self,
-        dir: tempfile::TempDir,
-        extra: &[&str],
-        enroll: Option<(&str, &str)>,
-    ) {
-        let kubeconfig = self.kubeconfig.to_str().expect("utf-8").to_owned();
-        let mut args = vec!["--state-dir", "state", "run", "--kubeconfig", &kubeconfig];
-        args.extend_from_slice(extra);
-        if let Some((token, fingerprint)) = enroll {
-            args.extend([
-                "--management",
-                &self.server.gateway,
-                "--token",
-                token,
-                "--ca-fingerprint",
-                fingerprint,
-            ]);
-        }
-        self.agent = Some(
-            Process::start(
-                "outpost-agent",
-                dir,
-                &args,
-                &[("OUTPOST_AGENT_LOG", "info,outpost_agent=debug")],
-                3,
-            )
-            .expect("agent starts"),
-        );
-    }
 }
 
-/// Management, a cluster and an enrolled agent judging health after `health_grace`, with a
-/// tenant `acme`, project `shop` (its environments in `dc1`) and service `web` in
+/// An [`Installation`] whose agent judges health after `health_grace`, with service `web` in
 /// production.
 fn installation(health_grace: &str) -> Installation {
-    let server = Management::start(&[]).expect("management starts");
-    let admin = server.admin_token();
-    let (sim, kubeconfig) = cluster();
-    let mut inst = Installation {
-        server,
-        admin,
-        sim,
-        kubeconfig,
-        agent: None,
-        kube_home: tempfile::tempdir().expect("dir"),
-    };
-    inst.ok(
-        "DatacenterService/CreateDatacenter",
-        json!({"datacenter_id": "dc1", "datacenter": {}}),
-    );
-    inst.ok(
-        "TenantService/CreateTenant",
-        json!({"tenant_id": "acme", "tenant": {}}),
-    );
-    inst.ok(
-        "ProjectService/CreateProject",
-        json!({"parent": "tenants/acme", "project_id": "shop", "project": {"default_datacenter": "datacenters/dc1"}}),
-    );
+    let inst = Installation::start(&["--health-grace", health_grace]);
     inst.ok(
         "ServiceService/CreateService",
         json!({"parent": "tenants/acme/projects/shop/environments/production", "service_id": "web",
                "service": {"image": "registry.example.com/web:1", "shape": "SHAPE_FLX", "replicas": 2,
                            "ports": [{"container_port": 8080}], "health_check_path": "/healthz"}}),
-    );
-    let join = inst.ok(
-        "DatacenterService/CreateJoinToken",
-        json!({"datacenter": "datacenters/dc1"}),
-    );
-    let token = join["token"].as_str().expect("token").to_owned();
-    let fingerprint = join["caFingerprint"]
-        .as_str()
-        .expect("fingerprint")
-        .to_owned();
-    inst.start_agent(
-        tempfile::tempdir().expect("dir"),
-        &["--health-grace", health_grace],
-        Some((&token, &fingerprint)),
     );
     inst
 }
@@ -372,12 +292,7 @@ fn rollouts_succeed_fail_with_their_reason_and_never_take_the_live_version_down(
         "history is never rewritten"
     );
 
-    inst.agent
-        .expect("agent")
-        .stop(&["link failed"])
-        .expect("agent stops");
-    inst.sim.stop(&[]).expect("sim stops");
-    inst.server.stop(&[]).expect("management stops");
+    inst.stop(&["link failed"]);
 }
 
 #[test]
@@ -516,12 +431,7 @@ fn stop_restart_secrets_cancel_queue_and_promote() {
         "registry.example.com/web:12"
     );
 
-    inst.agent
-        .expect("agent")
-        .stop(&["link failed"])
-        .expect("agent stops");
-    inst.sim.stop(&[]).expect("sim stops");
-    inst.server.stop(&[]).expect("management stops");
+    inst.stop(&["link failed"]);
 }
 
 #[test]
@@ -561,12 +471,7 @@ fn a_rollout_without_progress_times_out_and_a_restarted_agent_reports_the_true_o
     );
     assert_eq!(done["failureReason"], "FAILURE_REASON_TIMED_OUT");
     assert_eq!(inst.service(WEB)["liveDeployment"], first["name"]);
-    inst.agent
-        .expect("agent")
-        .stop(&["link failed"])
-        .expect("agent stops");
-    inst.sim.stop(&[]).expect("sim stops");
-    inst.server.stop(&[]).expect("management stops");
+    inst.stop(&["link failed"]);
 }
 
 #[test]
@@ -662,12 +567,7 @@ fn environment_actions_apply_to_every_service_and_its_state_follows_them() {
         assert_eq!(s["state"], "SERVICE_STATE_RESTARTED", "{s}");
     }
 
-    inst.agent
-        .expect("agent")
-        .stop(&["link failed"])
-        .expect("agent stops");
-    inst.sim.stop(&[]).expect("sim stops");
-    inst.server.stop(&[]).expect("management stops");
+    inst.stop(&["link failed"]);
 }
 
 #[test]
@@ -754,10 +654,5 @@ fn a_git_source_is_built_as_a_job_and_a_failed_build_leaves_the_live_version_ser
         image.as_str()
     );
 
-    inst.agent
-        .expect("agent")
-        .stop(&["link failed"])
-        .expect("agent stops");
-    inst.sim.stop(&[]).expect("sim stops");
-    inst.server.stop(&[]).expect("management stops");
+    inst.stop(&["link failed"]);
 }

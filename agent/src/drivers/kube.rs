@@ -250,12 +250,7 @@ impl KubeCluster {
                 };
                 // The Secret and the claim first: the pod references both.
                 let secrets = Api::<Secret>::namespaced(self.client.clone(), &m.namespace);
-                if let Some(secret) = manifests::secret_of(
-                    &m.name,
-                    &m.namespace,
-                    &m.service.to_string(),
-                    &run.secrets,
-                ) {
+                if let Some(secret) = managed::secret(m, run) {
                     secrets
                         .patch(
                             &manifests::secret_name(&m.name),

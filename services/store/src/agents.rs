@@ -839,7 +839,7 @@ impl Tx {
     ) -> Result<()> {
         self.agent_revoke_current(&dc.datacenter).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, 0, $4, $5, 0, 0, 0, 0)"
+            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, 0, $4, $5, 0, 0, 0, 0, 0, 0, 0)"
         )))
         .bind(&dc.datacenter)
         .bind(serial)

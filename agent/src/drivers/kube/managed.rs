@@ -16,8 +16,8 @@ use k8s_openapi::{
         core::v1::{
             Container, ContainerPort, PersistentVolumeClaim, PersistentVolumeClaimSpec,
             PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Probe,
-            ResourceRequirements, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume,
-            VolumeMount, VolumeResourceRequirements,
+            ResourceRequirements, Secret, Service, ServicePort, ServiceSpec, TCPSocketAction,
+            Volume, VolumeMount, VolumeResourceRequirements,
         },
     },
     apimachinery::pkg::{
@@ -28,7 +28,9 @@ use k8s_openapi::{
 };
 use outpost_domain::{desired::ManagedWorkload, provider::StatefulRun};
 
-use super::manifests::{GENERATION_ANNOTATION, SERVICE_ANNOTATION, container_env, labels};
+use super::manifests::{
+    GENERATION_ANNOTATION, SERVICE_ANNOTATION, container_env, labels, secret_of,
+};
 
 /// Label marking the objects of a managed service (its value: their common name), so they
 /// are never mistaken for a platform service's.
@@ -173,6 +175,13 @@ pub fn stateful_set(m: &ManagedWorkload, run: &StatefulRun) -> StatefulSet {
         }),
         ..Default::default()
     }
+}
+
+/// The Secret holding the run's secrets, labelled as the service's.
+pub fn secret(m: &ManagedWorkload, run: &StatefulRun) -> Option<Secret> {
+    let mut secret = secret_of(&m.name, &m.namespace, &m.service.to_string(), &run.secrets)?;
+    secret.metadata.labels = Some(managed_labels(&m.name));
+    Some(secret)
 }
 
 /// The Service clients reach it through, `{name}.{namespace}.svc`.

@@ -75,8 +75,8 @@ pub enum Run {
     Bucket(BucketRun),
 }
 
-/// A rendered stateful container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A rendered stateful container. Its `Debug` names the secrets but never shows them.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StatefulRun {
     /// Container image.
     pub image: String,
@@ -98,8 +98,8 @@ pub struct StatefulRun {
     pub args: Vec<String>,
 }
 
-/// A rendered bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A rendered bucket. Its `Debug` never shows the secret key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct BucketRun {
     /// Quota in bytes.
     pub quota_bytes: u64,
@@ -107,6 +107,33 @@ pub struct BucketRun {
     pub versioning: bool,
     /// The user's S3 secret key.
     pub secret_key: String,
+}
+
+impl std::fmt::Debug for StatefulRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret_names: Vec<&str> = self.secrets.iter().map(|s| s.name.as_str()).collect();
+        f.debug_struct("StatefulRun")
+            .field("image", &self.image)
+            .field("port", &self.port)
+            .field("cpu_millis", &self.cpu_millis)
+            .field("memory_mib", &self.memory_mib)
+            .field("storage_gib", &self.storage_gib)
+            .field("data_path", &self.data_path)
+            .field("env", &self.env)
+            .field("secrets", &secret_names)
+            .field("args", &self.args)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for BucketRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BucketRun")
+            .field("quota_bytes", &self.quota_bytes)
+            .field("versioning", &self.versioning)
+            .field("secret_key", &"[redacted]")
+            .finish()
+    }
 }
 
 /// A rendered run with the details it reports besides what only the datacenter knows.
@@ -118,7 +145,7 @@ pub struct Rendered {
     pub details: serde_json::Map<String, Value>,
 }
 
-const GIB: u64 = 1 << 30;
+const GIB: f64 = (1u64 << 30) as f64;
 
 impl RuntimeTemplate {
     /// Checks that every reference names a field of the config or secrets schema, and that
@@ -231,12 +258,19 @@ impl RuntimeTemplate {
             }
             Self::Bucket(b) => {
                 let quota_text = values.text(&b.quota_gib);
-                let quota_gib: u64 = quota_text.parse().map_err(|_| {
-                    format!("runtime quota_gib renders to {quota_text:?}, not a number")
-                })?;
+                let quota_gib: f64 = quota_text
+                    .parse()
+                    .ok()
+                    .filter(|q: &f64| q.is_finite() && *q > 0.0)
+                    .ok_or_else(|| {
+                        format!(
+                            "runtime quota_gib renders to {quota_text:?}, not a positive number"
+                        )
+                    })?;
                 Ok(Rendered {
                     run: Run::Bucket(BucketRun {
-                        quota_bytes: quota_gib.saturating_mul(GIB),
+                        // Saturates at u64::MAX, far above any schema's maximum.
+                        quota_bytes: (quota_gib * GIB).round() as u64,
                         versioning: values.text(&b.versioning) == "true",
                         secret_key: values.text(&b.secret_key),
                     }),

@@ -190,3 +190,30 @@ fn a_runtime_may_put_secrets_only_into_secrets() {
     let err = Catalog::with(&[("unknown.json".into(), unknown)]).expect_err("refused");
     assert!(err.to_string().contains("config.release"), "{err}");
 }
+
+#[test]
+fn rendered_runs_never_show_their_secrets_in_debug_output() {
+    let c = catalog();
+    let pg = c
+        .get("postgresql")
+        .expect("pg")
+        .render(
+            &json!({"version": "16", "storage_gib": 1, "shape": "FLX", "database": "d", "user": "u"}),
+            &json!({"password": "never-in-a-log-1"}),
+        )
+        .expect("renders");
+    let bucket = c
+        .get("bucket")
+        .expect("bucket")
+        .render(
+            &json!({"quota_gib": 1}),
+            &json!({"secret_key": "never-in-a-log-2"}),
+        )
+        .expect("renders");
+    let shown = format!("{pg:?} {bucket:?}");
+    assert!(
+        shown.contains("POSTGRES_PASSWORD"),
+        "names are shown: {shown}"
+    );
+    assert!(!shown.contains("never-in-a-log"), "{shown}");
+}
