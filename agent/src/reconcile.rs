@@ -723,6 +723,120 @@ mod tests {
         );
     }
 
+    fn managed(paused: bool, deleting: bool) -> ManagedWorkload {
+        ManagedWorkload {
+            service: outpost_domain::ManagedServiceName::parse(
+                "tenants/t/projects/p/environments/e/managedServices/db",
+            )
+            .expect("name"),
+            uid: "u".into(),
+            namespace: "ns".into(),
+            name: "db-1".into(),
+            generation: 2,
+            run: Run::Stateful(outpost_domain::provider::StatefulRun {
+                image: "postgres:16".into(),
+                port: 5432,
+                cpu_millis: 250,
+                memory_mib: 512,
+                storage_gib: Some(1),
+                data_path: "/data".into(),
+                env: vec![],
+                secrets: vec![],
+                args: vec![],
+            }),
+            paused,
+            deleting,
+            details: Default::default(),
+        }
+    }
+
+    fn observed_managed(generation: i64, pods: i64) -> Observed {
+        let key = ("ns".to_owned(), "db-1".to_owned());
+        Observed {
+            namespaces: ["ns".to_owned()].into(),
+            stateful: [(
+                key.clone(),
+                ObservedStateful {
+                    generation: Some(generation),
+                    rolled_out: true,
+                    wanted_replicas: pods,
+                    pods,
+                    ready_replicas: pods,
+                    failure: None,
+                },
+            )]
+            .into(),
+            managed_services: [key.clone()].into(),
+            claims: [(
+                key,
+                ObservedClaim {
+                    uid: "claim".into(),
+                    bound: true,
+                },
+            )]
+            .into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_deleting_a_managed_service_removes_its_data() {
+        let mut d = desired(vec![]);
+        d.managed = vec![managed(false, false)];
+        assert_eq!(plan(&d, &observed_managed(2, 1)), vec![]);
+        assert_eq!(
+            managed_observation(&d.managed[0], &observed_managed(2, 1)).0,
+            Observation::Ready
+        );
+        // A new generation is applied; a paused one is paused once its pod is gone.
+        assert_eq!(
+            plan(&d, &observed_managed(1, 1)),
+            vec![Action::ApplyManaged(managed(false, false))]
+        );
+        let paused = managed(true, false);
+        assert_eq!(
+            managed_observation(&paused, &observed_managed(2, 1)).0,
+            Observation::Progressing
+        );
+        assert_eq!(
+            managed_observation(&paused, &observed_managed(2, 0)).0,
+            Observation::Paused
+        );
+        // Absent from the desired state: compute goes, the data stays.
+        d.managed.clear();
+        assert_eq!(
+            plan(&d, &observed_managed(2, 1)),
+            vec![Action::DeleteManaged {
+                namespace: "ns".into(),
+                name: "db-1".into(),
+                with_data: false
+            }]
+        );
+        // Being deleted: everything goes, and it is gone only when nothing is left.
+        d.managed = vec![managed(false, true)];
+        assert_eq!(
+            plan(&d, &observed_managed(2, 1)),
+            vec![Action::DeleteManaged {
+                namespace: "ns".into(),
+                name: "db-1".into(),
+                with_data: true
+            }]
+        );
+        assert_eq!(
+            managed_observation(&d.managed[0], &observed_managed(2, 0)).0,
+            Observation::Progressing
+        );
+        let empty = Observed {
+            namespaces: ["ns".to_owned()].into(),
+            ..Default::default()
+        };
+        assert_eq!(plan(&d, &empty), vec![]);
+        assert_eq!(
+            managed_observation(&d.managed[0], &empty).0,
+            Observation::Gone
+        );
+    }
+
     #[test]
     fn status_follows_the_rollout() {
         let w = workload("web", 5);
