@@ -5,7 +5,7 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use outpost_e2e::{Installation, kubectl, wait_for};
+use outpost_e2e::{Installation, grpcurl_call, kubectl, wait_for};
 use serde_json::{Value, json};
 
 const ENV: &str = "tenants/acme/projects/shop/environments/production";
@@ -276,6 +276,24 @@ fn postgresql_and_redis_update_pause_resume_and_delete_keeping_their_volume_unti
             json!({"name": name, "confirm": id}),
         );
     }
+    // A watch follows the deletion to its end.
+    let watched = grpcurl_call(
+        &inst.server.api,
+        &inst.admin,
+        "outpost.management.v1.ManagedServiceService/WatchManagedService",
+        &json!({"name": ORDERS_DB}).to_string(),
+    );
+    assert!(watched.status.success(), "{}", text(&watched));
+    let states: Vec<Value> = serde_json::Deserializer::from_slice(&watched.stdout)
+        .into_iter::<Value>()
+        .map_while(Result::ok)
+        .map(|m| m["state"].clone())
+        .collect();
+    assert_eq!(
+        states.last(),
+        Some(&json!("MANAGED_SERVICE_STATE_DELETED")),
+        "{states:?}"
+    );
     for (name, object) in [(ORDERS_DB, &db_name), (CACHE, &cache_name)] {
         let mut last = Value::Null;
         wait_for(&format!("{name} deleted"), Duration::from_secs(60), || {

@@ -136,6 +136,54 @@ pub trait ManagedQueries: Queries {
         }
     }
 
+    /// The live managed service named `name`, else the one of that name deleted last (while
+    /// it is kept): what a watch starts from. [`StoreError::NotFound`] if neither exists.
+    fn managed_get_latest(
+        &mut self,
+        name: &ManagedServiceName,
+    ) -> impl Future<Output = Result<ManagedService>> + Send {
+        async move {
+            let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM managed_services WHERE tenant = $1 AND project = $2 AND environment = $3 \
+                 AND name = $4 ORDER BY CASE WHEN status = 'DELETED' THEN 1 ELSE 0 END, delete_time DESC LIMIT 1"
+            )))
+            .bind(&name.tenant)
+            .bind(&name.project)
+            .bind(&name.environment)
+            .bind(&name.managed_service)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(backend)?;
+            row.ok_or_else(|| StoreError::NotFound {
+                kind: "managed service",
+                name: name.to_string(),
+            })?
+            .decode()
+        }
+    }
+
+    /// A managed service by uid, deleted or not (what a watch follows to its end).
+    /// [`StoreError::NotFound`] once it is no longer kept.
+    fn managed_get_by_uid(
+        &mut self,
+        uid: &str,
+    ) -> impl Future<Output = Result<ManagedService>> + Send {
+        async move {
+            let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM managed_services WHERE uid = $1"
+            )))
+            .bind(uid)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(backend)?;
+            row.ok_or_else(|| StoreError::NotFound {
+                kind: "managed service",
+                name: uid.to_owned(),
+            })?
+            .decode()
+        }
+    }
+
     /// The sealed secrets of a managed service (for the agent's desired state only).
     fn managed_sealed_secrets(
         &mut self,
@@ -488,4 +536,38 @@ impl Tx {
         self.notify_datacenter(dc);
         Ok(())
     }
+}
+
+/// Refuses deleting a tenant, project or environment (`kind` named `name`) that still holds
+/// live managed services, cascade or not: their data lives in their datacenter, and only
+/// deleting each one (its id typed as confirmation) removes it there. A cascade never drops
+/// data silently, nor leaves it behind unowned.
+pub(crate) async fn refuse_while_holding_data(
+    conn: &mut AnyConnection,
+    kind: &'static str,
+    name: &str,
+    scope: [Option<&str>; 3],
+) -> Result<()> {
+    let [tenant, project, environment] = scope;
+    let live: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM managed_services WHERE tenant = $1 AND ($2 = '' OR project = $2) \
+         AND ($3 = '' OR environment = $3) AND status <> 'DELETED'",
+    )
+    .bind(tenant.unwrap_or_default())
+    .bind(project.unwrap_or_default())
+    .bind(environment.unwrap_or_default())
+    .fetch_one(conn)
+    .await
+    .map_err(backend)?;
+    if live > 0 {
+        return Err(StoreError::InUse {
+            kind,
+            name: name.to_owned(),
+            detail: format!(
+                "still has {live} managed services, whose data lives in their datacenter; delete each one \
+                 first (typing its id as confirmation): cascade never deletes managed data"
+            ),
+        });
+    }
+    Ok(())
 }

@@ -243,6 +243,13 @@ impl Tx {
     ) -> Result<()> {
         let current = tenant_get(&mut self.tx, name).await?;
         check_version(expected_version, current.meta.version, "tenant", name)?;
+        crate::managed::refuse_while_holding_data(
+            &mut self.tx,
+            "tenant",
+            &name.to_string(),
+            [Some(&name.tenant), None, None],
+        )
+        .await?;
         const CHILDREN: [(&str, &str); 4] = [
             (
                 "SELECT COUNT(*) FROM projects WHERE tenant = $1",

@@ -1150,10 +1150,20 @@ async fn managed_services_follow_their_lifecycle(store: Store) {
             .unwrap(),
         b"sealed"
     );
+    // Even a cascade leaves a managed service's data alone: it is deleted on its own.
     let mut tx = store.begin().await.unwrap();
-    tx.project_delete(&project, None, true, ACTOR)
+    let refused = tx
+        .project_delete(&project, None, true, ACTOR)
         .await
-        .unwrap();
-    tx.commit().await.unwrap();
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::InUse { detail, .. } if detail.contains("managed services")),
+        "{refused:?}"
+    );
+    let refused = tx
+        .tenant_delete(&TenantName::new(&project.tenant), None, true, ACTOR)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::InUse { .. }), "{refused:?}");
 }
 store_test!(managed_services_follow_their_lifecycle);

@@ -396,8 +396,15 @@ impl Tx {
     ) -> Result<()> {
         let current = project_get(&mut self.tx, name).await?;
         check_version(expected_version, current.meta.version, "project", name)?;
+        crate::managed::refuse_while_holding_data(
+            &mut self.tx,
+            "project",
+            &name.to_string(),
+            [Some(&name.tenant), Some(&name.project), None],
+        )
+        .await?;
         let services: i64 =
-            sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM services WHERE tenant = $1 AND project = $2) + (SELECT COUNT(*) FROM managed_services WHERE tenant = $1 AND project = $2 AND status <> 'DELETED')")
+            sqlx::query_scalar("SELECT COUNT(*) FROM services WHERE tenant = $1 AND project = $2")
                 .bind(&name.tenant)
                 .bind(&name.project)
                 .fetch_one(&mut *self.tx)
@@ -599,9 +606,19 @@ impl Tx {
     ) -> Result<()> {
         let current = environment_get(&mut self.tx, name).await?;
         check_version(expected_version, current.meta.version, "environment", name)?;
+        crate::managed::refuse_while_holding_data(
+            &mut self.tx,
+            "environment",
+            &name.to_string(),
+            [
+                Some(&name.tenant),
+                Some(&name.project),
+                Some(&name.environment),
+            ],
+        )
+        .await?;
         let services: i64 = sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM services WHERE tenant = $1 AND project = $2 AND environment = $3) \
-             + (SELECT COUNT(*) FROM managed_services WHERE tenant = $1 AND project = $2 AND environment = $3 AND status <> 'DELETED')",
+            "SELECT COUNT(*) FROM services WHERE tenant = $1 AND project = $2 AND environment = $3",
         )
         .bind(&name.tenant)
         .bind(&name.project)

@@ -373,14 +373,18 @@ impl ManagedServiceService for ManagedApi {
             let changes = store.subscribe();
             let (first, datacenter) = {
                 let mut reader = api.reader().await?;
-                let first = reader.managed_get(&name).await?;
+                let first = reader.managed_get_latest(&name).await?;
                 let env = reader.environment_get(&name.environment_name()).await?;
                 (first, env.datacenter.datacenter)
             };
+            // Followed by uid, so the watch of a deletion ends with DELETED (the name no longer
+            // finds a deleted service, and may name a new one).
+            let uid = first.meta.uid.clone();
             let read = move |store: Store| {
-                let name = name.clone();
-                Box::pin(async move { Ok(store.reader().await?.managed_get(&name).await?.into()) })
-                    as BoxFuture<'static, Result<pb::ManagedService, ApiError>>
+                let uid = uid.clone();
+                Box::pin(
+                    async move { Ok(store.reader().await?.managed_get_by_uid(&uid).await?.into()) },
+                ) as BoxFuture<'static, Result<pb::ManagedService, ApiError>>
             };
             Ok(watch(store, changes, datacenter, first.into(), read, |m| {
                 let state = m
