@@ -187,6 +187,28 @@ fn postgresql_and_redis_update_pause_resume_and_delete_keeping_their_volume_unti
         sts["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"],
         "1000m"
     );
+    // Redis: its shape may change, its version and storage may not go back.
+    let update_cache = |config: Value| {
+        inst.call(
+            "ManagedServiceService/UpdateManagedService",
+            json!({"managed_service": {"name": CACHE, "config": config}}),
+        )
+    };
+    let refused = error_of(update_cache(
+        json!({"version": "6", "shape": "FLX", "storage_gib": 1}),
+    ));
+    assert!(refused.contains("config.version"), "{refused}");
+    let refused = error_of(update_cache(json!({"version": "7", "shape": "FLX"})));
+    assert!(refused.contains("config.storage_gib"), "{refused}");
+    update_cache(json!({"version": "7", "shape": "PWR", "storage_gib": 1})).expect("allowed");
+    inst.wait_managed(CACHE, "SYNCHRONIZED");
+    let sts = inst
+        .kube_one("statefulsets", &cache_name)
+        .expect("a StatefulSet");
+    assert_eq!(
+        sts["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"],
+        "4096Mi"
+    );
 
     // Pause releases compute and keeps the very same claim; resume attaches it again.
     inst.ok(
@@ -551,6 +573,17 @@ fn buckets_in_the_real_ceph_hold_objects_within_their_quota_and_vanish_with_thei
     let over = aws(endpoint, keys, work.path(), &put_large);
     assert!(!over.status.success(), "the quota holds");
     assert!(text(&over).contains("QuotaExceeded"), "{}", text(&over));
+    // A bucket cannot pause, and its config still follows the schema.
+    let refused = error_of(inst.call(
+        "ManagedServiceService/PauseManagedService",
+        json!({"name": UPLOADS}),
+    ));
+    assert!(refused.contains("FailedPrecondition"), "{refused}");
+    let refused = error_of(inst.call(
+        "ManagedServiceService/UpdateManagedService",
+        json!({"managed_service": {"name": UPLOADS, "config": {"quota_gib": -1}}}),
+    ));
+    assert!(refused.contains("config.quota_gib"), "{refused}");
     // Raising the quota (an editable field) lets it in.
     inst.ok(
         "ManagedServiceService/UpdateManagedService",
@@ -561,6 +594,11 @@ fn buckets_in_the_real_ceph_hold_objects_within_their_quota_and_vanish_with_thei
     assert!(fits.status.success(), "{}", text(&fits));
 
     // Deleting removes the bucket with its objects and the user (its keys stop working).
+    let refused = error_of(inst.call(
+        "ManagedServiceService/DeleteManagedService",
+        json!({"name": UPLOADS, "confirm": "Uploads"}),
+    ));
+    assert!(refused.contains("confirm"), "{refused}");
     inst.ok(
         "ManagedServiceService/DeleteManagedService",
         json!({"name": UPLOADS, "confirm": "uploads"}),
