@@ -38,12 +38,54 @@ pub fn access_key(m: &ManagedWorkload) -> String {
     format!("OPB{hex}")
 }
 
-/// Carries out managed buckets; remembers, per generation, since when an unreachable Ceph
-/// has been retried.
+/// Since when each managed service's operation (at its generation) has made no headway, so
+/// that one stuck in the datacenter fails with a reason instead of hanging forever.
+#[derive(Debug)]
+pub struct Stalls {
+    limit: Duration,
+    since: HashMap<(String, i64), Instant>,
+}
+
+impl Stalls {
+    /// Operations fail after `limit` without headway.
+    pub fn new(limit: Duration) -> Self {
+        Self {
+            limit,
+            since: HashMap::new(),
+        }
+    }
+
+    /// Records that the operation of `service` at `generation` is still under way; the
+    /// reason to fail it once it has been so for longer than the limit.
+    pub fn overdue(&mut self, service: &str, generation: i64, doing: &str) -> Option<String> {
+        let since = *self
+            .since
+            .entry((service.to_owned(), generation))
+            .or_insert_with(Instant::now);
+        (since.elapsed() >= self.limit).then(|| {
+            format!(
+                "{doing}, and no headway in {} s (the agent's progress deadline)",
+                self.limit.as_secs()
+            )
+        })
+    }
+
+    /// Forgets the operation: it ended.
+    pub fn done(&mut self, service: &str, generation: i64) {
+        self.since.remove(&(service.to_owned(), generation));
+    }
+
+    /// Forgets every operation `wanted` no longer asks for (superseded generations,
+    /// services gone from the desired state).
+    pub fn keep_only(&mut self, wanted: impl Fn(&str, i64) -> bool) {
+        self.since
+            .retain(|(service, generation), _| wanted(service, *generation));
+    }
+}
+
+/// Carries out managed buckets.
 pub struct Buckets {
     ceph: Option<Ceph>,
-    give_up_after: Duration,
-    retrying_since: HashMap<(String, i64), Instant>,
 }
 
 /// What converging a bucket found.
@@ -58,26 +100,21 @@ pub struct Outcome {
 }
 
 impl Buckets {
-    /// Buckets in `ceph` (none when the datacenter has no object storage); an unreachable
-    /// Ceph fails a generation after `give_up_after` of retries.
-    pub fn new(ceph: Option<Ceph>, give_up_after: Duration) -> Self {
-        Self {
-            ceph,
-            give_up_after,
-            retrying_since: HashMap::new(),
-        }
+    /// Buckets in `ceph` (none when the datacenter has no object storage).
+    pub fn new(ceph: Option<Ceph>) -> Self {
+        Self { ceph }
     }
 
     /// Makes Ceph hold what `m` (whose run is `run`) asks at its generation, or removes it
-    /// all when it is being deleted.
-    pub async fn converge(&mut self, m: &ManagedWorkload, run: &BucketRun) -> Outcome {
+    /// all when it is being deleted. An unreachable Ceph is progress still to make: retried
+    /// until `stalls` gives up on it.
+    pub async fn converge(&self, m: &ManagedWorkload, run: &BucketRun) -> Outcome {
         let Some(ceph) = &self.ceph else {
             return outcome(
                 Observation::Failed(NO_OBJECT_STORAGE.into()),
                 NO_OBJECT_STORAGE,
             );
         };
-        let key = (m.service.to_string(), m.generation);
         let result = if m.deleting {
             remove(ceph, m).await.map(|()| {
                 outcome(
@@ -93,24 +130,11 @@ impl Buckets {
             })
         };
         match result {
-            Ok(done) => {
-                self.retrying_since.remove(&key);
-                done
-            }
+            Ok(done) => done,
             Err(e) if e.kind() == CephErrorKind::Unreachable => {
-                let since = *self.retrying_since.entry(key).or_insert_with(Instant::now);
-                if since.elapsed() >= self.give_up_after {
-                    let why = format!(
-                        "{e}; gave up after {} s of retries",
-                        self.give_up_after.as_secs()
-                    );
-                    outcome(Observation::Failed(why.clone()), &why)
-                } else {
-                    outcome(Observation::Progressing, &format!("{e}; retrying"))
-                }
+                outcome(Observation::Progressing, &e.to_string())
             }
             Err(e) => {
-                self.retrying_since.remove(&key);
                 let why = e.to_string();
                 outcome(Observation::Failed(why.clone()), &why)
             }
@@ -175,4 +199,26 @@ async fn apply(
 async fn remove(ceph: &Ceph, m: &ManagedWorkload) -> Result<(), CephError> {
     ceph.bucket_delete(&m.name).await?;
     ceph.user_delete(&user_id(m)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operation_without_headway_fails_after_the_limit_and_only_then() {
+        let mut stalls = Stalls::new(Duration::from_millis(30));
+        assert_eq!(stalls.overdue("db", 1, "waiting for its volume"), None);
+        std::thread::sleep(Duration::from_millis(40));
+        let why = stalls
+            .overdue("db", 1, "waiting for its volume")
+            .expect("overdue");
+        assert!(why.starts_with("waiting for its volume"), "{why}");
+        // A new generation starts its own clock; a finished one is forgotten.
+        assert_eq!(stalls.overdue("db", 2, "applying"), None);
+        stalls.keep_only(|_, generation| generation == 2);
+        assert_eq!(stalls.overdue("db", 1, "applying"), None, "forgotten");
+        stalls.done("db", 2);
+        assert_eq!(stalls.overdue("db", 2, "applying"), None);
+    }
 }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::{
-    buckets::Buckets,
+    buckets::{Buckets, Stalls},
     drivers::{
         ceph::Ceph,
         kube::{
@@ -419,11 +419,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut traceparent = String::new();
-    let mut buckets = Buckets::new(ceph, cluster.rollout().progress_deadline);
+    let buckets = Buckets::new(ceph);
+    let mut stalls = Stalls::new(cluster.rollout().progress_deadline);
     loop {
         let span = tracing::info_span!("reconcile", revision = tracing::field::Empty);
         outpost_telemetry::continue_trace(&span, &std::mem::take(&mut traceparent));
-        let next = match pass(&state, &cluster, &mut buckets, &outbox)
+        let next = match pass(&state, &cluster, &buckets, &mut stalls, &outbox)
             .instrument(span)
             .await
         {
@@ -451,7 +452,8 @@ pub async fn run(
 async fn pass(
     state: &LocalState,
     cluster: &KubeCluster,
-    buckets: &mut Buckets,
+    buckets: &Buckets,
+    stalls: &mut Stalls,
     outbox: &Notify,
 ) -> anyhow::Result<bool> {
     // Nothing stored yet: do nothing (and in particular, delete nothing).
@@ -505,8 +507,14 @@ async fn pass(
         outbox.notify_one();
     }
     for m in &desired.managed {
-        busy |= report_managed(state, m, &observed, buckets, outbox).await?;
+        busy |= report_managed(state, m, &observed, buckets, stalls, outbox).await?;
     }
+    stalls.keep_only(|service, generation| {
+        desired
+            .managed
+            .iter()
+            .any(|m| m.generation == generation && m.service.to_string() == service)
+    });
     for b in &desired.builds {
         let job = observed.jobs.get(&(b.namespace.clone(), b.job_name()));
         let Some(outcome) = build_outcome(b, job, cluster.build_settings()) else {
@@ -549,12 +557,15 @@ fn phase(observation: &Observation) -> &'static str {
 }
 
 /// Observes managed service `m` (converging it first if it is a bucket) and reports what
-/// changed; true while it is under way.
+/// changed; true while it is under way. An operation without headway for the progress
+/// deadline fails, so nothing waits forever on a claim that never binds or a Ceph that
+/// never answers.
 async fn report_managed(
     state: &LocalState,
     m: &ManagedWorkload,
     observed: &Observed,
-    buckets: &mut Buckets,
+    buckets: &Buckets,
+    stalls: &mut Stalls,
     outbox: &Notify,
 ) -> anyhow::Result<bool> {
     let key = m.service.to_string();
@@ -579,6 +590,16 @@ async fn report_managed(
             }
             let done = buckets.converge(m, run).await;
             (done.observation, done.message, done.details)
+        }
+    };
+    let observation = match observation {
+        Observation::Progressing => match stalls.overdue(&key, m.generation, &message) {
+            Some(why) => Observation::Failed(why),
+            None => Observation::Progressing,
+        },
+        other => {
+            stalls.done(&key, m.generation);
+            other
         }
     };
     let busy = observation == Observation::Progressing;

@@ -307,7 +307,12 @@ pub struct Installation {
 impl Installation {
     /// Starts everything; the agent runs with `agent_args` after `run`.
     pub fn start(agent_args: &[&str]) -> Self {
-        let server = Management::start(&[]).expect("management starts");
+        Self::start_with(&[], agent_args)
+    }
+
+    /// [`Installation::start`] with `management_env` set for the management service.
+    pub fn start_with(management_env: &[(&str, &str)], agent_args: &[&str]) -> Self {
+        let server = Management::start(management_env).expect("management starts");
         let admin = server.admin_token();
         let (sim, kubeconfig) = cluster();
         let mut inst = Self {

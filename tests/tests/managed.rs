@@ -380,6 +380,50 @@ fn postgresql_and_redis_update_pause_resume_and_delete_keeping_their_volume_unti
     inst.stop(&["link failed"]);
 }
 
+#[test]
+fn an_operators_provider_runs_and_a_datacenter_failure_ends_in_error_with_the_reason() {
+    let providers = tempfile::tempdir().expect("dir");
+    let redis = include_str!("../../services/domain/providers/redis.json");
+    let valkey = redis
+        .replace("\"redis\"", "\"valkey\"")
+        .replace("redis:${config.version}", "valkey/valkey:${config.version}");
+    // The simulated cluster cannot pull an image whose tag contains `fail-pull`.
+    let broken = redis.replace("\"redis\"", "\"broken\"").replace(
+        "redis:${config.version}",
+        "redis:${config.version}-fail-pull",
+    );
+    std::fs::write(providers.path().join("valkey.json"), valkey).expect("write");
+    std::fs::write(providers.path().join("broken.json"), broken).expect("write");
+    let dir = providers.path().to_str().expect("utf-8");
+    let inst = Installation::start_with(&[("OUTPOST_PROVIDERS__DIR", dir)], &[]);
+    for (id, provider) in [("sessions", "valkey"), ("doomed", "broken")] {
+        inst.ok(
+            "ManagedServiceService/CreateManagedService",
+            json!({"parent": ENV, "managed_service_id": id,
+                   "managed_service": {"provider": format!("providers/{provider}"),
+                       "config": {"version": "7", "shape": "FLX"}},
+                   "secrets": {"password": CACHE_PASSWORD}}),
+        );
+    }
+    let sessions = inst.wait_managed(&format!("{ENV}/managedServices/sessions"), "SYNCHRONIZED");
+    let sts = inst
+        .kube_one("statefulsets", &object_name(&sessions))
+        .expect("a StatefulSet");
+    assert_eq!(
+        sts["spec"]["template"]["spec"]["containers"][0]["image"],
+        "valkey/valkey:7"
+    );
+    let doomed = inst.wait_managed(&format!("{ENV}/managedServices/doomed"), "ERROR");
+    let why = doomed["stateMessage"].as_str().unwrap_or_default();
+    assert!(why.contains("could not be pulled"), "{why}");
+    let events = inst.ok(
+        "EventService/ListEvents",
+        json!({"parent": format!("{ENV}/managedServices/doomed")}),
+    );
+    assert!(events.to_string().contains("Failed"), "{events}");
+    inst.stop(&["link failed"]);
+}
+
 fn base64_decode(text: &str) -> String {
     let out = Command::new("base64")
         .arg("-d")
