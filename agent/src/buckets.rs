@@ -207,18 +207,17 @@ mod tests {
 
     #[test]
     fn an_operation_without_headway_fails_after_the_limit_and_only_then() {
-        let mut stalls = Stalls::new(Duration::from_millis(30));
-        assert_eq!(stalls.overdue("db", 1, "waiting for its volume"), None);
-        std::thread::sleep(Duration::from_millis(40));
-        let why = stalls
+        let mut patient = Stalls::new(Duration::from_secs(3600));
+        assert_eq!(patient.overdue("db", 1, "waiting for its volume"), None);
+        let mut impatient = Stalls::new(Duration::ZERO);
+        let why = impatient
             .overdue("db", 1, "waiting for its volume")
             .expect("overdue");
         assert!(why.starts_with("waiting for its volume"), "{why}");
-        // A new generation starts its own clock; a finished one is forgotten.
-        assert_eq!(stalls.overdue("db", 2, "applying"), None);
-        stalls.keep_only(|_, generation| generation == 2);
-        assert_eq!(stalls.overdue("db", 1, "applying"), None, "forgotten");
-        stalls.done("db", 2);
-        assert_eq!(stalls.overdue("db", 2, "applying"), None);
+        // Each generation has its own clock; superseded and finished ones are forgotten.
+        patient.overdue("db", 2, "applying");
+        patient.keep_only(|_, generation| generation == 2);
+        patient.done("db", 2);
+        assert!(patient.since.is_empty());
     }
 }
