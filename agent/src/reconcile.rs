@@ -463,9 +463,22 @@ async fn pass(
     let mut busy = false;
     let observed = cluster.observe().await?;
     let actions = plan(&desired, &observed);
+    // A managed service the cluster refuses (a claim that cannot grow on its storage class,
+    // say) fails alone, with the cluster's words; anything else stops the pass, to retry.
+    let mut refused: BTreeMap<(String, String), String> = BTreeMap::new();
     for action in &actions {
         tracing::info!(revision = desired.revision, %action, "applying");
-        cluster.execute(action).await?;
+        match (cluster.execute(action).await, action) {
+            (Ok(()), _) => {}
+            (Err(kube::Error::Api(status)), Action::ApplyManaged(m)) if is_refusal(status.code) => {
+                tracing::warn!(%action, reason = %status.message, "the cluster refused a managed service");
+                refused.insert(
+                    (m.namespace.clone(), m.name.clone()),
+                    status.message.clone(),
+                );
+            }
+            (Err(e), _) => return Err(e.into()),
+        }
     }
     let observed = if actions.is_empty() {
         observed
@@ -507,7 +520,8 @@ async fn pass(
         outbox.notify_one();
     }
     for m in &desired.managed {
-        busy |= report_managed(state, m, &observed, buckets, stalls, outbox).await?;
+        let refusal = refused.get(&(m.namespace.clone(), m.name.clone()));
+        busy |= report_managed(state, m, &observed, refusal, buckets, stalls, outbox).await?;
     }
     stalls.keep_only(|service, generation| {
         desired
@@ -545,6 +559,13 @@ async fn pass(
     Ok(busy)
 }
 
+/// Whether an API status code is the cluster refusing the request itself (invalid,
+/// forbidden, immutable), which repeating it cannot fix; not a missing object, a conflict or
+/// throttling, which a later pass can get past.
+fn is_refusal(code: u16) -> bool {
+    (400..500).contains(&code) && !matches!(code, 404 | 409 | 429)
+}
+
 /// The spelling of an observation in the agent's report summaries and event reasons.
 fn phase(observation: &Observation) -> &'static str {
     match observation {
@@ -564,6 +585,7 @@ async fn report_managed(
     state: &LocalState,
     m: &ManagedWorkload,
     observed: &Observed,
+    refusal: Option<&String>,
     buckets: &Buckets,
     stalls: &mut Stalls,
     outbox: &Notify,
@@ -572,7 +594,13 @@ async fn report_managed(
     let last = state.reported(&key).await?;
     let (observation, message, details) = match &m.run {
         Run::Stateful(run) => {
-            let (observation, message) = managed_observation(m, observed);
+            let (observation, message) = match refusal {
+                Some(why) => {
+                    let why = format!("the cluster refused it: {why}");
+                    (Observation::Failed(why.clone()), why)
+                }
+                None => managed_observation(m, observed),
+            };
             let mut details = m.details.clone();
             details.insert("host".into(), managed::host(m).into());
             details.insert("port".into(), run.port.into());
@@ -797,6 +825,16 @@ mod tests {
             )]
             .into(),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_requests_a_retry_cannot_fix_count_as_refused() {
+        for code in [400, 403, 422] {
+            assert!(is_refusal(code), "{code}");
+        }
+        for code in [404, 409, 429, 500, 503] {
+            assert!(!is_refusal(code), "{code}");
         }
     }
 
