@@ -6,6 +6,8 @@ use std::{io::Write as _, path::Path};
 
 use outpost_proto::management::v1::{self as pb, agent_status::State};
 
+use crate::ceph::{Absent, Offer, PACKAGES};
+
 /// Everything that is up, and where.
 pub struct Ready<'a> {
     pub data_dir: &'a Path,
@@ -18,6 +20,7 @@ pub struct Ready<'a> {
     /// Only at the first start.
     pub bootstrap_token: Option<&'a str>,
     pub datacenter: &'a pb::Datacenter,
+    pub object_storage: &'a Offer,
 }
 
 impl Ready<'_> {
@@ -31,6 +34,7 @@ impl Ready<'_> {
             "kubeconfig": self.kubeconfig,
             "admin_token_file": self.token_file,
             "datacenter": self.datacenter.name,
+            "rgw_endpoint": self.object_storage.endpoint(),
             "data_dir": self.data_dir,
         })
     }
@@ -60,7 +64,8 @@ impl Ready<'_> {
              \x20 Agent gateway (mTLS)    {gateway}\n\
              \x20 Metrics                 http://{metrics}/metrics\n\
              \x20 Kubernetes (simulated)  {kube}, kubeconfig {kubeconfig}\n\
-             \x20 Datacenter              {name} \"{display}\": {state}, agent {version}\n\n\
+             \x20 Datacenter              {name} \"{display}\": {state}, agent {version}\n\
+             {object_storage}\n\n\
              {token}\n\n\
              Try:\n\
              \x20 grpcurl -plaintext -H \"authorization: Bearer $(cat {token_file})\" {api} outpost.management.v1.DatacenterService/ListDatacenters\n\
@@ -73,8 +78,35 @@ impl Ready<'_> {
             name = dc.name,
             display = dc.display_name,
             version = agent.agent_version,
+            object_storage = object_storage(self.object_storage),
         )
     }
+}
+
+/// The object storage line, and how to add it when there is none.
+fn object_storage(offer: &Offer) -> String {
+    const LINE: &str = "  Object storage (S3)     ";
+    let why = match offer {
+        Offer::Given { endpoint } => {
+            return format!("{LINE}Ceph RADOS Gateway {endpoint} (--rgw-endpoint)");
+        }
+        Offer::Own { endpoint, dir } => {
+            return format!(
+                "{LINE}Ceph RADOS Gateway {endpoint}, single-node, run by outpost-local; its data: {}",
+                dir.display()
+            );
+        }
+        Offer::Without(Absent::Disabled) => "--no-ceph".to_owned(),
+        Offer::Without(Absent::NotInstalled(missing)) => {
+            format!("Ceph is not installed: no {}", missing.join(", "))
+        }
+    };
+    format!(
+        "{LINE}none ({why}): buckets are refused.\n\
+         \x20   To add it, install Debian's Ceph packages (apt-get install {PACKAGES})\n\
+         \x20   and start again without --no-ceph, or pass a Ceph of your own with --rgw-endpoint,\n\
+         \x20   --rgw-access-key and --rgw-secret-key (and --ceph-conf for its capacity)."
+    )
 }
 
 /// Prints the banner to stdout in one write, so it is never interleaved with log lines.
@@ -115,11 +147,31 @@ mod tests {
             token_file: Path::new("/d/management/admin-token"),
             bootstrap_token: Some("secret-token"),
             datacenter: &dc,
+            object_storage: &Offer::Without(Absent::Disabled),
         };
         assert!(ready.text().contains("secret-token"));
         assert!(!ready.json().to_string().contains("secret-token"));
         ready.bootstrap_token = None;
         assert!(!ready.text().contains("secret-token"));
         assert!(ready.text().contains("$(cat '/d/management/admin-token')"));
+    }
+
+    #[test]
+    fn without_object_storage_the_banner_says_how_to_add_it() {
+        let missing = Offer::Without(Absent::NotInstalled(vec!["radosgw".into()]));
+        let text = object_storage(&missing);
+        assert!(
+            text.contains("none (Ceph is not installed: no radosgw)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(PACKAGES) && text.contains("--rgw-endpoint"),
+            "{text}"
+        );
+        let own = Offer::Own {
+            endpoint: "http://127.0.0.1:7480/".into(),
+            dir: "/d/ceph".into(),
+        };
+        assert!(object_storage(&own).contains("http://127.0.0.1:7480/"));
     }
 }

@@ -3,12 +3,18 @@
 //! datacenter `local`. Everything is kept under one data directory, so a restart picks up
 //! where the last run stopped; SIGINT or SIGTERM stops every part in order and exits 0.
 //!
+//! Datacenter `local` has object storage when a Ceph is named with the agent's flags, or
+//! when Ceph's packages are installed (outpost-local then runs a single-node Ceph under the
+//! data directory); without either it says it has none, and buckets are refused saying how
+//! to add it.
+//!
 //! The parts are the same libraries the separate binaries run (`outpost-management`,
 //! `outpost-kube-sim`, `outpost-agent`); the datacenter is created and the agent enrolled
 //! through the public API, so validation and audit are the same as for any operator.
 
 mod admin;
 mod banner;
+mod ceph;
 mod parts;
 
 use std::{
@@ -20,12 +26,15 @@ use std::{
 
 use anyhow::Context as _;
 use clap::Parser;
-use outpost_agent::{runtime, state::LocalState};
+use outpost_agent::{
+    runtime::{self, CephArgs},
+    state::LocalState,
+};
 use outpost_kube_sim::{Sim, SimConfig, kubeconfig, serve_until, write_ready_file};
 use outpost_management::{bootstrap, config::Config, instance::Instance, server::BindError};
 use tokio_util::sync::CancellationToken;
 
-use crate::{admin::Admin, parts::Parts};
+use crate::{admin::Admin, ceph::Offer, parts::Parts};
 
 /// Exit code for unusable flags, as for the other Outpost binaries.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -61,6 +70,18 @@ struct Args {
     /// Port of the simulated Kubernetes API.
     #[arg(long, env = "OUTPOST_LOCAL_KUBE_PORT", default_value_t = 7643)]
     kube_port: u16,
+    /// Port of the RADOS Gateway (S3) of the Ceph outpost-local runs when Ceph's packages
+    /// are installed (its data in `ceph/` under the data directory).
+    #[arg(long, env = "OUTPOST_LOCAL_CEPH_PORT", default_value_t = 7480)]
+    ceph_port: u16,
+    /// Do not run a Ceph even though its packages are installed: the datacenter then has
+    /// no object storage.
+    #[arg(long, env = "OUTPOST_LOCAL_NO_CEPH", conflicts_with = "rgw_endpoint")]
+    no_ceph: bool,
+    /// A Ceph of your own for the datacenter, as for outpost-agent; outpost-local then
+    /// runs none.
+    #[command(flatten)]
+    ceph: CephArgs,
     /// Once everything is up, write the endpoints here as JSON.
     #[arg(long)]
     ready_file: Option<PathBuf>,
@@ -75,13 +96,14 @@ struct Args {
 impl Args {
     /// Each port flag with its loopback address, for binding and for naming the flag of a
     /// port that is taken.
-    fn ports(&self) -> [(&'static str, SocketAddr); 4] {
+    fn ports(&self) -> [(&'static str, SocketAddr); 5] {
         let at = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         [
             ("--api-port", at(self.api_port)),
             ("--gateway-port", at(self.gateway_port)),
             ("--metrics-port", at(self.metrics_port)),
             ("--kube-port", at(self.kube_port)),
+            ("--ceph-port", at(self.ceph_port)),
         ]
     }
 
@@ -106,6 +128,7 @@ impl Args {
 struct Layout {
     root: PathBuf,
     agent: PathBuf,
+    ceph: PathBuf,
     cluster_state: PathBuf,
     kubeconfig: PathBuf,
 }
@@ -120,6 +143,7 @@ impl Layout {
             .with_context(|| format!("resolving {}", data_dir.display()))?;
         Ok(Self {
             agent: root.join("agent"),
+            ceph: root.join("ceph"),
             cluster_state: root.join("cluster.json"),
             kubeconfig: root.join("kubeconfig"),
             root,
@@ -218,12 +242,12 @@ async fn run(args: &Args, stop: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Brings up the cluster, the management service and the agent, makes sure datacenter
-/// `local` exists with the agent enrolled, waits until it is connected and prints where
-/// everything is.
+/// Brings up the cluster, Ceph (if any), the management service and the agent, makes sure
+/// datacenter `local` exists with the agent enrolled, waits until it is connected and
+/// prints where everything is.
 async fn start(args: &Args, parts: &mut Parts) -> anyhow::Result<()> {
     let layout = Layout::create(&args.data_dir)?;
-    let [api, gateway, metrics, kube] = args.ports();
+    let [api, gateway, metrics, kube, _] = args.ports();
 
     // The cluster first: the agent reads its capacity as soon as it starts.
     let sim = Sim::start(SimConfig::timed(CLUSTER_STEP).with_state_path(&layout.cluster_state))
@@ -243,6 +267,13 @@ async fn start(args: &Args, parts: &mut Parts) -> anyhow::Result<()> {
     parts.spawn("simulated Kubernetes", |stop| {
         serve_until(sim, listener, stop.cancelled_owned(), CLUSTER_DRAIN)
     });
+
+    // Ceph starts next and comes up while the management service does.
+    let object_storage = ceph::plan(args.ceph.clone(), args.no_ceph, ceph::missing).begin(
+        &layout.ceph,
+        args.ceph_port,
+        parts,
+    )?;
 
     let mut config = Config {
         data_dir: layout.root.clone(),
@@ -269,9 +300,17 @@ async fn start(args: &Args, parts: &mut Parts) -> anyhow::Result<()> {
     let admin = Admin::connect(&api_addr, &token_file)?;
     let state = LocalState::open(&layout.agent).await?;
     admin.ensure_enrolled(&state, &gateway_addr).await?;
+    let (ceph, object_storage) = object_storage.ready().await?;
+    match &object_storage {
+        Offer::Without(absent) => {
+            tracing::info!(reason = ?absent, "no object storage: buckets are refused")
+        }
+        offer => tracing::info!(endpoint = offer.endpoint(), "object storage: Ceph"),
+    }
     let since = SystemTime::now();
     let options = runtime::Options {
         kubeconfig: Some(layout.kubeconfig.clone()),
+        ceph,
         ..Default::default()
     };
     parts.spawn("agent", |stop| runtime::run(state, options, |_| {}, stop));
@@ -295,6 +334,7 @@ async fn start(args: &Args, parts: &mut Parts) -> anyhow::Result<()> {
         token_file: &token_file,
         bootstrap_token: bootstrap_token.as_deref(),
         datacenter: &datacenter,
+        object_storage: &object_storage,
     };
     banner::print(&ready)?;
     if let Some(path) = &args.ready_file {

@@ -1,6 +1,9 @@
 //! The local installation: the real `outpost-local` binary on free loopback ports, in a
 //! fresh directory with its default data dir, driven by the very commands it prints (the
-//! real grpcurl and kubectl), stopped with SIGINT and started again on the same data.
+//! real grpcurl and kubectl), stopped with SIGINT and started again on the same data; with
+//! the single-node Ceph it runs itself when Ceph's packages are installed (scripts/test
+//! installs them), with the Ceph that `scripts/ceph` started passed in the agent's
+//! variables, and with none.
 
 use std::{
     collections::BTreeMap,
@@ -9,10 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use outpost_e2e::{Process, bin, grpcurl_call, run_shell};
+use outpost_e2e::{Process, bin, grpcurl_call, run_shell, wait_for};
 
 /// Every port on 0, so tests never collide with each other or with a running installation.
-const FREE_PORTS: [&str; 8] = [
+const FREE_PORTS: [&str; 10] = [
     "--api-port",
     "0",
     "--gateway-port",
@@ -21,10 +24,17 @@ const FREE_PORTS: [&str; 8] = [
     "0",
     "--kube-port",
     "0",
+    "--ceph-port",
+    "0",
 ];
 
 fn start(dir: tempfile::TempDir) -> Process {
-    Process::start("outpost-local", dir, &FREE_PORTS, &[], 0).expect("outpost-local starts")
+    start_with(dir, &[], &[])
+}
+
+fn start_with(dir: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Process {
+    let all: Vec<&str> = FREE_PORTS.iter().chain(args).copied().collect();
+    Process::start("outpost-local", dir, &all, env, 0).expect("outpost-local starts")
 }
 
 fn text(path: &Path) -> String {
@@ -98,8 +108,21 @@ fn one_command_starts_everything_and_a_restart_keeps_the_data() {
     assert!(out.status.success(), "{}", both(&out));
     assert!(both(&out).contains("kube-system"), "{}", both(&out));
 
-    // Something to find again after the restart.
+    // Ceph's packages are installed here, so it runs a Ceph of its own, under the data dir.
+    assert!(
+        banner.contains("run by outpost-local"),
+        "no Ceph of its own (are Ceph's packages installed? scripts/test installs them):\n{banner}"
+    );
+    let ceph_conf = dir.join("outpost-data/ceph/ceph.conf");
+    assert!(ceph_conf.is_file(), "{banner}");
+
+    // Something to find again after the restart, in the management service and in Ceph.
     let api = first.ready_field("api");
+    let user = radosgw_admin(
+        &ceph_conf,
+        &["user", "create", "--uid=kept", "--display-name=Kept"],
+    );
+    assert!(user.status.success(), "{}", both(&user));
     let created = grpcurl_call(
         &api,
         &token,
@@ -153,7 +176,162 @@ fn one_command_starts_everything_and_a_restart_keeps_the_data() {
     );
     assert!(tenant.status.success(), "{}", both(&tenant));
     assert!(both(&tenant).contains("Acme Corp"), "{}", both(&tenant));
+    // The same Ceph, started again rather than created, with what was stored in it.
+    assert!(
+        log.contains("starting the Ceph in") && !log.contains("creating a Ceph"),
+        "{log}"
+    );
+    let kept = radosgw_admin(&ceph_conf, &["user", "info", "--uid=kept"]);
+    assert!(kept.status.success(), "{}", both(&kept));
+    assert_object_storage(&second, &token);
     second.stop(&[]).expect("SIGTERM stops it cleanly");
+}
+
+/// Runs radosgw-admin against the Ceph of `conf`, bounded (it hangs if the mon is down).
+fn radosgw_admin(conf: &Path, args: &[&str]) -> Output {
+    Command::new("timeout")
+        .arg("20")
+        .arg("radosgw-admin")
+        .arg("-c")
+        .arg(conf)
+        .args(args)
+        .output()
+        .expect("running radosgw-admin")
+}
+
+/// The datacenter's agent status, as GetDatacenter shows it.
+fn agent_status(local: &Process, token: &str) -> serde_json::Value {
+    let out = grpcurl_call(
+        &local.ready_field("api"),
+        token,
+        "outpost.management.v1.DatacenterService/GetDatacenter",
+        r#"{"name": "datacenters/local"}"#,
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let dc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    dc["agent"].clone()
+}
+
+/// Waits until the datacenter shows object storage with the capacity `ceph df` reports.
+fn assert_object_storage(local: &Process, token: &str) {
+    let mut agent = serde_json::Value::Null;
+    let shown = wait_for(
+        "datacenter `local` to show object storage and its capacity",
+        Duration::from_secs(30),
+        || {
+            agent = agent_status(local, token);
+            let bytes = agent["storageBytes"]
+                .as_str()
+                .and_then(|b| b.parse::<i64>().ok());
+            agent["objectStorage"] == true && bytes.is_some_and(|b| b > 0)
+        },
+    );
+    assert!(shown.is_ok(), "{shown:?}: {agent}\n{}", local.log());
+}
+
+fn admin_token(local: &Process) -> String {
+    text(Path::new(&local.ready_field("admin_token_file")))
+        .trim()
+        .to_owned()
+}
+
+/// Without Ceph the datacenter says it has no object storage, the banner says how to add
+/// it, and a bucket is refused saying the same.
+#[test]
+fn without_ceph_buckets_are_refused_saying_how_to_add_it() {
+    let local = start_with(tempfile::tempdir().expect("dir"), &["--no-ceph"], &[]);
+    let token = admin_token(&local);
+    let banner = text(&local.dir.path().join("stdout.log"));
+    for said in [
+        "none (--no-ceph)",
+        "apt-get install ceph-mon",
+        "--rgw-endpoint",
+    ] {
+        assert!(banner.contains(said), "`{said}` not in:\n{banner}");
+    }
+    assert!(!local.dir.path().join("outpost-data/ceph").exists());
+    let agent = agent_status(&local, &token);
+    assert_eq!(agent["state"], "STATE_CONNECTED", "{agent}");
+    assert_ne!(agent["objectStorage"], true, "{agent}");
+
+    let api = local.ready_field("api");
+    for (method, body) in [
+        (
+            "TenantService/CreateTenant",
+            r#"{"tenant_id": "acme", "tenant": {}}"#,
+        ),
+        (
+            "ProjectService/CreateProject",
+            r#"{"parent": "tenants/acme", "project_id": "shop", "project": {"default_datacenter": "datacenters/local"}}"#,
+        ),
+    ] {
+        let out = grpcurl_call(
+            &api,
+            &token,
+            &format!("outpost.management.v1.{method}"),
+            body,
+        );
+        assert!(out.status.success(), "{method}: {}", both(&out));
+    }
+    let refused = grpcurl_call(
+        &api,
+        &token,
+        "outpost.management.v1.ManagedServiceService/CreateManagedService",
+        r#"{"parent": "tenants/acme/projects/shop/environments/staging", "managed_service_id": "files",
+            "managed_service": {"provider": "providers/bucket", "config": {"quota_gib": 1}},
+            "secrets": {"secret_key": "0123456789abcdef0123"}}"#,
+    );
+    let said = both(&refused);
+    assert!(said.contains("FailedPrecondition"), "{said}");
+    for how in ["no object storage", "--rgw-endpoint", "install Ceph"] {
+        assert!(said.contains(how), "`{how}` not in: {said}");
+    }
+    local.stop(&[]).expect("SIGTERM stops it cleanly");
+}
+
+/// A Ceph given in the agent's variables (the one `scripts/ceph` started) is used as it is:
+/// the datacenter shows object storage and its capacity, and no Ceph of its own starts.
+#[test]
+fn a_ceph_given_in_the_agents_variables_is_used() {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: this test needs a real Ceph. Start one with \
+                 `eval \"$(scripts/ceph)\"` (scripts/test does)"
+            )
+        })
+    };
+    let (conf, endpoint) = (
+        var("OUTPOST_TEST_CEPH_CONF"),
+        var("OUTPOST_TEST_RGW_ENDPOINT"),
+    );
+    let (access_key, secret_key) = (
+        var("OUTPOST_TEST_RGW_ACCESS_KEY"),
+        var("OUTPOST_TEST_RGW_SECRET_KEY"),
+    );
+    let local = start_with(
+        tempfile::tempdir().expect("dir"),
+        &[],
+        &[
+            ("OUTPOST_AGENT_RGW_ENDPOINT", &endpoint),
+            ("OUTPOST_AGENT_RGW_ACCESS_KEY", &access_key),
+            ("OUTPOST_AGENT_RGW_SECRET_KEY", &secret_key),
+            ("OUTPOST_AGENT_CEPH_CONF", &conf),
+        ],
+    );
+    let banner = text(&local.dir.path().join("stdout.log"));
+    assert!(
+        banner.contains(&format!("Ceph RADOS Gateway {endpoint}"))
+            && banner.contains("(--rgw-endpoint)"),
+        "{banner}"
+    );
+    assert!(!local.dir.path().join("outpost-data/ceph").exists());
+    assert!(
+        !local.log().contains(&secret_key),
+        "the secret key was logged"
+    );
+    assert_object_storage(&local, &admin_token(&local));
+    local.stop(&[]).expect("SIGTERM stops it cleanly");
 }
 
 #[test]
@@ -166,6 +344,7 @@ fn a_taken_port_is_named_with_its_flag() {
     let out = Command::new(bin("outpost-local"))
         .current_dir(dir.path())
         .args(&args)
+        .arg("--no-ceph")
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1), "{}", both(&out));
