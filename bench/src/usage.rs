@@ -88,3 +88,8 @@ pub fn raise_fd_limit(wanted: u64) -> anyhow::Result<FdLimit> {
     .context("raising the open-file limit")?;
     Ok(FdLimit { before, now })
 }
+
+/// `bytes` in MiB, for the printed tables.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}

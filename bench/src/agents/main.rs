@@ -10,7 +10,6 @@ mod management;
 mod platform;
 mod report;
 mod scenario;
-mod usage;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -48,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(args.agents > 0, "--agents must be at least 1");
     // A socket per agent here, and one per agent in the management process, which inherits
     // the limit; the rest is headroom for files, listeners and the API client.
-    let fd_limit = usage::raise_fd_limit(args.agents as u64 + 1024)?;
+    let fd_limit = outpost_bench::usage::raise_fd_limit(args.agents as u64 + 1024)?;
     let binary = match &args.management_bin {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("outpost-management"),

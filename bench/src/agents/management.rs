@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 use rustix::process::{Pid, Signal, kill_process};
 use tokio::process::{Child, Command};
 
-use crate::usage::Usage;
+use outpost_bench::usage::Usage;
 
 /// How long the process may take to write its ready file.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use outpost_bench::load::{Samples, ms};
-
-use crate::{
-    management::LogProblems,
-    usage::{FdLimit, Usage},
+use outpost_bench::{
+    load::{Samples, ms},
+    usage::{FdLimit, Usage, mib},
 };
+
+use crate::management::LogProblems;
 
 /// The design target for a one-datacenter change, acknowledged by its agent (p99).
 const ONE_DC_TARGET: Duration = Duration::from_millis(100);
@@ -282,8 +282,4 @@ pub fn print(setup: &Setup, r: &Results) {
             r.connect.elapsed.as_secs_f64() * scale,
         );
     }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

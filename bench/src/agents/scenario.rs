@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use outpost_bench::{load::Samples, targets::Client};
+use outpost_bench::{load::Samples, targets::Client, usage::Usage};
 
 use crate::{
     bounded,
@@ -17,7 +17,6 @@ use crate::{
     management::Management,
     platform::{FLEET_TENANT, Platform, datacenter_id},
     report::{AllDc, OneDc, Phase, Results},
-    usage::Usage,
 };
 
 /// How long one agent may take to acknowledge a one-datacenter change.

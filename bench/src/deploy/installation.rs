@@ -1,8 +1,9 @@
 //! The installation under test, all in this process on free loopback ports: a simulated
-//! Kubernetes stepping on a timer ([`Cluster`]), the management service (`Instance`, as `outpost-management`
-//! runs it: API, agent gateway with real mutual TLS, metrics) and one agent enrolled for
-//! datacenter `dc1` through a join token, running against the cluster over HTTP with the
-//! kubeconfig the cluster wrote. The same wiring as `outpost-local`, minus its persistence.
+//! Kubernetes stepping on a timer ([`Cluster`]), the management service (`Instance`, as
+//! `outpost-management` runs it: API, agent gateway with real mutual TLS, metrics) and one
+//! agent enrolled for datacenter `dc1` through a join token, running against the cluster
+//! over HTTP with the kubeconfig the cluster wrote, and against a Ceph when one is given.
+//! The same wiring as `outpost-local`, minus its persistence.
 //!
 //! Besides the API client it keeps a read-only view of what the link did (desired-state
 //! revisions, reports applied) and a way to wait until the link is quiet.
@@ -13,7 +14,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use outpost_agent::{link::enroll::enroll, runtime, state::LocalState};
+use outpost_agent::{drivers::ceph::CephConfig, link::enroll::enroll, runtime, state::LocalState};
 use outpost_bench::targets::{Client, Running, create_datacenter};
 use outpost_management::{config::Config, instance::Instance};
 use outpost_proto::management::v1::{
@@ -49,6 +50,8 @@ pub struct Options {
     pub store_url: Option<String>,
     /// API client connections.
     pub channels: usize,
+    /// The agent's Ceph; `None`: the datacenter has no object storage.
+    pub ceph: Option<CephConfig>,
 }
 
 /// What the link between the management side and the agent has done so far.
@@ -143,6 +146,7 @@ impl Installation {
             .context("enrolling the agent")?;
         let options = runtime::Options {
             kubeconfig: Some(cluster.kubeconfig.clone()),
+            ceph: options.ceph.clone(),
             ..Default::default()
         };
         let agent = Running::spawn(|stop| runtime::run(state, options, |_| {}, stop));

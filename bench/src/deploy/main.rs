@@ -1,13 +1,17 @@
-//! `deploy-bench`: the platform's own deploy overhead. The management service, a simulated
-//! Kubernetes whose pods become ready within a few controller steps of a small interval, and
-//! one agent run in this process; the benchmark times deploys from the DeployService call to
-//! DEPLOYED, one after another and a hundred at once, and shows where the time goes. See
-//! README.md.
+//! `deploy-bench`: the platform's own deploy and managed-service overhead. The management
+//! service, a simulated Kubernetes whose pods become ready within a few controller steps of a
+//! small interval, and one agent (with a Ceph when given) run in this process; the benchmark
+//! times deploys from the DeployService call to DEPLOYED, and managed services from each API
+//! call to its end state, one after another and many at once, and shows where the time goes.
+//! See README.md.
 
+mod args;
 mod cluster;
 mod installation;
+mod managed;
 mod report;
 mod scenario;
+mod together;
 
 use std::time::Duration;
 
@@ -17,43 +21,10 @@ use outpost_bench::postgres::FreshDatabase;
 use outpost_telemetry::{Telemetry, TelemetryConfig};
 
 use crate::{
+    args::{Args, Part},
     installation::{Installation, Options},
     report::Setup,
-    scenario::Plan,
 };
-
-/// Times deploys on a simulated cluster whose pods become ready at once.
-#[derive(Parser)]
-#[command(about)]
-struct Args {
-    /// Services deployed all at once (first deploys, then new versions).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
-    services: u64,
-    /// New versions of one service deployed one after another on an otherwise empty cluster.
-    #[arg(long, default_value_t = 30)]
-    sequential: usize,
-    /// New versions of that service deployed one after another once the other services are
-    /// deployed too.
-    #[arg(long, default_value_t = 10)]
-    sequential_among: usize,
-    /// Milliseconds between the simulated cluster's controller steps; 1 is the smallest the
-    /// simulator supports, so the cluster adds as little as it can.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    step_ms: u64,
-    /// Seconds one deploy may take to reach DEPLOYED before the run fails.
-    #[arg(long, default_value_t = 60)]
-    deploy_timeout_secs: u64,
-    /// API client connections the calls are spread over.
-    #[arg(long, default_value_t = 4)]
-    channels: usize,
-    /// PostgreSQL URL whose user may create databases: the management service runs on a
-    /// fresh database there, dropped afterwards. Default: SQLite in a temp dir.
-    #[arg(long)]
-    postgres_url: Option<String>,
-    /// Log filter (`tracing` syntax) for every part, to stderr.
-    #[arg(long, default_value = "warn")]
-    log: String,
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -70,28 +41,42 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let step = Duration::from_millis(args.step_ms);
-    let plan = Plan {
-        services: usize::try_from(args.services)?,
-        sequential: args.sequential,
-        sequential_among: args.sequential_among,
-        deploy_timeout: Duration::from_secs(args.deploy_timeout_secs),
-    };
+    let plan = args.plan()?;
+    let ceph = args.ceph.clone().into_config();
+    let managed_plan = args.managed_plan(ceph.is_some());
     let options = Options {
         step,
         store_url: database.as_ref().map(|db| db.url.clone()),
         channels: args.channels.max(1),
+        ceph,
     };
     eprintln!("starting the simulated cluster, the management service and the agent");
     let installation = Installation::start(&options)
         .await
         .context("starting the installation")?;
-    let measured = scenario::run(&plan, &installation).await;
+    // Managed services first: they are all deleted at the end, so the deploys still start on
+    // an empty cluster, while the deploys' hundred services would stay and slow every
+    // controller step the managed services wait for.
+    let measured = async {
+        let managed = if args.runs(Part::Managed) {
+            Some(managed::run(&managed_plan, &installation).await?)
+        } else {
+            None
+        };
+        let deploys = if args.runs(Part::Deploys) {
+            Some(scenario::run(&plan, &installation).await?)
+        } else {
+            None
+        };
+        anyhow::Ok((deploys, managed))
+    }
+    .await;
     let stopped = installation.stop().await;
     if let Some(db) = database {
         db.drop_database().await?;
     }
     telemetry.shutdown().await;
-    let results = measured?;
+    let (deploys, managed) = measured?;
     stopped?;
     let setup = Setup {
         cores: std::thread::available_parallelism().map_or(1, usize::from),
@@ -103,6 +88,6 @@ async fn main() -> anyhow::Result<()> {
         },
         services: plan.services,
     };
-    report::print(&setup, &results);
+    report::print(&setup, deploys.as_ref(), managed.as_ref());
     Ok(())
 }

@@ -1,11 +1,19 @@
-//! The printed markdown tables: the deploy latencies with the management side's view of
-//! where the time went, then what the link and the cluster did meanwhile.
+//! The printed markdown tables: the deploy and managed-service latencies with the management
+//! side's view of where the time went, then what the link, the cluster and the process did
+//! meanwhile.
 
 use std::time::Duration;
 
-use outpost_bench::load::{Samples, ms};
+use outpost_bench::{
+    load::{Samples, ms},
+    usage::mib,
+};
+use outpost_proto::management::v1::ManagedServiceState;
 
-use crate::scenario::{Deploy, Group, Results};
+use crate::{
+    managed::{self, Operation},
+    scenario::{Deploy, Group, Results},
+};
 
 /// How the numbers were obtained, printed above them.
 #[derive(Debug)]
@@ -20,18 +28,33 @@ pub struct Setup {
     pub services: usize,
 }
 
-/// Prints the tables to stdout.
+/// Prints the parts that ran to stdout.
 #[expect(clippy::print_stdout, reason = "the table is the benchmark's output")]
-pub fn print(setup: &Setup, r: &Results) {
-    let n = setup.services;
+pub fn print(setup: &Setup, deploys: Option<&Results>, managed: Option<&managed::Results>) {
     println!(
         "deploy-bench: the management service ({}), a simulated Kubernetes stepping every {} ms \
-         and one agent, in one process on {} cores; services of 1 replica; each deploy timed \
-         from the DeployService call to DEPLOYED on its WatchDeployment stream (pushed, not \
-         polled); every group starts on a quiet link",
+         and one agent, in one process on {} cores; every group starts on a quiet link",
         setup.store,
         setup.step.as_secs_f64() * 1000.0,
         setup.cores,
+    );
+    // In the order they ran.
+    if let Some(r) = managed {
+        print_managed(setup, r);
+    }
+    if let Some(r) = deploys {
+        print_deploys(setup, r);
+    }
+}
+
+/// The deploys' tables.
+#[expect(clippy::print_stdout, reason = "the table is the benchmark's output")]
+fn print_deploys(setup: &Setup, r: &Results) {
+    let n = setup.services;
+    println!();
+    println!(
+        "deploys: services of 1 replica; each deploy timed from the DeployService call to \
+         DEPLOYED on its WatchDeployment stream (pushed, not polled)"
     );
     println!();
     println!("| deploys | n | p50 | p99 | max | mean | all done |");
@@ -118,6 +141,85 @@ fn rows(what: &str, group: &Group) {
         &samples(|d| d.stages.waited),
         None,
     );
+}
+
+/// The managed services' tables.
+#[expect(clippy::print_stdout, reason = "the table is the benchmark's output")]
+fn print_managed(setup: &Setup, r: &managed::Results) {
+    println!();
+    println!(
+        "managed services: each operation timed from its API call to the end state on its \
+         WatchManagedService stream (pushed, not polled); PostgreSQL 16, FLX, 10 GiB; buckets \
+         of 1 GiB"
+    );
+    println!();
+    println!("| operations | n | p50 | p99 | max | mean | all done |");
+    println!("|---|--:|--:|--:|--:|--:|--:|");
+    for group in &r.groups {
+        let operations = &group.operations;
+        let samples = |f: fn(&Operation) -> Option<Duration>| {
+            Samples::new(operations.iter().filter_map(f).collect())
+        };
+        row(
+            &format!("**{}: call → {}**", group.what, end_state(group.op.end())),
+            &samples(|o| Some(o.to_end)),
+            group.wall,
+        );
+        row("  the call alone", &samples(|o| Some(o.call)), None);
+        row(
+            "  management side: the call's update time → the end's",
+            &samples(|o| o.server),
+            None,
+        );
+    }
+    println!();
+    println!(
+        "resident memory is this whole process's (management service, agent, simulated cluster \
+         and the benchmark's client), read from /proc once the group's link was quiet again; \
+         before the first group: {}",
+        mib(r.rss_before)
+    );
+    println!();
+    println!(
+        "| group | operations | desired-state revisions | agent reports applied | per operation \
+         | resident memory after |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|");
+    for group in &r.groups {
+        let count = group.operations.len().max(1) as f64;
+        println!(
+            "| {} | {} | {} | {} | {:.1} revisions, {:.1} reports | {} |",
+            group.what,
+            group.operations.len(),
+            group.revisions,
+            group.reports,
+            group.revisions as f64 / count,
+            group.reports as f64 / count,
+            mib(group.rss_bytes),
+        );
+    }
+    if let Some(step) = r.step_with_postgres {
+        println!();
+        println!(
+            "one controller step of the simulated cluster with the at-once PostgreSQL services \
+             running: {}",
+            ms(step)
+        );
+        if step > setup.step {
+            println!(
+                "note: that is longer than the step interval ({}), so the simulated API is busy \
+                 most of the time and every agent call waits for a step: the at-once rows measure \
+                 the simulator as much as the platform (compare --step-ms 50)",
+                ms(setup.step)
+            );
+        }
+    }
+}
+
+/// `SYNCHRONIZED` for `MANAGED_SERVICE_STATE_SYNCHRONIZED`.
+fn end_state(state: ManagedServiceState) -> &'static str {
+    let name = state.as_str_name();
+    name.strip_prefix("MANAGED_SERVICE_STATE_").unwrap_or(name)
 }
 
 #[expect(clippy::print_stdout, reason = "the table is the benchmark's output")]

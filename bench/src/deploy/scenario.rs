@@ -17,9 +17,11 @@ use outpost_proto::management::v1::{
     self as pb, DeploymentStatus, deployment_service_client::DeploymentServiceClient,
     event_service_client::EventServiceClient, service_service_client::ServiceServiceClient,
 };
-use tokio::{sync::Barrier, task::JoinSet};
 
-use crate::installation::{Counters, DATACENTER, Installation};
+use crate::{
+    installation::{Counters, DATACENTER, Installation},
+    together,
+};
 
 const TENANT: &str = "bench";
 const PROJECT: &str = "shop";
@@ -273,27 +275,17 @@ async fn all_at_once(
         }
     }
     let before = installation.settle().await?;
-    let start = std::sync::Arc::new(Barrier::new(services.len()));
-    let mut running = JoinSet::new();
-    for (worker, service) in services.iter().enumerate() {
-        let (client, service, start) = (client.clone(), service.clone(), start.clone());
-        running.spawn(async move {
-            start.wait().await;
-            deploy(&client, worker, &service, timeout).await
-        });
-    }
-    let mut deployed = Vec::with_capacity(services.len());
-    while let Some(joined) = running.join_next().await {
-        deployed.push(joined.context("a deploy task panicked")??);
-    }
+    let deployed = together::at_once(services.len(), |worker| {
+        let (client, service) = (client.clone(), services[worker].clone());
+        async move { deploy(&client, worker, &service, timeout).await }
+    })
+    .await?;
     let after: Counters = installation.settle().await?;
     let mut deploys = Vec::with_capacity(deployed.len());
     for d in deployed {
         deploys.push(d.measured(client).await?);
     }
-    let first = deploys.iter().map(|d| d.started).min();
-    let last = deploys.iter().map(|d| d.started + d.to_deployed).max();
-    let wall = first.zip(last).map(|(first, last)| last - first);
+    let wall = together::wall(deploys.iter().map(|d| (d.started, d.to_deployed)));
     Ok(Group {
         deploys,
         wall,
