@@ -12,10 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use std::time::SystemTime;
 
-use k8s_openapi::api::{
-    apps::v1::{Deployment, StatefulSet},
-    batch::v1::Job,
-    core::v1::{Namespace, Node, PersistentVolumeClaim, Pod, Secret, Service},
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, StatefulSet},
+        batch::v1::Job,
+        core::v1::{Namespace, Node, PersistentVolumeClaim, Pod, PodSpec, Secret, Service},
+    },
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use kube::{
     Api, Client,
@@ -93,69 +96,67 @@ impl KubeCluster {
             }
         }
         let now = SystemTime::now();
+        // An owned object's key, and why the pods of the version it runs fail, if they do.
+        let judge = |meta: &ObjectMeta, pod: Option<&PodSpec>| {
+            let key = (meta.namespace.clone()?, meta.name.clone()?);
+            let image = pod
+                .and_then(|s| s.containers.first())
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
+            let failure = pods
+                .get(&key)
+                .and_then(|p| failure::classify(p, &image, now, self.rollout.health_grace));
+            Some((key, failure))
+        };
         let mut workloads = BTreeMap::new();
         for d in Api::<Deployment>::all(self.client.clone())
             .list(&owned)
             .await?
         {
-            let (Some(ns), Some(name)) = (d.metadata.namespace.clone(), d.metadata.name.clone())
-            else {
-                continue;
-            };
-            let mut observed = observed_workload(&d);
-            let image = d
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .and_then(|s| s.containers.first())
-                .and_then(|c| c.image.clone())
-                .unwrap_or_default();
-            let key = (ns, name);
-            observed.failure = pods
-                .get(&key)
-                .and_then(|p| failure::classify(p, &image, now, self.rollout.health_grace));
-            workloads.insert(key, observed);
+            let pod = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+            if let Some((key, failure)) = judge(&d.metadata, pod) {
+                workloads.insert(
+                    key,
+                    ObservedWorkload {
+                        failure,
+                        ..observed_workload(&d)
+                    },
+                );
+            }
         }
-        // Platform services' and managed services' Services apart: neither side may take
-        // the other's for its own, or for stale.
-        let (managed_services, services): (BTreeSet<_>, BTreeSet<_>) =
-            Api::<Service>::all(self.client.clone())
-                .list(&owned)
-                .await?
-                .into_iter()
-                .filter_map(|s| {
-                    let is_managed = is_managed(&s.metadata);
-                    Some(((s.metadata.namespace?, s.metadata.name?), is_managed))
-                })
-                .partition(|(_, is_managed)| *is_managed);
-        let strip = |set: BTreeSet<((String, String), bool)>| -> BTreeSet<(String, String)> {
-            set.into_iter().map(|(k, _)| k).collect()
-        };
-        let (managed_services, services) = (strip(managed_services), strip(services));
         let managed_owned = ListParams::default().labels(managed::MANAGED_SELECTOR);
         let mut stateful = BTreeMap::new();
         for set in Api::<StatefulSet>::all(self.client.clone())
             .list(&managed_owned)
             .await?
         {
-            let (Some(ns), Some(name)) =
-                (set.metadata.namespace.clone(), set.metadata.name.clone())
-            else {
+            let pod = set.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+            if let Some((key, failure)) = judge(&set.metadata, pod) {
+                stateful.insert(
+                    key,
+                    ObservedStateful {
+                        failure,
+                        ..observed_stateful(&set)
+                    },
+                );
+            }
+        }
+        // Platform services' and managed services' Services apart: neither side may take
+        // the other's for its own, or for stale.
+        let (mut services, mut managed_services) = (BTreeSet::new(), BTreeSet::new());
+        for s in Api::<Service>::all(self.client.clone())
+            .list(&owned)
+            .await?
+        {
+            let is_managed = is_managed(&s.metadata);
+            let (Some(ns), Some(name)) = (s.metadata.namespace, s.metadata.name) else {
                 continue;
             };
-            let mut observed = observed_stateful(&set);
-            let image = set
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .and_then(|s| s.containers.first())
-                .and_then(|c| c.image.clone())
-                .unwrap_or_default();
-            let key = (ns, name);
-            observed.failure = pods
-                .get(&key)
-                .and_then(|p| failure::classify(p, &image, now, self.rollout.health_grace));
-            stateful.insert(key, observed);
+            if is_managed {
+                managed_services.insert((ns, name));
+            } else {
+                services.insert((ns, name));
+            }
         }
         let claims = Api::<PersistentVolumeClaim>::all(self.client.clone())
             .list(&managed_owned)
@@ -363,13 +364,13 @@ fn ignore_missing<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> 
     }
 }
 
-fn is_managed(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+fn is_managed(meta: &ObjectMeta) -> bool {
     meta.labels
         .as_ref()
         .is_some_and(|l| l.contains_key(managed::MANAGED_LABEL))
 }
 
-fn generation_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<i64> {
+fn generation_of(meta: &ObjectMeta) -> Option<i64> {
     meta.annotations
         .as_ref()
         .and_then(|a| a.get(GENERATION_ANNOTATION))

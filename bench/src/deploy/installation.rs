@@ -28,8 +28,8 @@ use crate::cluster::Cluster;
 pub const DATACENTER: &str = "dc1";
 /// How long the agent may take to show as connected.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often the agent's status is read while waiting for it to connect.
-const CONNECT_POLL: Duration = Duration::from_millis(20);
+/// How often the agent's status is read while waiting for it.
+const AGENT_POLL: Duration = Duration::from_millis(20);
 /// How long the management service gets to drain calls in flight when it stops; below the
 /// stop grace of [`Running::stop`], so a slow drain shows as its own error.
 const MANAGEMENT_DRAIN_SECS: u64 = 2;
@@ -227,24 +227,39 @@ impl Installation {
 
 /// Polls until the API shows the agent of [`DATACENTER`] connected; bounded.
 async fn wait_connected(client: &Client) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+    wait_for_agent(client, "connect", CONNECT_TIMEOUT, |agent| {
+        agent.state() == State::Connected
+    })
+    .await
+}
+
+/// Polls the agent of [`DATACENTER`], as the API shows it, until `ready`; fails saying it
+/// did not `what` (e.g. "connect") within `timeout`.
+pub async fn wait_for_agent(
+    client: &Client,
+    what: &str,
+    timeout: Duration,
+    ready: impl Fn(&pb::AgentStatus) -> bool,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let datacenter = DatacenterServiceClient::new(client.channel(0))
+        let agent = DatacenterServiceClient::new(client.channel(0))
             .get_datacenter(client.request(pb::GetDatacenterRequest {
                 name: format!("datacenters/{DATACENTER}"),
             }))
             .await
             .context("reading the datacenter")?
-            .into_inner();
-        let state = datacenter.agent.unwrap_or_default().state();
-        if state == State::Connected {
+            .into_inner()
+            .agent
+            .unwrap_or_default();
+        if ready(&agent) {
             return Ok(());
         }
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
-            "the agent did not connect within {CONNECT_TIMEOUT:?} (its state: {})",
-            state.as_str_name()
+            "the agent did not {what} within {timeout:?} (its state: {})",
+            agent.state().as_str_name()
         );
-        tokio::time::sleep(CONNECT_POLL).await;
+        tokio::time::sleep(AGENT_POLL).await;
     }
 }

@@ -18,14 +18,14 @@ use outpost_bench::{
 use outpost_proto::{
     convert::json::to_struct,
     management::v1::{
-        self as pb, ManagedServiceState, datacenter_service_client::DatacenterServiceClient,
+        self as pb, ManagedServiceState,
         managed_service_service_client::ManagedServiceServiceClient,
     },
 };
 use serde_json::json;
 
 use crate::{
-    installation::{DATACENTER, Installation},
+    installation::{DATACENTER, Installation, wait_for_agent},
     together,
 };
 
@@ -38,8 +38,6 @@ const BUCKET_SECRET_KEY: &str = "benchBucketSecretKey0123456789";
 /// How long the agent may take to report that it has object storage: it measures Ceph's
 /// capacity when it starts, which a freshly started manager may not answer at once.
 const OBJECT_STORAGE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often the datacenter is read while waiting for that.
-const OBJECT_STORAGE_POLL: Duration = Duration::from_millis(100);
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
@@ -195,7 +193,13 @@ pub async fn run(plan: &Plan, installation: &Installation) -> anyhow::Result<Res
     }
 
     if plan.object_storage {
-        wait_object_storage(client).await?;
+        wait_for_agent(
+            client,
+            "report object storage",
+            OBJECT_STORAGE_TIMEOUT,
+            |agent| agent.object_storage,
+        )
+        .await?;
         eprintln!(
             "{} buckets created, then deleted, one after another; {} at once",
             plan.buckets_sequential, plan.buckets
@@ -372,28 +376,4 @@ async fn operate(
         started,
         server,
     })
-}
-
-/// Polls until the API shows that the agent has object storage; bounded.
-async fn wait_object_storage(client: &Client) -> anyhow::Result<()> {
-    let deadline = Instant::now() + OBJECT_STORAGE_TIMEOUT;
-    loop {
-        let agent = DatacenterServiceClient::new(client.channel(0))
-            .get_datacenter(client.request(pb::GetDatacenterRequest {
-                name: format!("datacenters/{DATACENTER}"),
-            }))
-            .await
-            .context("reading the datacenter")?
-            .into_inner()
-            .agent
-            .unwrap_or_default();
-        if agent.object_storage {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the agent did not report object storage within {OBJECT_STORAGE_TIMEOUT:?}"
-        );
-        tokio::time::sleep(OBJECT_STORAGE_POLL).await;
-    }
 }

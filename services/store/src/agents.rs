@@ -473,23 +473,15 @@ impl Store {
         capacity: &AgentCapacity,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE agents SET connected = 1, last_seen = $1, agent_version = $2, stored_revision = $3, \
-             cpu_millis = $4, memory_bytes = $5, storage_bytes = $6, storage_used_bytes = $7, object_storage = $8 \
-             WHERE datacenter = $9",
+            "UPDATE agents SET connected = 1, agent_version = $1, stored_revision = $2 WHERE datacenter = $3",
         )
-        .bind(now().0)
         .bind(agent_version)
         .bind(stored_revision)
-        .bind(capacity.cpu_millis)
-        .bind(capacity.memory_bytes)
-        .bind(capacity.storage_bytes)
-        .bind(capacity.storage_used_bytes)
-        .bind(i64::from(capacity.object_storage))
         .bind(dc)
         .execute(&self.write)
         .await
         .map_err(backend)?;
-        Ok(())
+        self.agent_capacity(dc, capacity).await
     }
 
     /// Records the capacity `dc`'s agent measured anew.

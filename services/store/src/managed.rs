@@ -82,9 +82,14 @@ async fn get(conn: &mut AnyConnection, name: &ManagedServiceName) -> Result<Mana
     .fetch_optional(conn)
     .await
     .map_err(backend)?;
+    found(row, name)
+}
+
+/// The service a query found, or [`StoreError::NotFound`] naming what was asked for.
+fn found(row: Option<Row>, asked: impl std::fmt::Display) -> Result<ManagedService> {
     row.ok_or_else(|| StoreError::NotFound {
         kind: "managed service",
-        name: name.to_string(),
+        name: asked.to_string(),
     })?
     .decode()
 }
@@ -154,11 +159,7 @@ pub trait ManagedQueries: Queries {
             .fetch_optional(self.conn())
             .await
             .map_err(backend)?;
-            row.ok_or_else(|| StoreError::NotFound {
-                kind: "managed service",
-                name: name.to_string(),
-            })?
-            .decode()
+            found(row, name)
         }
     }
 
@@ -176,11 +177,7 @@ pub trait ManagedQueries: Queries {
             .fetch_optional(self.conn())
             .await
             .map_err(backend)?;
-            row.ok_or_else(|| StoreError::NotFound {
-                kind: "managed service",
-                name: uid.to_owned(),
-            })?
-            .decode()
+            found(row, uid)
         }
     }
 
