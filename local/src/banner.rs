@@ -86,7 +86,7 @@ impl Ready<'_> {
 /// The object storage line, and how to add it when there is none.
 fn object_storage(offer: &Offer) -> String {
     const LINE: &str = "  Object storage (S3)     ";
-    let why = match offer {
+    let (why, restart) = match offer {
         Offer::Given { endpoint } => {
             return format!("{LINE}Ceph RADOS Gateway {endpoint} (--rgw-endpoint)");
         }
@@ -96,16 +96,20 @@ fn object_storage(offer: &Offer) -> String {
                 dir.display()
             );
         }
-        Offer::Without(Absent::Disabled) => "--no-ceph".to_owned(),
-        Offer::Without(Absent::NotInstalled(missing)) => {
-            format!("Ceph is not installed: no {}", missing.join(", "))
+        Offer::Without(Absent::Disabled) => {
+            ("--no-ceph".to_owned(), "start again without --no-ceph")
         }
+        Offer::Without(Absent::NotInstalled(missing)) => (
+            format!("Ceph is not installed: no {}", missing.join(", ")),
+            "start again",
+        ),
     };
     format!(
         "{LINE}none ({why}): buckets are refused.\n\
-         \x20   To add it, install Debian's Ceph packages (apt-get install {PACKAGES})\n\
-         \x20   and start again without --no-ceph, or pass a Ceph of your own with --rgw-endpoint,\n\
-         \x20   --rgw-access-key and --rgw-secret-key (and --ceph-conf for its capacity)."
+         \x20   To add it, install Debian's Ceph packages (apt-get install {PACKAGES};\n\
+         \x20   in a checkout of Outpost, scripts/setup does it) and {restart}, or pass a Ceph of your\n\
+         \x20   own with --rgw-endpoint, --rgw-access-key and --rgw-secret-key (and --ceph-conf for its\n\
+         \x20   capacity)."
     )
 }
 

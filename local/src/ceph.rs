@@ -34,7 +34,7 @@ const SCRIPT: &str = include_str!("../../scripts/ceph");
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// The Debian packages that give the datacenter object storage.
-pub const PACKAGES: &str = "ceph-mon ceph-mgr ceph-osd radosgw ceph-common";
+pub const PACKAGES: &str = "ceph-mon ceph-mgr ceph-osd radosgw ceph-common uuid-runtime";
 
 /// Where datacenter `local`'s object storage comes from.
 #[derive(Debug)]

@@ -235,22 +235,42 @@ fn admin_token(local: &Process) -> String {
         .to_owned()
 }
 
-/// Without Ceph the datacenter says it has no object storage, the banner says how to add
-/// it, and a bucket is refused saying the same.
+/// Without Ceph (`--no-ceph`) the datacenter says it has no object storage, the banner says
+/// how to add it, and a bucket is refused saying the same.
 #[test]
 fn without_ceph_buckets_are_refused_saying_how_to_add_it() {
     let local = start_with(tempfile::tempdir().expect("dir"), &["--no-ceph"], &[]);
-    let token = admin_token(&local);
+    assert_without_object_storage(&local, "none (--no-ceph)");
+    local.stop(&[]).expect("SIGTERM stops it cleanly");
+}
+
+/// On a machine where Ceph is not installed (here: a `PATH` with nothing but bash, which
+/// runs the Ceph recipe), outpost-local still starts, works and says what is missing and how
+/// to add object storage.
+#[test]
+fn on_a_machine_without_ceph_it_works_and_says_how_to_add_it() {
+    let bare = tempfile::tempdir().expect("dir");
+    let bash = ["/usr/bin/bash", "/bin/bash"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("bash");
+    std::os::unix::fs::symlink(bash, bare.path().join("bash")).expect("symlink");
+    let path = bare.path().to_str().expect("UTF-8 path");
+    let local = start_with(tempfile::tempdir().expect("dir"), &[], &[("PATH", path)]);
+    assert_without_object_storage(&local, "Ceph is not installed: no ceph-mon");
+    local.stop(&[]).expect("SIGTERM stops it cleanly");
+}
+
+/// `local` runs without object storage: the banner says `why` and how to add it, the
+/// datacenter is connected and shows none, and a bucket is refused saying how to add it.
+fn assert_without_object_storage(local: &Process, why: &str) {
+    let token = admin_token(local);
     let banner = text(&local.dir.path().join("stdout.log"));
-    for said in [
-        "none (--no-ceph)",
-        "apt-get install ceph-mon",
-        "--rgw-endpoint",
-    ] {
+    for said in [why, "apt-get install ceph-mon", "--rgw-endpoint"] {
         assert!(banner.contains(said), "`{said}` not in:\n{banner}");
     }
     assert!(!local.dir.path().join("outpost-data/ceph").exists());
-    let agent = agent_status(&local, &token);
+    let agent = agent_status(local, &token);
     assert_eq!(agent["state"], "STATE_CONNECTED", "{agent}");
     assert_ne!(agent["objectStorage"], true, "{agent}");
 
@@ -286,7 +306,6 @@ fn without_ceph_buckets_are_refused_saying_how_to_add_it() {
     for how in ["no object storage", "--rgw-endpoint", "install Ceph"] {
         assert!(said.contains(how), "`{how}` not in: {said}");
     }
-    local.stop(&[]).expect("SIGTERM stops it cleanly");
 }
 
 /// A Ceph given in the agent's variables (the one `scripts/ceph` started) is used as it is:
