@@ -35,8 +35,9 @@ const SECTIONS: [&str; 8] = [
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Directory for the embedded SQLite database and the bootstrap admin token. Default
-    /// `./outpost-data`; created if missing.
+    /// Directory for the embedded SQLite database, the bootstrap admin token and (unless
+    /// `[ca] key_file` says otherwise) the sealing key. Default `./outpost-data`; created if
+    /// missing.
     pub data_dir: PathBuf,
     /// The public gRPC API.
     pub api: ApiConfig,
@@ -115,8 +116,9 @@ impl Default for GatewayConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaConfig {
-    /// File holding the key that seals the CA's private key in the database; created (mode
-    /// 0600) on first start. Every instance sharing a database needs the same file.
+    /// File holding the key that seals the CA's private key and every tenant secret in the
+    /// database; created (mode 0600) on first start. Every instance sharing a database needs
+    /// the same file.
     /// Default `<data_dir>/ca.key`.
     pub key_file: Option<PathBuf>,
 }
