@@ -64,6 +64,11 @@ pub fn wait_for(
     bail!("timed out after {timeout:?} waiting for {what}")
 }
 
+/// Warnings no test fails on: sqlx's note that a statement took over a second says how
+/// loaded the machine is (CI runs every test at once on two cores), not how Outpost
+/// behaves; the benchmarks measure speed.
+const ALLOWED_EVERYWHERE: [&str; 1] = ["slow statement: execution time exceeded alert threshold"];
+
 /// A running Outpost process in its own working directory, with its output in files there.
 pub struct Process {
     child: Option<Child>,
@@ -189,7 +194,12 @@ impl Process {
         let unexpected: Vec<&str> = log
             .lines()
             .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
-            .filter(|l| !allowed.iter().any(|a| l.contains(a)))
+            .filter(|l| {
+                !allowed
+                    .iter()
+                    .chain(&ALLOWED_EVERYWHERE)
+                    .any(|a| l.contains(a))
+            })
             .collect();
         if !unexpected.is_empty() {
             bail!(
@@ -512,7 +522,8 @@ pub fn cluster() -> (Process, std::path::PathBuf) {
 }
 
 /// An agent for the cluster behind `kubeconfig`, in `dir` (a fresh one, or a killed agent's
-/// to restart it); with `enrollment` (`gateway`, `token`, `fingerprint`) it enrolls first.
+/// to restart it); with `enrollment` (`gateways`, comma-separated; `token`; `fingerprint`) it
+/// enrolls first.
 pub fn agent(
     dir: tempfile::TempDir,
     kubeconfig: &Path,
