@@ -31,7 +31,8 @@ struct Args {
 enum Command {
     /// Enrolls with a join token and exits.
     Enroll(Enrollment),
-    /// Runs the agent (enrolling first if a join token is given and it is not enrolled).
+    /// Runs the agent (enrolling first if a join token is given and it is not enrolled;
+    /// `--management` alone points an enrolled agent at other gateway addresses).
     Run(Box<RunArgs>),
 }
 
@@ -67,17 +68,28 @@ struct RunArgs {
 }
 
 #[derive(clap::Args, Clone)]
-#[group(requires_all = ["management", "token", "ca_fingerprint"], multiple = true)]
 struct Enrollment {
-    /// The management gateway, `host:port`.
-    #[arg(long, env = "OUTPOST_AGENT_MANAGEMENT")]
-    management: Option<String>,
+    /// The management gateways, `host:port`, comma-separated or repeated: every instance of
+    /// a federation on one database (or one name resolving to several). The link uses the
+    /// first that answers and moves to the next when it fails.
+    #[arg(long, env = "OUTPOST_AGENT_MANAGEMENT", value_delimiter = ',', value_parser = gateway_address)]
+    management: Vec<String>,
     /// The join token from `DatacenterService/CreateJoinToken`.
-    #[arg(long, env = "OUTPOST_AGENT_TOKEN")]
+    #[arg(long, env = "OUTPOST_AGENT_TOKEN", hide_env_values = true, requires_all = ["management", "ca_fingerprint"])]
     token: Option<String>,
     /// The CA fingerprint printed with the join token.
-    #[arg(long, env = "OUTPOST_AGENT_CA_FINGERPRINT")]
+    #[arg(long, env = "OUTPOST_AGENT_CA_FINGERPRINT", requires = "token")]
     ca_fingerprint: Option<String>,
+}
+
+/// A gateway address: `host:port` with a port number.
+fn gateway_address(text: &str) -> Result<String, String> {
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!("`{text}` is not host:port")),
+    }
 }
 
 #[tokio::main]
@@ -107,12 +119,12 @@ async fn main() -> ExitCode {
 }
 
 async fn enroll(state: &LocalState, e: &Enrollment) -> anyhow::Result<()> {
-    let (Some(management), Some(token), Some(fingerprint)) =
-        (&e.management, &e.token, &e.ca_fingerprint)
+    let (false, Some(token), Some(fingerprint)) =
+        (e.management.is_empty(), &e.token, &e.ca_fingerprint)
     else {
         anyhow::bail!("enrolling needs --management, --token and --ca-fingerprint");
     };
-    link::enroll::enroll(state, management, token, fingerprint).await?;
+    link::enroll::enroll(state, &e.management, token, fingerprint).await?;
     Ok(())
 }
 
@@ -122,11 +134,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Command::Enroll(e) => return enroll(&state, &e).await,
         Command::Run(run) => *run,
     };
-    if state.identity()?.is_none() {
-        let e = run
-            .enrollment
-            .context("not enrolled: pass --management, --token and --ca-fingerprint")?;
-        enroll(&state, &e).await?;
+    match state.identity()? {
+        None => {
+            let e = run
+                .enrollment
+                .context("not enrolled: pass --management, --token and --ca-fingerprint")?;
+            enroll(&state, &e).await?;
+        }
+        // Enrolled: a join token given again is spent already, but the addresses are news.
+        Some(identity) => {
+            if let Some(e) = run.enrollment.filter(|e| !e.management.is_empty())
+                && e.management != identity.management
+            {
+                state.save_management(&e.management)?;
+                tracing::info!(management = %e.management.join(","), "management addresses updated");
+            }
+        }
     }
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();

@@ -89,7 +89,7 @@ pub async fn run(
     let identity = state
         .identity()?
         .context("not enrolled: pass --management, --token and --ca-fingerprint")?;
-    tracing::info!(version = crate::VERSION, dc = %identity.datacenter, management = %identity.management, "outpost-agent starting");
+    tracing::info!(version = crate::VERSION, dc = %identity.datacenter, management = %identity.management.join(","), "outpost-agent starting");
     let kube_config = match &options.kubeconfig {
         Some(path) => {
             let file = kube::config::Kubeconfig::read_from(path)

@@ -1,6 +1,6 @@
 //! The agent's durable state in its state directory:
 //!
-//! - `identity.json` (management address, datacenter, pinned CA fingerprint), `agent.key`
+//! - `identity.json` (management gateway addresses, datacenter, pinned CA fingerprint), `agent.key`
 //!   (mode 0600, never leaves the machine), `agent.crt` and `ca.crt`;
 //! - `agent.db` (SQLite): the last desired state stored and the outbox of reports.
 
@@ -19,12 +19,32 @@ use sqlx::{SqlitePool, sqlite::SqliteConnectOptions};
 /// Where the agent enrolled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
-    /// Gateway address, `host:port`.
-    pub management: String,
+    /// The management side's gateway addresses, `host:port`, tried in turn: every instance
+    /// of a federation on one database serves every agent. Never empty.
+    #[serde(deserialize_with = "one_or_many")]
+    pub management: Vec<String>,
     /// The datacenter, `datacenters/{datacenter}`.
     pub datacenter: String,
     /// Pinned SHA-256 fingerprint of the management CA.
     pub ca_fingerprint: String,
+}
+
+/// Reads `management` as one address (what agents before federation wrote) or a list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Addresses {
+        One(String),
+        Many(Vec<String>),
+    }
+    let addresses = match Addresses::deserialize(d)? {
+        Addresses::One(one) => vec![one],
+        Addresses::Many(many) => many,
+    };
+    if addresses.is_empty() {
+        return Err(serde::de::Error::custom("no management address"));
+    }
+    Ok(addresses)
 }
 
 /// The agent's files and database.
@@ -93,11 +113,13 @@ impl LocalState {
         )
     }
 
-    /// Points an existing enrollment at the same management side's gateway at a new
-    /// address (it moved to another port); the certificate and the pinned CA stay valid.
-    pub fn save_management(&self, management: &str) -> anyhow::Result<()> {
+    /// Points an existing enrollment at the same management side's gateways at other
+    /// addresses (one moved, or instances came and went); the certificate and the pinned CA
+    /// stay valid.
+    pub fn save_management(&self, management: &[String]) -> anyhow::Result<()> {
+        anyhow::ensure!(!management.is_empty(), "no management address");
         let mut identity = self.identity()?.context("not enrolled")?;
-        identity.management = management.to_owned();
+        identity.management = management.to_vec();
         write_file(
             &self.path("identity.json"),
             &serde_json::to_string_pretty(&identity)?,
@@ -249,4 +271,24 @@ fn write_file(path: &Path, content: &str, private: bool) -> anyhow::Result<()> {
     file.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_identity_written_before_federation_reads_as_one_address() {
+        let old =
+            r#"{"management": "gw:7443", "datacenter": "datacenters/a", "ca_fingerprint": "ab"}"#;
+        let identity: Identity = serde_json::from_str(old).expect("an old identity");
+        assert_eq!(identity.management, ["gw:7443"]);
+        let written = serde_json::to_string(&identity).expect("json");
+        assert_eq!(
+            serde_json::from_str::<Identity>(&written).expect("a new identity"),
+            identity
+        );
+        let empty = old.replace("\"gw:7443\"", "[]");
+        assert!(serde_json::from_str::<Identity>(&empty).is_err());
+    }
 }

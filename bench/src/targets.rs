@@ -174,6 +174,7 @@ impl Outpost {
                     outpost_ca::KeyEncryptionKey::generate(),
                 ),
                 listener,
+                None,
                 server::Limits::default(),
                 shutdown,
             )

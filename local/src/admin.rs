@@ -84,8 +84,8 @@ impl Admin {
             .is_some_and(|a| a.state() != State::NotEnrolled);
         match state.identity()? {
             Some(identity) if enrolled => {
-                if identity.management != gateway {
-                    state.save_management(gateway)?;
+                if identity.management != [gateway] {
+                    state.save_management(&[gateway.to_owned()])?;
                 }
                 Ok(())
             }
@@ -105,9 +105,14 @@ impl Admin {
                     .await
                     .map_err(|s| refused("creating a join token for", s))?
                     .into_inner();
-                enroll(state, gateway, &join.token, &join.ca_fingerprint)
-                    .await
-                    .context("enrolling the agent")?;
+                enroll(
+                    state,
+                    &[gateway.to_owned()],
+                    &join.token,
+                    &join.ca_fingerprint,
+                )
+                .await
+                .context("enrolling the agent")?;
                 Ok(())
             }
         }

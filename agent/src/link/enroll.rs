@@ -8,10 +8,11 @@ use outpost_proto::agent::v1 as pb;
 use super::channel;
 use crate::state::{Identity, LocalState};
 
-/// Enrolls with the gateway at `management` (`host:port`) and stores the result in `state`.
+/// Enrolls with the first of the gateways at `management` (`host:port` each) that answers,
+/// and stores the result in `state`, remembering every address for the link.
 pub async fn enroll(
     state: &LocalState,
-    management: &str,
+    management: &[String],
     join_token: &str,
     ca_fingerprint: &str,
 ) -> anyhow::Result<Identity> {
@@ -19,7 +20,25 @@ pub async fn enroll(
     let csr = key.csr_pem().context("making the CSR")?;
     let tls = pinned_client_config(ca_fingerprint, None, None)
         .context("the CA fingerprint is malformed")?;
-    let channel = channel::connect(management, tls).await?;
+    // Only an address that cannot be reached moves on to the next: a refusal is the
+    // federation's answer, and the token is single-use.
+    let mut unreachable = None;
+    let mut channel = None;
+    for address in management {
+        match channel::connect(address, tls.clone()).await {
+            Ok(c) => {
+                channel = Some(c);
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(management = %address, error = format!("{e:#}"), "gateway unreachable; trying the next");
+                unreachable = Some(e);
+            }
+        }
+    }
+    let Some(channel) = channel else {
+        return Err(unreachable.unwrap_or_else(|| anyhow::anyhow!("no management address")));
+    };
     let answer = pb::enrollment_service_client::EnrollmentServiceClient::new(channel)
         .enroll(pb::EnrollRequest {
             join_token: join_token.to_owned(),
@@ -34,7 +53,7 @@ pub async fn enroll(
         anyhow::bail!("the management side sent a CA that does not match the pinned fingerprint");
     }
     let identity = Identity {
-        management: management.to_owned(),
+        management: management.to_vec(),
         datacenter: answer.datacenter,
         ca_fingerprint,
     };

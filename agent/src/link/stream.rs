@@ -1,5 +1,7 @@
-//! The attach stream, kept open for the agent's lifetime: reconnects with exponential
-//! backoff and jitter (a restarted management side is not stormed), stores every desired
+//! The attach stream, kept open for the agent's lifetime: a gateway that fails is followed
+//! at once by the next of the enrolled addresses (instances of a federation on one database
+//! serve every agent alike); when every one has failed in a row, it waits with exponential
+//! backoff and jitter (a restarted management side is not stormed). It stores every desired
 //! state before acknowledging it, resends unacknowledged reports after every reconnect (the
 //! management side drops duplicates by sequence number), and renews the certificate at half
 //! its lifetime. Log requests are answered on the stream that carried them ([`super::logs`]).
@@ -52,21 +54,35 @@ pub async fn run(
     handles: LinkHandles,
     shutdown: CancellationToken,
 ) {
+    let addresses = &identity.management;
     let mut backoff = new_backoff();
+    let mut current = 0;
+    let mut failed_in_a_row = 0;
     loop {
+        let address = &addresses[current % addresses.len()];
         let started = tokio::time::Instant::now();
-        let outcome = session(&state, &identity, &handles, &shutdown).await;
+        let outcome = session(&state, &identity, address, &handles, &shutdown).await;
         handles.connected.send_replace(false);
         if shutdown.is_cancelled() {
             return;
         }
-        match outcome {
-            Ok(()) => tracing::info!("link closed; reconnecting"),
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "link failed; reconnecting"),
-        }
         // A session that lasted a while was healthy: start the backoff over.
         if started.elapsed() > Duration::from_secs(60) {
             backoff = new_backoff();
+            failed_in_a_row = 0;
+        }
+        match outcome {
+            // Closed by the other side (a restart, a renewal): the same gateway again.
+            Ok(()) => tracing::info!(management = %address, "link closed; reconnecting"),
+            Err(e) => {
+                tracing::warn!(management = %address, error = format!("{e:#}"), "link failed; reconnecting");
+                failed_in_a_row += 1;
+                current += 1;
+                // Another gateway may answer at once; only a whole round of failures waits.
+                if failed_in_a_row % addresses.len() != 0 {
+                    continue;
+                }
+            }
         }
         let delay = backoff.next().unwrap_or(Duration::from_secs(30));
         tokio::select! {
@@ -88,12 +104,13 @@ fn new_backoff() -> backon::ExponentialBackoff {
 async fn session(
     state: &LocalState,
     identity: &Identity,
+    address: &str,
     handles: &LinkHandles,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let (cert, key, ca) = state.credentials()?;
     let tls = pinned_client_config(&identity.ca_fingerprint, Some(&ca), Some((&cert, &key)))?;
-    let channel = channel::connect(&identity.management, tls).await?;
+    let channel = channel::connect(address, tls).await?;
     let mut client = pb::agent_link_service_client::AgentLinkServiceClient::new(channel);
     let (outbound, receiver) = mpsc::channel(REPORT_WINDOW as usize + 8);
     let hello = pb::Hello {
@@ -108,7 +125,7 @@ async fn session(
         .context("opening the attach stream")?
         .into_inner();
     handles.connected.send_replace(true);
-    tracing::info!(dc = %identity.datacenter, "link established");
+    tracing::info!(dc = %identity.datacenter, management = %address, "link established");
     // Dropped when this session ends, which stops every answer it carries.
     let mut logs = LogRequests::new(handles.logs.clone(), outbound.clone());
 

@@ -141,9 +141,14 @@ impl Installation {
             .context("creating a join token")?
             .into_inner();
         let state = LocalState::open(&dir.path().join("agent")).await?;
-        enroll(&state, &gateway, &join.token, &join.ca_fingerprint)
-            .await
-            .context("enrolling the agent")?;
+        enroll(
+            &state,
+            std::slice::from_ref(&gateway),
+            &join.token,
+            &join.ca_fingerprint,
+        )
+        .await
+        .context("enrolling the agent")?;
         let options = runtime::Options {
             kubeconfig: Some(cluster.kubeconfig.clone()),
             ceph: options.ceph.clone(),

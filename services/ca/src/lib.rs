@@ -31,5 +31,5 @@ pub use error::{CaError, Result};
 pub use identity::{agent_identity, fingerprint_of_pem, not_after_of, serial_of, validity_of};
 pub use join_token::{JOIN_TOKEN_PREFIX, JoinToken, join_token_hash};
 pub use seal::{KeyEncryptionKey, SealedCa};
-pub use tls::{pinned_client_config, server_tls_config};
+pub use tls::{api_tls_config, pinned_client_config, server_tls_config};
 pub use validity::CLOCK_SKEW;

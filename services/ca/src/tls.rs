@@ -1,4 +1,4 @@
-//! rustls configurations for both ends of the agent link.
+//! rustls configurations for both ends of the agent link, and for the public API's server.
 //!
 //! Both use the ring provider explicitly and never install a process-wide default, so a
 //! binary that also links another provider cannot panic on the first handshake. Both
@@ -66,7 +66,42 @@ pub fn server_tls_config(
     if chain.last() != Some(&ca) {
         chain.push(ca);
     }
-    let key = private_key(server_key_pem, "server key PEM")?;
+    server_config(provider, verifier, chain, server_key_pem)
+}
+
+/// The public API's TLS server configuration: `cert_pem` (a chain, leaf first) and its key.
+/// With `client_ca_pem`, every client must present a certificate that CA signed (with the
+/// client-auth EKU, within its validity); without it, none is asked for. Errors as
+/// [`server_tls_config`].
+pub fn api_tls_config(
+    cert_pem: &str,
+    key_pem: &str,
+    client_ca_pem: Option<&str>,
+) -> Result<Arc<ServerConfig>> {
+    let provider = provider();
+    let verifier = match client_ca_pem {
+        Some(pem) => {
+            let mut roots = RootCertStore::empty();
+            for ca in certs_from_pem(pem, "client CA PEM")? {
+                roots.add(ca).map_err(CaError::Tls)?;
+            }
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(CaError::Verifier)?
+        }
+        None => WebPkiClientVerifier::no_client_auth(),
+    };
+    let chain = certs_from_pem(cert_pem, "server certificate PEM")?;
+    server_config(provider, verifier, chain, key_pem)
+}
+
+fn server_config(
+    provider: Arc<CryptoProvider>,
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    chain: Vec<CertificateDer<'static>>,
+    key_pem: &str,
+) -> Result<Arc<ServerConfig>> {
+    let key = private_key(key_pem, "server key PEM")?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(CaError::Tls)?

@@ -71,6 +71,12 @@ pub struct ApiConfig {
     pub keepalive_secs: u64,
     /// How long in-flight calls may finish after SIGTERM. Default 10.
     pub shutdown_grace_secs: u64,
+    /// TLS for the API. Default none: plaintext, which only a loopback `listen` allows
+    /// unless `insecure` is set.
+    pub tls: Option<ApiTlsConfig>,
+    /// Serve plaintext on a non-loopback address anyway (behind a TLS-terminating proxy,
+    /// say); logged as a warning at every start. Default false.
+    pub insecure: bool,
 }
 
 impl Default for ApiConfig {
@@ -82,8 +88,26 @@ impl Default for ApiConfig {
             max_concurrent_requests_per_connection: 256,
             keepalive_secs: 30,
             shutdown_grace_secs: 10,
+            tls: None,
+            insecure: false,
         }
     }
+}
+
+/// `[api.tls]`: the operator's certificate (`cert_file` and `key_file`), or one the internal
+/// CA issues at every start for `hostnames` (clients then trust `<data_dir>/ca.crt`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiTlsConfig {
+    /// PEM certificate chain, leaf first. Default none.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`. Default none.
+    pub key_file: Option<PathBuf>,
+    /// Names (DNS or IP) clients dial, for a certificate from the internal CA. Default none.
+    pub hostnames: Vec<String>,
+    /// PEM CA whose client certificates alone may connect (mutual TLS); callers still
+    /// authenticate with their tokens. Default none: no client certificate asked.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// `[gateway]`
@@ -254,6 +278,33 @@ impl Config {
         if self.api.keepalive_secs == 0 {
             return bad("api.keepalive_secs", "must be at least 1");
         }
+        match &self.api.tls {
+            None if !self.api.listen.ip().is_loopback() && !self.api.insecure => {
+                return bad(
+                    "api.listen",
+                    "is not a loopback address: serving the API there needs [api.tls] \
+                     (or api.insecure = true to allow plaintext)",
+                );
+            }
+            None => {}
+            Some(tls) => {
+                let files = (tls.cert_file.is_some(), tls.key_file.is_some());
+                if files.0 != files.1 {
+                    return bad(
+                        "api.tls.cert_file",
+                        "and api.tls.key_file must be given together",
+                    );
+                }
+                // Exactly one source of the certificate.
+                if files.0 != tls.hostnames.is_empty() {
+                    return bad(
+                        "api.tls",
+                        "needs either cert_file and key_file, or hostnames for a certificate \
+                         from the internal CA",
+                    );
+                }
+            }
+        }
         if self.gateway.hostnames.is_empty() {
             return bad(
                 "gateway.hostnames",
@@ -391,6 +442,41 @@ mod tests {
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/management.example.toml");
             let config = Config::load(Some(&path)).expect("example config is valid");
             assert_eq!(config.api.listen.port(), 7070);
+        });
+    }
+
+    #[test]
+    fn plaintext_off_loopback_and_half_a_tls_setting_are_refused() {
+        with_quiet_environment(|| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("c.toml");
+            let load = |toml: &str| {
+                std::fs::write(&path, toml).expect("write");
+                Config::load(Some(&path)).map_err(|e| e.to_string())
+            };
+            let open = "[api]\nlisten = \"10.1.2.3:7070\"\n";
+            let err = load(open).expect_err("plaintext off loopback");
+            assert!(
+                err.contains("api.listen") && err.contains("api.tls"),
+                "{err}"
+            );
+            load(&format!("{open}insecure = true\n")).expect("plaintext allowed explicitly");
+            load(&format!(
+                "{open}[api.tls]\nhostnames = [\"api.example.internal\"]\n"
+            ))
+            .expect("a certificate from the internal CA");
+            load(&format!(
+                "{open}[api.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n"
+            ))
+            .expect("the operator's certificate");
+            for half in [
+                "[api.tls]\ncert_file = \"c.pem\"\n",
+                "[api.tls]\n",
+                "[api.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\nhostnames = [\"a\"]\n",
+            ] {
+                let err = load(&format!("{open}{half}")).expect_err(half);
+                assert!(err.contains("api.tls"), "{half}: {err}");
+            }
         });
     }
 }

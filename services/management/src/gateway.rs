@@ -2,8 +2,8 @@
 //!
 //! - [`authority`] loads the internal CA (its key sealed in the database under a key file
 //!   the database never sees) and issues the gateway's own server certificate.
-//! - [`acceptor`] terminates TLS itself, so the revocation list can be swapped while
-//!   running: a revoked certificate is refused at the next handshake.
+//! - [`acceptor`] keeps the TLS configuration (terminated by [`crate::tls`]) current with
+//!   the revocation list: a revoked certificate is refused at the next handshake.
 //! - [`enroll`] trades join tokens for certificates; [`link`] runs each agent's stream.
 //! - [`logs`] relays the API's log requests over the links of this instance.
 //!
@@ -61,14 +61,14 @@ pub async fn serve(
     catalog: Arc<Catalog>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let tls = acceptor::TlsSwitch::new(&store, &authority).await?;
+    let tls = acceptor::switch(&store, &authority).await?;
     let refresher = tokio::spawn(acceptor::refresh_on_revocation(
         store.clone(),
         authority.clone(),
         tls.clone(),
         shutdown.clone(),
     ));
-    let incoming = acceptor::incoming(listener, tls, shutdown.clone());
+    let incoming = crate::tls::incoming(listener, tls, "agent", shutdown.clone());
     let router = Arc::new(router::ChangeRouter::default());
     let routing = {
         let (router, store, shutdown) = (router.clone(), store.clone(), shutdown.clone());

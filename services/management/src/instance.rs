@@ -2,15 +2,36 @@
 //! serve-until-signal-then-drain lifecycle. `main` and anything that embeds an instance
 //! (the local installation, tests) share this one path.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use anyhow::Context as _;
 use outpost_domain::provider::Catalog;
 use outpost_store::Store;
+use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{api::Api, bootstrap, config::Config, gateway, server};
+
+/// The internal CA's certificate, written to the data dir for API clients to trust when the
+/// API's certificate comes from that CA.
+pub const CA_CERTIFICATE_FILE: &str = "ca.crt";
+
+/// Lifetime of an API certificate from the internal CA; reissued at every start.
+const API_CERT_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// How the public API is served over TLS.
+struct ApiTls {
+    config: Arc<ServerConfig>,
+    /// The CA file clients trust, when the internal CA issued the certificate.
+    ca_file: Option<PathBuf>,
+}
 
 /// An instance with its store open and every port bound, not yet serving.
 pub struct Instance {
@@ -18,6 +39,7 @@ pub struct Instance {
     store: Store,
     authority: Arc<gateway::Authority>,
     api: TcpListener,
+    api_tls: Option<ApiTls>,
     gateway: TcpListener,
     metrics: TcpListener,
     /// The bootstrap admin token, on the very first start only.
@@ -50,6 +72,7 @@ impl Instance {
             None => Vec::new(),
         };
         let catalog = Catalog::with(&extra)?;
+        let api_tls = api_tls(&config, &authority)?;
         let api = server::bind(config.api.listen, "API").await?;
         let gateway = server::bind(config.gateway.listen, "agent gateway").await?;
         let metrics = server::bind(config.metrics.listen, "metrics").await?;
@@ -58,6 +81,7 @@ impl Instance {
             store,
             authority,
             api,
+            api_tls,
             gateway,
             metrics,
             bootstrap_token,
@@ -68,22 +92,33 @@ impl Instance {
     /// The bound addresses and what clients need to find them, as written to the ready file.
     pub fn ready_info(&self) -> anyhow::Result<serde_json::Value> {
         let addr = |l: &TcpListener| l.local_addr().map(|a: SocketAddr| a.to_string());
-        Ok(serde_json::json!({
+        let mut info = serde_json::json!({
             "api": addr(&self.api)?,
+            "api_tls": self.api_tls.is_some(),
             "gateway": addr(&self.gateway)?,
             "metrics": addr(&self.metrics)?,
             "ca_fingerprint": self.authority.fingerprint,
             "admin_token_file": self.config.data_dir.join(bootstrap::ADMIN_TOKEN_FILE),
-        }))
+        });
+        if let Some(file) = self.api_tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
+            info["api_ca_file"] = file.display().to_string().into();
+        }
+        Ok(info)
     }
 
     /// Serves until `stop` resolves (or a server fails), then drains calls in flight for at
     /// most `api.shutdown_grace_secs` and closes the store.
     pub async fn serve(self, stop: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
         let info = self.ready_info()?;
-        tracing::info!(api = info["api"].as_str().unwrap_or_default(),
+        tracing::info!(api = info["api"].as_str().unwrap_or_default(), api_tls = self.api_tls.is_some(),
             gateway = info["gateway"].as_str().unwrap_or_default(),
             metrics = info["metrics"].as_str().unwrap_or_default(), backend = ?self.store.backend(), "listening");
+        if self.api_tls.is_none() && !self.config.api.listen.ip().is_loopback() {
+            tracing::warn!(
+                api = info["api"].as_str().unwrap_or_default(),
+                "the API is served in plaintext on a non-loopback address (api.insecure): tokens cross the network readable"
+            );
+        }
         let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
             .install_recorder()
             .context("installing the metrics recorder")?;
@@ -113,7 +148,14 @@ impl Instance {
             api.catalog().clone(),
             shutdown.clone(),
         ));
-        tasks.spawn(server::serve_api(api, self.api, limits, shutdown.clone()));
+        let api_tls = self.api_tls.map(|t| t.config);
+        tasks.spawn(server::serve_api(
+            api,
+            self.api,
+            api_tls,
+            limits,
+            shutdown.clone(),
+        ));
         tasks.spawn(server::serve_metrics(
             prometheus,
             self.metrics,
@@ -138,4 +180,44 @@ impl Instance {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The API's TLS configuration: the operator's certificate, or one the internal CA issues
+/// for `api.tls.hostnames` (its CA certificate then written to the data dir for clients).
+fn api_tls(config: &Config, authority: &gateway::Authority) -> anyhow::Result<Option<ApiTls>> {
+    let Some(tls) = &config.api.tls else {
+        return Ok(None);
+    };
+    let read = |path: &Path, key: &str| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {key} {}", path.display()))
+    };
+    let client_ca = match &tls.client_ca_file {
+        Some(path) => Some(read(path, "api.tls.client_ca_file")?),
+        None => None,
+    };
+    let (chain, key, ca_file) = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => (
+            read(cert, "api.tls.cert_file")?,
+            read(key, "api.tls.key_file")?,
+            None,
+        ),
+        _ => {
+            let (issued, key) = authority
+                .ca()
+                .issue_server_cert(&tls.hostnames, API_CERT_TTL, SystemTime::now())
+                .context("issuing the API's certificate for api.tls.hostnames")?;
+            let ca_pem = authority.ca().cert_pem();
+            let ca_file = config.data_dir.join(CA_CERTIFICATE_FILE);
+            std::fs::write(&ca_file, ca_pem)
+                .with_context(|| format!("writing {}", ca_file.display()))?;
+            (
+                format!("{}{ca_pem}", issued.cert_pem),
+                key.to_string(),
+                Some(ca_file),
+            )
+        }
+    };
+    let config = outpost_ca::api_tls_config(&chain, &key, client_ca.as_deref())
+        .context("the API's TLS settings (api.tls)")?;
+    Ok(Some(ApiTls { config, ca_file }))
 }

@@ -14,3 +14,4 @@ pub mod gateway;
 pub mod instance;
 pub mod rpc;
 pub mod server;
+pub mod tls;

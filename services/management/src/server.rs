@@ -1,16 +1,17 @@
 //! Assembles and runs the gRPC server: every API service, health, reflection, the per-RPC
 //! layer, limits and graceful shutdown; and the Prometheus endpoint.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use outpost_proto::management::v1 as pb;
+use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
-use crate::{api::*, rpc::RpcLayer};
+use crate::{api::*, rpc::RpcLayer, tls::TlsSwitch};
 
 /// Limits applied to every call.
 #[derive(Debug, Clone, Copy)]
@@ -36,11 +37,12 @@ impl Default for Limits {
     }
 }
 
-/// Serves the API on `listener` until `shutdown` is cancelled, then lets in-flight calls
-/// finish.
+/// Serves the API on `listener` (over TLS with `tls`, else plaintext) until `shutdown` is
+/// cancelled, then lets in-flight calls finish.
 pub async fn serve_api(
     api: Api,
     listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
     limits: Limits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -70,7 +72,7 @@ pub async fn serve_api(
         .build_v1alpha()
         .context("building reflection v1alpha")?;
 
-    Server::builder()
+    let router = Server::builder()
         .timeout(limits.default_deadline)
         .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
         .http2_keepalive_interval(Some(limits.keepalive))
@@ -138,15 +140,31 @@ pub async fn serve_api(
         .add_service(limited!(
             pb::audit_service_server::AuditServiceServer<_>,
             AuditApi(api)
-        ))
+        ));
+    let served = match tls {
+        Some(tls) => {
+            let incoming = crate::tls::incoming(
+                listener,
+                TlsSwitch::new(tls, 0),
+                "API client",
+                shutdown.clone(),
+            );
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                .await
+        }
         // The builder's tcp_nodelay applies only to listeners tonic binds itself; an
         // incoming stream needs it set here, or large answers stall on Nagle's algorithm.
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown.cancelled_owned(),
-        )
-        .await
-        .context("serving the gRPC API")
+        None => {
+            router
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    shutdown.cancelled_owned(),
+                )
+                .await
+        }
+    };
+    served.context("serving the gRPC API")
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown`.

@@ -1,66 +1,28 @@
-//! TLS for the gateway: an accept loop with per-connection handshake deadlines, over a
-//! server configuration that is swapped whenever the revocation list changes.
+//! The gateway's TLS configuration: the CA's server certificate and a revocation list signed
+//! afresh, swapped in ([`TlsSwitch`]) whenever the revocations change.
 
 use std::{
-    sync::{Arc, RwLock},
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
 use anyhow::Context as _;
 use outpost_store::{DatacenterChange, Store};
 use rustls::ServerConfig;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::{TlsAcceptor, server::TlsStream};
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::Authority;
+use crate::tls::TlsSwitch;
 
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshaken connections waiting for the gRPC server.
-const ACCEPT_QUEUE: usize = 256;
+/// A switch holding the configuration with the store's current revocations.
+pub async fn switch(store: &Store, authority: &Authority) -> anyhow::Result<Arc<TlsSwitch>> {
+    let (config, revoked) = build(store, authority).await?;
+    Ok(TlsSwitch::new(config, revoked))
+}
+
 /// How often the revocation list is re-signed even without revocations (it has a validity
 /// window of its own).
 const CRL_REFRESH: Duration = Duration::from_secs(3600);
-
-/// The current server configuration, replaced as a whole when revocations change.
-#[derive(Debug)]
-pub struct TlsSwitch {
-    config: RwLock<(Arc<ServerConfig>, usize)>,
-}
-
-impl TlsSwitch {
-    /// A configuration with the store's current revocations.
-    pub async fn new(store: &Store, authority: &Authority) -> anyhow::Result<Arc<Self>> {
-        let (config, count) = build(store, authority).await?;
-        Ok(Arc::new(Self {
-            config: RwLock::new((config, count)),
-        }))
-    }
-
-    fn current(&self) -> Arc<ServerConfig> {
-        self.config
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0
-            .clone()
-    }
-
-    fn revoked_count(&self) -> usize {
-        self.config
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .1
-    }
-
-    fn replace(&self, config: Arc<ServerConfig>, count: usize) {
-        *self
-            .config
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = (config, count);
-    }
-}
 
 async fn build(store: &Store, authority: &Authority) -> anyhow::Result<(Arc<ServerConfig>, usize)> {
     let revoked: Vec<(String, SystemTime)> = store
@@ -122,44 +84,4 @@ pub async fn refresh_on_revocation(
             }
         }
     }
-}
-
-/// Accepts TCP connections, completes TLS on each in its own task (a slow client delays
-/// nobody else), and yields the established streams to the gRPC server.
-pub fn incoming(
-    listener: TcpListener,
-    tls: Arc<TlsSwitch>,
-    shutdown: CancellationToken,
-) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
-    let (sender, receiver) = tokio::sync::mpsc::channel(ACCEPT_QUEUE);
-    tokio::spawn(async move {
-        loop {
-            let (tcp, peer) = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accepting an agent connection failed");
-                        continue;
-                    }
-                },
-            };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = TlsAcceptor::from(tls.current());
-            let sender = sender.clone();
-            tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        let _ = sender.send(Ok(stream)).await;
-                    }
-                    // A client's failure, not ours: refused certificates land here.
-                    Ok(Err(e)) => {
-                        tracing::debug!(peer = %peer, error = %e, "agent TLS handshake refused")
-                    }
-                    Err(_) => tracing::debug!(peer = %peer, "agent TLS handshake timed out"),
-                }
-            });
-        }
-    });
-    ReceiverStream::new(receiver)
 }

@@ -74,6 +74,7 @@ impl TestServer {
                 outpost_ca::KeyEncryptionKey::generate(),
             ),
             listener,
+            None,
             server::Limits::default(),
             shutdown.clone(),
         ));

@@ -1,0 +1,101 @@
+//! TLS terminated by Outpost itself, for the agent gateway and the public API: an accept
+//! loop with a handshake deadline per connection, over a server configuration that can be
+//! swapped while running (the gateway's changes with its revocation list).
+
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, server::TlsStream};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshaken connections waiting for the gRPC server.
+const ACCEPT_QUEUE: usize = 256;
+
+/// The current server configuration, replaced as a whole (the gateway's, when its revocations
+/// change).
+#[derive(Debug)]
+pub struct TlsSwitch {
+    config: RwLock<(Arc<ServerConfig>, usize)>,
+}
+
+impl TlsSwitch {
+    /// Starts with `config`, which was built with `revoked` revocations (0 if it has none).
+    pub fn new(config: Arc<ServerConfig>, revoked: usize) -> Arc<Self> {
+        Arc::new(Self {
+            config: RwLock::new((config, revoked)),
+        })
+    }
+
+    fn current(&self) -> Arc<ServerConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    /// How many revocations the current configuration was built with.
+    pub fn revoked_count(&self) -> usize {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
+    }
+
+    /// Replaces the configuration for every handshake from now on.
+    pub fn replace(&self, config: Arc<ServerConfig>, count: usize) {
+        *self
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (config, count);
+    }
+}
+
+/// Accepts TCP connections, completes TLS on each in its own task (a slow client delays
+/// nobody else), and yields the established streams to the gRPC server. `clients` names
+/// the peers in log lines (`agent`, `API client`).
+pub fn incoming(
+    listener: TcpListener,
+    tls: Arc<TlsSwitch>,
+    clients: &'static str,
+    shutdown: CancellationToken,
+) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(ACCEPT_QUEUE);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, peer) = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, clients, "accepting a connection failed");
+                        continue;
+                    }
+                },
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = TlsAcceptor::from(tls.current());
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = sender.send(Ok(stream)).await;
+                    }
+                    // A client's failure, not ours: refused certificates land here.
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %peer, error = %e, clients, "TLS handshake refused")
+                    }
+                    Err(_) => tracing::debug!(peer = %peer, clients, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(receiver)
+}
