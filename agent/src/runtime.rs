@@ -41,14 +41,21 @@ pub struct CephArgs {
     #[arg(long, env = "OUTPOST_AGENT_RGW_ENDPOINT", requires_all = ["rgw_access_key", "rgw_secret_key"])]
     pub rgw_endpoint: Option<http::Uri>,
     /// Access key of an RGW user with the `users=*;buckets=*` caps.
-    #[arg(long, env = "OUTPOST_AGENT_RGW_ACCESS_KEY", requires = "rgw_endpoint")]
+    #[arg(
+        long,
+        env = "OUTPOST_AGENT_RGW_ACCESS_KEY",
+        requires = "rgw_endpoint",
+        allow_hyphen_values = true
+    )]
     pub rgw_access_key: Option<String>,
-    /// Its secret key (prefer the environment variable: flags show in `ps`).
+    /// Its secret key (prefer the environment variable: flags show in `ps`). Random keys may
+    /// start with `-`, so the value is taken as it is.
     #[arg(
         long,
         env = "OUTPOST_AGENT_RGW_SECRET_KEY",
         hide_env_values = true,
-        requires = "rgw_endpoint"
+        requires = "rgw_endpoint",
+        allow_hyphen_values = true
     )]
     pub rgw_secret_key: Option<String>,
     /// `ceph.conf` for `ceph df` (capacity); unset means the `ceph` CLI's default.
@@ -193,4 +200,34 @@ async fn measure(cluster: &KubeCluster, ceph: Option<&Ceph>) -> outpost_proto::a
         }
     }
     capacity
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        ceph: CephArgs,
+    }
+
+    #[test]
+    fn ceph_keys_may_start_with_a_hyphen() {
+        let flags = Flags::try_parse_from([
+            "outpost-agent",
+            "--rgw-endpoint",
+            "http://127.0.0.1:7480",
+            "--rgw-access-key",
+            "-AK",
+            "--rgw-secret-key",
+            "-Jq1_secret",
+        ])
+        .expect("random keys are taken as they are");
+        let config = flags.ceph.into_config().expect("a Ceph");
+        assert_eq!(config.admin_access_key, "-AK");
+        assert_eq!(config.admin_secret_key.expose(), "-Jq1_secret");
+    }
 }

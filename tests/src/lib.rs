@@ -252,6 +252,28 @@ impl Management {
 
     /// As [`Management::start`], in an existing directory (to restart on the same data).
     pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_with_args(dir, &[], env)
+    }
+
+    /// As [`Management::start`], from the configuration file `config` (one of `deploy/`'s),
+    /// with the ports, the data directory, the key file and the log format made the test's:
+    /// every other setting is the file's.
+    pub fn start_from(config: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let config = config.to_str().context("a UTF-8 path")?;
+        let mut all = vec![
+            ("OUTPOST_DATA_DIR", "outpost-data"),
+            ("OUTPOST_CA__KEY_FILE", "outpost-data/ca.key"),
+            ("OUTPOST_TELEMETRY__LOG_FORMAT", "text"),
+        ];
+        all.extend_from_slice(env);
+        Self::start_with_args(tempfile::tempdir()?, &["--config", config], &all)
+    }
+
+    fn start_with_args(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut all = vec![
             ("OUTPOST_API__LISTEN", "127.0.0.1:0"),
             ("OUTPOST_METRICS__LISTEN", "127.0.0.1:0"),
@@ -262,7 +284,7 @@ impl Management {
             ),
         ];
         all.extend_from_slice(env);
-        let process = Process::start("outpost-management", dir, &[], &all, 0)?;
+        let process = Process::start("outpost-management", dir, args, &all, 0)?;
         Ok(Self {
             api: process.ready_field("api"),
             metrics: process.ready_field("metrics"),
@@ -271,6 +293,36 @@ impl Management {
             stdout_path: process.dir.path().join("stdout.log"),
             process,
         })
+    }
+
+    /// Calls `method` (`Service/Method` in `outpost.management.v1`) with `body` as the holder
+    /// of `token`, with the real grpcurl: over TLS trusting the CA file the instance wrote
+    /// when its API has a certificate from the internal CA, else in plaintext. The answer, or
+    /// grpcurl's error output.
+    pub fn call(&self, token: &str, method: &str, body: &Value) -> Result<Value, String> {
+        let mut cmd = Command::new(grpcurl());
+        match self
+            .process
+            .ready
+            .get("api_ca_file")
+            .and_then(Value::as_str)
+        {
+            Some(ca) => cmd.args(["-cacert", ca]),
+            None => cmd.arg("-plaintext"),
+        };
+        if !token.is_empty() {
+            cmd.args(["-H", &format!("authorization: Bearer {token}")]);
+        }
+        let out = cmd
+            .args(["-d", &body.to_string(), &self.api])
+            .arg(format!("outpost.management.v1.{method}"))
+            .output()
+            .expect("running grpcurl");
+        if out.status.success() {
+            Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     /// The bootstrap admin token the first start saved.
@@ -367,17 +419,7 @@ impl Installation {
     /// Calls `method` (`Service/Method` in `outpost.management.v1`) with `body`: the answer,
     /// or grpcurl's error output.
     pub fn call(&self, method: &str, body: Value) -> Result<Value, String> {
-        let out = grpcurl_call(
-            &self.server.api,
-            &self.admin,
-            &format!("outpost.management.v1.{method}"),
-            &body.to_string(),
-        );
-        if out.status.success() {
-            Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        self.server.call(&self.admin, method, &body)
     }
 
     /// [`Installation::call`] that must succeed.

@@ -1,12 +1,16 @@
-//! The federation on one shared database: two management instances on one PostgreSQL and
+//! The federation on one shared database, started from
+//! `deploy/federated-shared-db/management.toml`: two management instances on one PostgreSQL and
 //! three datacenters, each a simulated cluster with its agent, every process real, on
 //! loopback with real mutual TLS. Agents are given both gateways; a rollout started through
 //! one instance is finished through the other after the first is killed, and the agents
 //! that were linked to it move to the survivor.
 
-use std::time::{Duration, Instant};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 
-use outpost_e2e::{Management, Process, agent, cluster, grpcurl_call, wait_for};
+use outpost_e2e::{Management, Process, agent, cluster, wait_for};
 use serde_json::{Value, json};
 
 const DATACENTERS: [&str; 3] = ["dc1", "dc2", "dc3"];
@@ -16,17 +20,7 @@ fn service(dc: &str) -> String {
 }
 
 fn call(server: &Management, token: &str, method: &str, body: &Value) -> Result<Value, String> {
-    let out = grpcurl_call(
-        &server.api,
-        token,
-        &format!("outpost.management.v1.{method}"),
-        &body.to_string(),
-    );
-    if out.status.success() {
-        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    server.call(token, method, body)
 }
 
 fn ok(server: &Management, token: &str, method: &str, body: Value) -> Value {
@@ -77,10 +71,14 @@ fn agents_move_to_the_surviving_instance_and_its_rollouts_finish_there() {
     let env = [
         ("OUTPOST_STORE__URL", url.as_str()),
         ("OUTPOST_CA__KEY_FILE", key_file.to_str().expect("utf-8")),
+        ("OUTPOST_API__TLS__HOSTNAMES", r#"["127.0.0.1"]"#),
+        ("OUTPOST_GATEWAY__HOSTNAMES", r#"["127.0.0.1"]"#),
         ("OUTPOST_GATEWAY__AGENT_SILENCE_LIMIT_SECS", "5"),
     ];
-    let a = Management::start(&env).expect("instance A");
-    let b = Management::start(&env).expect("instance B");
+    let config =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/federated-shared-db/management.toml");
+    let a = Management::start_from(&config, &env).expect("instance A from the deploy file");
+    let b = Management::start_from(&config, &env).expect("instance B from the deploy file");
     let admin = [a.admin_token(), b.admin_token()]
         .into_iter()
         .find(|t| !t.is_empty())

@@ -89,19 +89,21 @@ impl Instance {
         })
     }
 
-    /// The bound addresses and what clients need to find them, as written to the ready file.
+    /// The bound addresses and what clients need to find them, as written to the ready file
+    /// (paths absolute: its reader may run elsewhere).
     pub fn ready_info(&self) -> anyhow::Result<serde_json::Value> {
         let addr = |l: &TcpListener| l.local_addr().map(|a: SocketAddr| a.to_string());
+        let absolute = |p: &Path| std::path::absolute(p).map(|p| p.display().to_string());
         let mut info = serde_json::json!({
             "api": addr(&self.api)?,
             "api_tls": self.api_tls.is_some(),
             "gateway": addr(&self.gateway)?,
             "metrics": addr(&self.metrics)?,
             "ca_fingerprint": self.authority.fingerprint,
-            "admin_token_file": self.config.data_dir.join(bootstrap::ADMIN_TOKEN_FILE),
+            "admin_token_file": absolute(&self.config.data_dir.join(bootstrap::ADMIN_TOKEN_FILE))?,
         });
         if let Some(file) = self.api_tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
-            info["api_ca_file"] = file.display().to_string().into();
+            info["api_ca_file"] = absolute(file)?.into();
         }
         Ok(info)
     }
