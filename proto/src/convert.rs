@@ -31,6 +31,19 @@ pub fn from_timestamp(t: &prost_types::Timestamp) -> Timestamp {
     Timestamp(ms)
 }
 
+/// What an unreachable datacenter means for a resource placed there: with `waiting`, a
+/// change of it waits for the datacenter.
+pub fn datacenter_unreachable(
+    u: &outpost_domain::observed::Unreachable,
+    waiting: bool,
+) -> pb::DatacenterUnreachable {
+    pb::DatacenterUnreachable {
+        datacenter: u.datacenter.to_string(),
+        last_seen_time: u.last_seen.map(timestamp),
+        message: u.message(waiting),
+    }
+}
+
 impl From<d::Tenant> for pb::Tenant {
     fn from(t: d::Tenant) -> Self {
         Self {
@@ -160,6 +173,7 @@ impl From<d::Environment> for pb::Environment {
             create_time: Some(timestamp(e.meta.create_time)),
             update_time: Some(timestamp(e.meta.update_time)),
             etag: e.meta.etag(),
+            datacenter_unreachable: None,
         }
     }
 }
@@ -279,6 +293,7 @@ impl From<outpost_domain::managed::ManagedService> for pb::ManagedService {
             update_time: Some(timestamp(m.meta.update_time)),
             delete_time: m.delete_time.map(timestamp),
             etag: m.meta.etag(),
+            datacenter_unreachable: None,
         }
     }
 }
@@ -364,6 +379,7 @@ impl From<outpost_domain::deployment::Deployment> for pb::Deployment {
                     time: Some(timestamp(*at)),
                 })
                 .collect(),
+            datacenter_unreachable: None,
         }
     }
 }

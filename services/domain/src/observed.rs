@@ -1,7 +1,7 @@
 //! What agents observe and report back: the state of workloads and events in their
 //! datacenter. Plain data; the store keeps it and the API shows it.
 
-use crate::{ServiceName, Timestamp};
+use crate::{ServiceName, Timestamp, names::DatacenterName};
 
 /// The observed state of one service's workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +91,62 @@ pub fn link_is_live(connected: bool, last_seen: Timestamp, now: Timestamp) -> bo
     connected && now.0.saturating_sub(last_seen.0) < LINK_FRESHNESS_MS
 }
 
+/// A datacenter whose agent is not linked now, as every resource placed there says. Nothing
+/// fails or is deleted for it: changes wait in the desired state and are applied when it
+/// reconnects, and what it last reported is shown as stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreachable {
+    /// The datacenter.
+    pub datacenter: DatacenterName,
+    /// When its agent was last heard from; `None` if it never was.
+    pub last_seen: Option<Timestamp>,
+}
+
+impl Unreachable {
+    /// The datacenter's state from its agent's link (`(connected, last_seen)`, `None` with
+    /// no agent enrolled): `None` while the link is live.
+    pub fn of(
+        datacenter: &DatacenterName,
+        agent: Option<(bool, Timestamp)>,
+        now: Timestamp,
+    ) -> Option<Self> {
+        match agent {
+            Some((connected, last_seen)) if link_is_live(connected, last_seen, now) => None,
+            _ => Some(Self {
+                datacenter: datacenter.clone(),
+                last_seen: agent.map(|(_, seen)| seen).filter(|seen| seen.0 > 0),
+            }),
+        }
+    }
+
+    /// What this means for a resource, for a person: with `waiting`, a change of it is under
+    /// way and waits for the datacenter; otherwise what is shown of it may be out of date.
+    pub fn message(&self, waiting: bool) -> String {
+        let dc = &self.datacenter.datacenter;
+        match (self.last_seen, waiting) {
+            (Some(seen), true) => format!(
+                "Waiting for datacenter {dc}, unreachable since {}; the change is kept and applied when it reconnects.",
+                rfc3339(seen)
+            ),
+            (Some(seen), false) => format!(
+                "Datacenter {dc} is unreachable since {}; what it last reported is shown and may be out of date.",
+                rfc3339(seen)
+            ),
+            (None, true) => format!(
+                "Waiting for datacenter {dc}, whose agent has not connected yet; the change is kept and applied when it connects."
+            ),
+            (None, false) => format!(
+                "Datacenter {dc} has no agent connected yet; nothing has been reported from it."
+            ),
+        }
+    }
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    let since_epoch = std::time::Duration::from_millis(u64::try_from(t.0).unwrap_or(0));
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + since_epoch).to_string()
+}
+
 impl WorkloadStatus {
     /// What the report means for the lifecycle.
     pub fn outcome(&self) -> crate::deployment::WorkloadOutcome {
@@ -101,5 +157,38 @@ impl WorkloadStatus {
             "Failed" => WorkloadOutcome::Failed(self.reason.unwrap_or(FailureReason::TimedOut)),
             _ => WorkloadOutcome::Progressing,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_datacenter_is_unreachable_unless_its_link_is_live() {
+        let dc = DatacenterName::parse("datacenters/fra1").expect("name");
+        let now = Timestamp(1_800_000_000_000);
+        let recent = Timestamp(now.0 - 1_000);
+        assert_eq!(Unreachable::of(&dc, Some((true, recent)), now), None);
+        let gone = Unreachable::of(&dc, Some((false, recent)), now).expect("disconnected");
+        assert_eq!(gone.last_seen, Some(recent));
+        let silent = Timestamp(now.0 - LINK_FRESHNESS_MS - 1);
+        assert!(
+            Unreachable::of(&dc, Some((true, silent)), now).is_some(),
+            "open but silent"
+        );
+        let never = Unreachable::of(&dc, None, now).expect("no agent");
+        assert_eq!(never.last_seen, None);
+
+        let waiting = gone.message(true);
+        assert!(
+            waiting.starts_with(
+                "Waiting for datacenter fra1, unreachable since 2027-01-15T07:59:59Z;"
+            ) && waiting.ends_with("applied when it reconnects."),
+            "{waiting}"
+        );
+        assert!(gone.message(false).contains("may be out of date"));
+        assert!(never.message(true).contains("has not connected yet"));
+        assert!(never.message(false).contains("no agent connected yet"));
     }
 }

@@ -14,6 +14,7 @@ mod logs;
 mod managed;
 mod projects;
 mod providers;
+mod reach;
 mod role_bindings;
 mod services;
 mod teams;

@@ -13,7 +13,7 @@ use outpost_store::{Tx, prelude::*};
 use tonic::{Request, Response, Status};
 
 use super::{
-    Api, next_page_token, page_request, parse_name, respond,
+    Api, next_page_token, page_request, parse_name, reach, respond,
     watch::{WatchStream, watch},
 };
 use crate::error::ApiError;
@@ -189,7 +189,10 @@ impl DeploymentService for DeploymentApi {
                 "deployment",
                 raw,
             )?;
-            Ok(api.reader().await?.deployment_get(&name).await?.into())
+            let deployment = api.reader().await?.deployment_get(&name).await?;
+            let environment = name.service_name().environment_name();
+            let unreachable = reach::of_environment(api.store(), &environment).await?;
+            Ok(reach::wire(deployment, unreachable.as_ref()))
         })
         .await
     }
@@ -213,9 +216,15 @@ impl DeploymentService for DeploymentApi {
             )?;
             let page = page_request(&r.parent, r.page_size, &r.page_token)?;
             let page = api.reader().await?.deployment_list(&parent, &page).await?;
+            let unreachable =
+                reach::of_environment(api.store(), &parent.environment_name()).await?;
             Ok(pb::ListDeploymentsResponse {
                 next_page_token: next_page_token(&r.parent, page.next_after),
-                deployments: page.items.into_iter().map(Into::into).collect(),
+                deployments: page
+                    .items
+                    .into_iter()
+                    .map(|d| reach::wire(d, unreachable.as_ref()))
+                    .collect(),
             })
         })
         .await
@@ -330,22 +339,36 @@ impl DeploymentService for DeploymentApi {
                 let env = reader
                     .environment_get(&name.service_name().environment_name())
                     .await?;
-                (first, env.datacenter.datacenter)
+                (first, env.datacenter)
             };
+            let first: pb::Deployment = reach::wire(
+                first,
+                reach::of_datacenter(&store, &datacenter).await?.as_ref(),
+            );
+            let placed = datacenter.clone();
             let read = move |store: outpost_store::Store| {
-                let name = name.clone();
-                Box::pin(
-                    async move { Ok(store.reader().await?.deployment_get(&name).await?.into()) },
-                )
+                let (name, datacenter) = (name.clone(), placed.clone());
+                Box::pin(async move {
+                    let deployment = store.reader().await?.deployment_get(&name).await?;
+                    let unreachable = reach::of_datacenter(&store, &datacenter).await?;
+                    Ok(reach::wire(deployment, unreachable.as_ref()))
+                })
                     as futures::future::BoxFuture<'static, Result<pb::Deployment, ApiError>>
             };
-            Ok(watch(store, changes, datacenter, first.into(), read, |d| {
-                let status = d
-                    .status()
-                    .as_str_name()
-                    .trim_start_matches("DEPLOYMENT_STATUS_");
-                DeploymentStatus::parse(status).is_none_or(DeploymentStatus::is_final)
-            }))
+            Ok(watch(
+                store,
+                changes,
+                datacenter.datacenter,
+                first,
+                read,
+                |d| {
+                    let status = d
+                        .status()
+                        .as_str_name()
+                        .trim_start_matches("DEPLOYMENT_STATUS_");
+                    DeploymentStatus::parse(status).is_none_or(DeploymentStatus::is_final)
+                },
+            ))
         })
         .await
     }

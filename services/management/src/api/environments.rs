@@ -2,20 +2,23 @@
 
 use futures::future::BoxFuture;
 use outpost_domain::{
-    EnvironmentName, ProjectName,
+    DatacenterName, EnvironmentName, ProjectName,
     authz::{Kind, Verb},
     deployment::{EnvironmentStatus, ServiceAction, decide},
     resources::Service,
     validate::{self, Violations},
 };
-use outpost_proto::management::v1::{self as pb, environment_service_server::EnvironmentService};
+use outpost_proto::{
+    convert::datacenter_unreachable,
+    management::v1::{self as pb, environment_service_server::EnvironmentService},
+};
 use outpost_store::{PageRequest, Store, prelude::*};
 use tonic::{Request, Response, Status};
 
 use super::{
     Api, UpdateMask, check_etag, datacenter_field,
     deployments::deployment_spec_of,
-    expected_version, next_page_token, page_request, parse_name, required, respond,
+    expected_version, next_page_token, page_request, parse_name, reach, required, respond,
     services::with_reported_status,
     watch::{WatchStream, watch},
 };
@@ -57,6 +60,7 @@ async fn status_of(
             .map(|s| s.rollout.status)
             .collect::<Vec<_>>(),
     );
+    let unreachable = reach::of_environment(store, environment).await?;
     Ok(pb::EnvironmentStatus {
         environment: environment.to_string(),
         state: pb::EnvironmentState::from_str_name(&format!(
@@ -64,7 +68,9 @@ async fn status_of(
             state.as_str()
         ))
         .map_or(0, Into::into),
-        services: with_reported_status(store, environment, services).await?,
+        services: with_reported_status(store, environment, services, unreachable.as_ref()).await?,
+        datacenter_unreachable: unreachable
+            .map(|u| datacenter_unreachable(&u, !state.is_settled())),
     })
 }
 
@@ -228,7 +234,11 @@ impl EnvironmentService for EnvironmentApi {
                 "environment",
                 raw,
             )?;
-            Ok(api.reader().await?.environment_get(&name).await?.into())
+            let environment = api.reader().await?.environment_get(&name).await?;
+            let unreachable = reach::of_datacenter(api.store(), &environment.datacenter).await?;
+            let mut out = pb::Environment::from(environment);
+            out.datacenter_unreachable = unreachable.map(|u| datacenter_unreachable(&u, false));
+            Ok(out)
         })
         .await
     }
@@ -251,16 +261,40 @@ impl EnvironmentService for EnvironmentApi {
                 &r.parent,
             )?;
             let page = page_request(&r.parent, r.page_size, &r.page_token)?;
-            let mut reader = api.reader().await?;
-            // An empty list must not be mistaken for "the project exists but is empty".
-            let page = reader.environment_list(&parent, &page).await?;
-            // An empty page must not hide a parent that does not exist.
-            if page.items.is_empty() {
-                reader.project_get(&parent).await?;
+            let page = {
+                let mut reader = api.reader().await?;
+                let page = reader.environment_list(&parent, &page).await?;
+                // An empty page must not hide a parent that does not exist.
+                if page.items.is_empty() {
+                    reader.project_get(&parent).await?;
+                }
+                page
+            };
+            // Each datacenter asked once, however many environments it holds.
+            let mut datacenters: Vec<(DatacenterName, Option<pb::DatacenterUnreachable>)> =
+                Vec::new();
+            let mut environments = Vec::with_capacity(page.items.len());
+            for environment in page.items {
+                let notice = match datacenters
+                    .iter()
+                    .find(|(dc, _)| *dc == environment.datacenter)
+                {
+                    Some((_, notice)) => notice.clone(),
+                    None => {
+                        let notice = reach::of_datacenter(api.store(), &environment.datacenter)
+                            .await?
+                            .map(|u| datacenter_unreachable(&u, false));
+                        datacenters.push((environment.datacenter.clone(), notice.clone()));
+                        notice
+                    }
+                };
+                let mut out = pb::Environment::from(environment);
+                out.datacenter_unreachable = notice;
+                environments.push(out);
             }
             Ok(pb::ListEnvironmentsResponse {
                 next_page_token: next_page_token(&r.parent, page.next_after),
-                environments: page.items.into_iter().map(Into::into).collect(),
+                environments,
             })
         })
         .await

@@ -20,7 +20,7 @@ use serde_json::Value;
 use tonic::{Request, Response, Status};
 
 use super::{
-    Api, check_etag, next_page_token, page_request, parse_name, required, respond,
+    Api, check_etag, next_page_token, page_request, parse_name, reach, required, respond,
     watch::{WatchStream, watch},
 };
 use crate::error::ApiError;
@@ -152,7 +152,9 @@ impl ManagedServiceService for ManagedApi {
                 "managed service",
                 raw,
             )?;
-            Ok(api.reader().await?.managed_get(&name).await?.into())
+            let managed = api.reader().await?.managed_get(&name).await?;
+            let unreachable = reach::of_environment(api.store(), &name.environment_name()).await?;
+            Ok(reach::wire(managed, unreachable.as_ref()))
         })
         .await
     }
@@ -375,24 +377,38 @@ impl ManagedServiceService for ManagedApi {
                 let mut reader = api.reader().await?;
                 let first = reader.managed_get_latest(&name).await?;
                 let env = reader.environment_get(&name.environment_name()).await?;
-                (first, env.datacenter.datacenter)
+                (first, env.datacenter)
             };
+            let first: pb::ManagedService = reach::wire(
+                first,
+                reach::of_datacenter(&store, &datacenter).await?.as_ref(),
+            );
             // Followed by uid, so the watch of a deletion ends with DELETED (the name no longer
             // finds a deleted service, and may name a new one).
-            let uid = first.meta.uid.clone();
+            let uid = first.uid.clone();
+            let placed = datacenter.clone();
             let read = move |store: Store| {
-                let uid = uid.clone();
-                Box::pin(
-                    async move { Ok(store.reader().await?.managed_get_by_uid(&uid).await?.into()) },
-                ) as BoxFuture<'static, Result<pb::ManagedService, ApiError>>
+                let (uid, datacenter) = (uid.clone(), placed.clone());
+                Box::pin(async move {
+                    let managed = store.reader().await?.managed_get_by_uid(&uid).await?;
+                    let unreachable = reach::of_datacenter(&store, &datacenter).await?;
+                    Ok(reach::wire(managed, unreachable.as_ref()))
+                }) as BoxFuture<'static, Result<pb::ManagedService, ApiError>>
             };
-            Ok(watch(store, changes, datacenter, first.into(), read, |m| {
-                let state = m
-                    .state()
-                    .as_str_name()
-                    .trim_start_matches("MANAGED_SERVICE_STATE_");
-                ManagedStatus::parse(state).is_none_or(|s| !s.in_progress())
-            }))
+            Ok(watch(
+                store,
+                changes,
+                datacenter.datacenter,
+                first,
+                read,
+                |m| {
+                    let state = m
+                        .state()
+                        .as_str_name()
+                        .trim_start_matches("MANAGED_SERVICE_STATE_");
+                    ManagedStatus::parse(state).is_none_or(|s| !s.in_progress())
+                },
+            ))
         })
         .await
     }
@@ -418,13 +434,21 @@ async fn list<T>(
         parent_raw,
     )?;
     let page = page_request(parent_raw, page_size, page_token)?;
-    let mut reader = api.reader().await?;
-    let page = reader.managed_list(&parent, deleted, &page).await?;
-    if page.items.is_empty() {
-        reader.environment_get(&parent).await?;
-    }
+    let page = {
+        let mut reader = api.reader().await?;
+        let page = reader.managed_list(&parent, deleted, &page).await?;
+        if page.items.is_empty() {
+            reader.environment_get(&parent).await?;
+        }
+        page
+    };
+    let unreachable = reach::of_environment(api.store(), &parent).await?;
     Ok(pb::ListManagedServicesResponse {
         next_page_token: next_page_token(parent_raw, page.next_after),
-        managed_services: page.items.into_iter().map(Into::into).collect(),
+        managed_services: page
+            .items
+            .into_iter()
+            .map(|m| reach::wire(m, unreachable.as_ref()))
+            .collect(),
     })
 }

@@ -3,6 +3,7 @@
 use outpost_domain::{
     EnvironmentName, ServiceName,
     authz::{Kind, Verb},
+    observed::Unreachable,
     resources::ServiceSpec,
     validate::{self, Violations},
 };
@@ -14,7 +15,7 @@ use crate::error::ApiError;
 
 use super::{
     Api, UpdateMask, check_etag, expected_version, next_page_token, page_request, parse_name,
-    required, respond,
+    reach, required, respond,
 };
 
 /// Implements `ServiceService`.
@@ -61,11 +62,12 @@ fn merge(current: ServiceSpec, given: ServiceSpec, mask: &UpdateMask) -> Service
 }
 
 /// `services` (of `environment`, in name order) on the wire, each with what its agent last
-/// reported, read in one query.
+/// reported, read in one query, and marked when their datacenter is `unreachable`.
 pub(crate) async fn with_reported_status(
     store: &outpost_store::Store,
     environment: &EnvironmentName,
     services: Vec<outpost_domain::resources::Service>,
+    unreachable: Option<&Unreachable>,
 ) -> Result<Vec<pb::Service>, ApiError> {
     let statuses = match (services.first(), services.last()) {
         (Some(first), Some(last)) => {
@@ -82,7 +84,7 @@ pub(crate) async fn with_reported_status(
                 .iter()
                 .find(|st| st.status.service == s.name)
                 .map(reported);
-            let mut out = pb::Service::from(s);
+            let mut out: pb::Service = reach::wire(s, unreachable);
             out.status = status;
             out
         })
@@ -151,7 +153,8 @@ impl ServiceService for ServiceApi {
             )?;
             let service = api.reader().await?.service_get(&name).await?;
             let status = api.store().workload_status_get(&name).await?;
-            let mut out = pb::Service::from(service);
+            let unreachable = reach::of_environment(api.store(), &name.environment_name()).await?;
+            let mut out: pb::Service = reach::wire(service, unreachable.as_ref());
             out.status = status.as_ref().map(reported);
             Ok(out)
         })
@@ -187,7 +190,10 @@ impl ServiceService for ServiceApi {
                 }
                 page
             };
-            let services = with_reported_status(api.store(), &parent, page.items).await?;
+            let unreachable = reach::of_environment(api.store(), &parent).await?;
+            let services =
+                with_reported_status(api.store(), &parent, page.items, unreachable.as_ref())
+                    .await?;
             Ok(pb::ListServicesResponse {
                 next_page_token: next_page_token(&r.parent, page.next_after),
                 services,
