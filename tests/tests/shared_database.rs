@@ -7,6 +7,11 @@
 
 use std::{
     path::Path,
+    process::Command,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -272,4 +277,161 @@ fn agents_move_to_the_surviving_instance_and_its_rollouts_finish_there() {
         sim.stop(&[]).expect("sim stops");
     }
     b.stop(&[]).expect("B stops");
+}
+
+/// A PostgreSQL of this test's own (`scripts/postgres --durable`: every commit flushed, as
+/// in production), so crashing it disturbs no other test: its URL and directory.
+fn own_postgres() -> (String, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres");
+    let out = Command::new(&script)
+        .arg("--durable")
+        .output()
+        .expect("scripts/postgres");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exports = String::from_utf8_lossy(&out.stdout).into_owned();
+    let value = |name: &str| {
+        exports
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {exports}"))
+            .to_owned()
+    };
+    (
+        value("OUTPOST_TEST_POSTGRES_URL"),
+        value("OUTPOST_TEST_POSTGRES_DIR"),
+    )
+}
+
+fn postgres(command: &str, dir: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/postgres");
+    let out = Command::new(&script)
+        .args([command, dir])
+        .output()
+        .expect("scripts/postgres");
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Both instances take a steady load of writes while their PostgreSQL crashes and comes
+/// back: they reconnect by themselves, every write they acknowledged is there afterwards,
+/// and none is there twice (a write retried with its request id after an answer that was
+/// lost is the same write).
+#[test]
+fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
+    let (url, pg_dir) = own_postgres();
+    let shared = tempfile::tempdir().expect("dir");
+    let key_file = shared.path().join("ca.key");
+    let env = [
+        ("OUTPOST_STORE__URL", url.as_str()),
+        ("OUTPOST_CA__KEY_FILE", key_file.to_str().expect("utf-8")),
+        ("OUTPOST_API__TLS__HOSTNAMES", r#"["127.0.0.1"]"#),
+        ("OUTPOST_GATEWAY__HOSTNAMES", r#"["127.0.0.1"]"#),
+    ];
+    let config =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/federated-shared-db/management.toml");
+    let a = Management::start_from(&config, &env).expect("instance A");
+    let b = Management::start_from(&config, &env).expect("instance B");
+    let admin = [a.admin_token(), b.admin_token()]
+        .into_iter()
+        .find(|t| !t.is_empty())
+        .expect("one instance bootstrapped the admin");
+    ok(
+        &a,
+        &admin,
+        "TenantService/CreateTenant",
+        json!({"tenant_id": "load", "tenant": {}}),
+    );
+    ok(
+        &a,
+        &admin,
+        "UserService/CreateUser",
+        json!({"parent": "tenants/load", "user_id": "writer", "user": {}}),
+    );
+
+    let stop = AtomicBool::new(false);
+    let acknowledged = Mutex::new(Vec::<String>::new());
+    let count = || acknowledged.lock().expect("lock").len();
+    std::thread::scope(|scope| {
+        for (prefix, server) in [("a", &a), ("b", &b)] {
+            let (stop, acknowledged, admin) = (&stop, &acknowledged, &admin);
+            scope.spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let id = format!("{prefix}-{i}");
+                    let body = json!({"parent": "tenants/load/users/writer", "request_id": id,
+                                      "api_token": {"display_name": id}});
+                    // The same write until it is acknowledged, as a careful client retries;
+                    // while the database is down it is told so, in the retryable code.
+                    let mut last = String::new();
+                    wait_for(
+                        &format!("write {id} acknowledged"),
+                        Duration::from_secs(60),
+                        || match call(server, admin, "ApiTokenService/CreateApiToken", &body) {
+                            Ok(_) => true,
+                            Err(e) => {
+                                assert!(e.contains("Unavailable"), "{id}: {e}");
+                                last = e;
+                                false
+                            }
+                        },
+                    )
+                    .unwrap_or_else(|e| panic!("{e}: {last}"));
+                    acknowledged.lock().expect("lock").push(id);
+                    i += 1;
+                }
+            });
+        }
+        wait_for("writes before the crash", Duration::from_secs(60), || {
+            count() >= 20
+        })
+        .expect("writes go through");
+        let before = count();
+        postgres("restart", &pg_dir);
+        wait_for("writes after the restart", Duration::from_secs(90), || {
+            count() >= before + 20
+        })
+        .expect("both instances write again by themselves");
+        stop.store(true, Ordering::SeqCst);
+    });
+
+    let acknowledged = acknowledged.into_inner().expect("lock");
+    for server in [&a, &b] {
+        let listed = ok(
+            server,
+            &admin,
+            "ApiTokenService/ListApiTokens",
+            json!({"parent": "tenants/load/users/writer", "page_size": 1000}),
+        );
+        let mut names: Vec<String> = listed["apiTokens"]
+            .as_array()
+            .expect("tokens")
+            .iter()
+            .map(|t| t["displayName"].as_str().expect("name").to_owned())
+            .collect();
+        names.sort();
+        let mut expected = acknowledged.clone();
+        expected.sort();
+        assert_eq!(names, expected, "every acknowledged write, once");
+    }
+    eprintln!(
+        "{} writes acknowledged across the restart",
+        acknowledged.len()
+    );
+    // What a database crash looks like from an instance: connections dropped, retried.
+    let allowed = [
+        "sqlx",
+        "change listener",
+        "reading revocations failed",
+        "the database cannot be reached",
+    ];
+    a.stop(&allowed).expect("A stops");
+    b.stop(&allowed).expect("B stops");
+    postgres("stop", &pg_dir);
 }

@@ -127,6 +127,11 @@ impl From<StoreError> for ApiError {
                 description: format!("{kind} {name}: {detail}"),
                 subject: name,
             },
+            e @ StoreError::Unavailable(_) => {
+                // An outage of the database is for a person; the caller may retry.
+                tracing::error!(error = %ErrorChain(&e), "store call failed");
+                Self::Unavailable("the database cannot be reached; retry shortly".into())
+            }
             e @ (StoreError::Corrupt { .. }
             | StoreError::UnsupportedUrl
             | StoreError::Migrate(_)

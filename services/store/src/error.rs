@@ -62,6 +62,10 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The database cannot be reached now (a restart, a network cut, every connection busy):
+    /// retrying later may work, and nothing was changed by the failed call.
+    #[error("the database cannot be reached")]
+    Unavailable(#[source] sqlx::Error),
     /// The database failed.
     #[error("database query failed")]
     Backend(#[source] sqlx::Error),
@@ -80,7 +84,7 @@ impl StoreError {
                 name: name.to_string(),
             },
             Some(db) if db.is_foreign_key_violation() => Self::ConcurrentChange(err),
-            _ => Self::Backend(err),
+            _ => backend(err),
         }
     }
 
@@ -91,7 +95,34 @@ impl StoreError {
     }
 }
 
-/// Wraps a query failure.
+/// Wraps a query failure, telling a database that cannot be reached from one that failed.
 pub(crate) fn backend(err: sqlx::Error) -> StoreError {
-    StoreError::Backend(err)
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err),
+        _ => StoreError::Backend(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_out_of_reach_is_told_from_one_that_failed() {
+        let io = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed");
+        for unreachable in [
+            sqlx::Error::Io(io),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+        ] {
+            assert!(matches!(backend(unreachable), StoreError::Unavailable(_)));
+        }
+        assert!(matches!(
+            backend(sqlx::Error::RowNotFound),
+            StoreError::Backend(_)
+        ));
+    }
 }

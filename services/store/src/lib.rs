@@ -130,7 +130,7 @@ impl Store {
                 sqlx::query("PRAGMA journal_mode=WAL")
                     .execute(&write)
                     .await
-                    .map_err(StoreError::Backend)?;
+                    .map_err(error::backend)?;
                 sqlx::migrate!("./migrations")
                     .run(&write)
                     .await
@@ -153,7 +153,7 @@ impl Store {
                     .max_connections(max_connections.max(2))
                     .connect(url)
                     .await
-                    .map_err(StoreError::Backend)?;
+                    .map_err(error::backend)?;
                 sqlx::migrate!("./migrations")
                     .run(&pool)
                     .await
@@ -179,7 +179,7 @@ impl Store {
 
     /// Starts a read-write transaction. Dropping it without [`Tx::commit`] rolls back.
     pub async fn begin(&self) -> Result<Tx> {
-        let tx = self.write.begin().await.map_err(StoreError::Backend)?;
+        let tx = self.write.begin().await.map_err(error::backend)?;
         Ok(Tx {
             tx,
             touched: BTreeSet::new(),
@@ -198,7 +198,7 @@ impl Store {
 
     /// A connection for reads outside any transaction.
     pub async fn reader(&self) -> Result<Reader> {
-        let conn = self.read.acquire().await.map_err(StoreError::Backend)?;
+        let conn = self.read.acquire().await.map_err(error::backend)?;
         Ok(Reader { conn })
     }
 
@@ -228,7 +228,7 @@ async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool> {
         })
         .connect(url)
         .await
-        .map_err(StoreError::Backend)
+        .map_err(error::backend)
 }
 
 /// A pooled connection for reads. Implements [`Queries`].
@@ -267,10 +267,10 @@ impl Tx {
                     .bind(payload)
                     .execute(&mut *self.tx)
                     .await
-                    .map_err(StoreError::Backend)?;
+                    .map_err(error::backend)?;
             }
         }
-        self.tx.commit().await.map_err(StoreError::Backend)?;
+        self.tx.commit().await.map_err(error::backend)?;
         if self.backend == Backend::Sqlite {
             for dc in touched {
                 // No subscriber is fine: nobody is waiting.
@@ -301,7 +301,7 @@ impl Tx {
             .bind(datacenter)
             .execute(&mut *self.tx)
             .await
-            .map_err(StoreError::Backend)?;
+            .map_err(error::backend)?;
         self.touched.insert(datacenter.to_owned());
         Ok(())
     }
@@ -320,7 +320,7 @@ impl Tx {
         let dcs = query
             .fetch_all(&mut *self.tx)
             .await
-            .map_err(StoreError::Backend)?;
+            .map_err(error::backend)?;
         for dc in dcs {
             self.touch_datacenter(&dc).await?;
         }
