@@ -52,6 +52,28 @@ fn wait_deployed(server: &Management, token: &str, deployment: &str) {
     .unwrap_or_else(|e| panic!("{e}: {last}\n{}", server.log()));
 }
 
+/// Two instances started from the shared-database deploy file on the database at `url`,
+/// sharing the key file in `shared`, and the bootstrap admin's token (one of them made it).
+fn two_instances(url: &str, shared: &Path) -> (Management, Management, String) {
+    let key_file = shared.join("ca.key");
+    let env = [
+        ("OUTPOST_STORE__URL", url),
+        ("OUTPOST_CA__KEY_FILE", key_file.to_str().expect("utf-8")),
+        ("OUTPOST_API__TLS__HOSTNAMES", r#"["127.0.0.1"]"#),
+        ("OUTPOST_GATEWAY__HOSTNAMES", r#"["127.0.0.1"]"#),
+        ("OUTPOST_GATEWAY__AGENT_SILENCE_LIMIT_SECS", "5"),
+    ];
+    let config =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/federated-shared-db/management.toml");
+    let a = Management::start_from(&config, &env).expect("instance A from the deploy file");
+    let b = Management::start_from(&config, &env).expect("instance B from the deploy file");
+    let admin = [a.admin_token(), b.admin_token()]
+        .into_iter()
+        .find(|t| !t.is_empty())
+        .expect("one instance bootstrapped the admin");
+    (a, b, admin)
+}
+
 /// How many times the agent's log says its link came up through `gateway`.
 fn links_through(agent: &Process, gateway: &str) -> usize {
     agent
@@ -70,24 +92,8 @@ fn linked_through(agent: &Process, gateway: &str) -> bool {
 fn agents_move_to_the_surviving_instance_and_its_rollouts_finish_there() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let url = runtime.block_on(outpost_store::testing::fresh_postgres_url());
-    // Instances sharing a database share the key that seals the CA and the secrets too.
     let shared = tempfile::tempdir().expect("dir");
-    let key_file = shared.path().join("ca.key");
-    let env = [
-        ("OUTPOST_STORE__URL", url.as_str()),
-        ("OUTPOST_CA__KEY_FILE", key_file.to_str().expect("utf-8")),
-        ("OUTPOST_API__TLS__HOSTNAMES", r#"["127.0.0.1"]"#),
-        ("OUTPOST_GATEWAY__HOSTNAMES", r#"["127.0.0.1"]"#),
-        ("OUTPOST_GATEWAY__AGENT_SILENCE_LIMIT_SECS", "5"),
-    ];
-    let config =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/federated-shared-db/management.toml");
-    let a = Management::start_from(&config, &env).expect("instance A from the deploy file");
-    let b = Management::start_from(&config, &env).expect("instance B from the deploy file");
-    let admin = [a.admin_token(), b.admin_token()]
-        .into_iter()
-        .find(|t| !t.is_empty())
-        .expect("one instance bootstrapped the admin");
+    let (a, b, admin) = two_instances(&url, shared.path());
 
     ok(
         &a,
@@ -327,21 +333,7 @@ fn postgres(command: &str, dir: &str) {
 fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
     let (url, pg_dir) = own_postgres();
     let shared = tempfile::tempdir().expect("dir");
-    let key_file = shared.path().join("ca.key");
-    let env = [
-        ("OUTPOST_STORE__URL", url.as_str()),
-        ("OUTPOST_CA__KEY_FILE", key_file.to_str().expect("utf-8")),
-        ("OUTPOST_API__TLS__HOSTNAMES", r#"["127.0.0.1"]"#),
-        ("OUTPOST_GATEWAY__HOSTNAMES", r#"["127.0.0.1"]"#),
-    ];
-    let config =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/federated-shared-db/management.toml");
-    let a = Management::start_from(&config, &env).expect("instance A");
-    let b = Management::start_from(&config, &env).expect("instance B");
-    let admin = [a.admin_token(), b.admin_token()]
-        .into_iter()
-        .find(|t| !t.is_empty())
-        .expect("one instance bootstrapped the admin");
+    let (a, b, admin) = two_instances(&url, shared.path());
     ok(
         &a,
         &admin,
