@@ -1,14 +1,16 @@
-//! A test-only TCP proxy on loopback that can cut the link (dropping every connection and
-//! refusing new ones), restore it, and point at a new target (a restarted server).
+//! A test-only TCP proxy on loopback that can stand between any two parts: it can cut the
+//! link (dropping every connection and refusing new ones), delay what crosses it (a slow or
+//! stalled WAN), restore it, and point at a new target (a restarted server).
 
 use std::{
-    io,
+    io::{self, Read as _, Write as _},
     net::{Shutdown, TcpListener, TcpStream},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     thread,
+    time::Duration,
 };
 
 /// A running proxy; stops accepting when dropped.
@@ -22,6 +24,8 @@ struct Shared {
     target: Mutex<String>,
     up: AtomicBool,
     stopped: AtomicBool,
+    /// Milliseconds each chunk waits before it is passed on.
+    delay_ms: AtomicU64,
     open: Mutex<Vec<TcpStream>>,
 }
 
@@ -34,6 +38,7 @@ impl Proxy {
             target: Mutex::new(target.to_owned()),
             up: AtomicBool::new(true),
             stopped: AtomicBool::new(false),
+            delay_ms: AtomicU64::new(0),
             open: Mutex::new(Vec::new()),
         });
         let accepting = shared.clone();
@@ -61,8 +66,8 @@ impl Proxy {
                         open.push(c);
                     }
                 }
-                pipe(&client, &server);
-                pipe(&server, &client);
+                pipe(&client, &server, &accepting);
+                pipe(&server, &client, &accepting);
             }
         });
         Ok(Self { address, shared })
@@ -78,9 +83,17 @@ impl Proxy {
         }
     }
 
-    /// Accepts connections again.
+    /// Accepts connections again, and passes data on without delay.
     pub fn restore(&self) {
+        self.shared.delay_ms.store(0, Ordering::SeqCst);
         self.shared.up.store(true, Ordering::SeqCst);
+    }
+
+    /// Holds everything that crosses, either way and on open connections too, for `delay`
+    /// before passing it on: a slow link, or a stalled one when longer than a deadline.
+    pub fn delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// Forwards new connections to `target` from now on.
@@ -100,12 +113,26 @@ impl Drop for Proxy {
     }
 }
 
-fn pipe(from: &TcpStream, to: &TcpStream) {
+fn pipe(from: &TcpStream, to: &TcpStream, shared: &Arc<Shared>) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
+    let shared = shared.clone();
     thread::spawn(move || {
-        let _ = io::copy(&mut from, &mut to);
+        let mut buffer = [0; 16 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buffer) {
+            let delay = shared.delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "the delay is what this proxy simulates, not a synchronization"
+                )]
+                thread::sleep(Duration::from_millis(delay));
+            }
+            if to.write_all(&buffer[..n]).is_err() {
+                break;
+            }
+        }
         let _ = to.shutdown(Shutdown::Both);
         let _ = from.shutdown(Shutdown::Both);
     });

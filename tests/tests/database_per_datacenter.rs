@@ -224,6 +224,25 @@ fn one_view_over_every_datacenter_survives_a_cut_and_no_metadata_leaves_its_data
     // Inside ams1 nothing depends on the WAN.
     ams1.deploy("registry.example.com/shop/api:ams1-2");
 
+    // A WAN that stalls past the deadline is as unreachable as a cut one, and the view
+    // still answers within about the deadline.
+    wan.restore();
+    wait_for("ams1 in the view again", Duration::from_secs(20), || {
+        runtime.block_on(view(&endpoints)).1.is_empty()
+    })
+    .expect("the view heals");
+    wan.delay(Duration::from_secs(5));
+    let asked = Instant::now();
+    let (services, unreachable) = runtime.block_on(view(&endpoints));
+    assert!(
+        asked.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(services.len(), 1, "{services:?}");
+    assert_eq!(unreachable.len(), 1, "{unreachable:?}");
+    assert_eq!(unreachable[0].0, "ams1");
+
     wan.restore();
     let mut seen = Vec::new();
     wait_for("ams1 in the view again", Duration::from_secs(20), || {
