@@ -55,6 +55,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let addresses = &identity.management;
+    if addresses.is_empty() {
+        // Reading and saving an identity refuse an empty list; this is only a last guard.
+        tracing::error!("no management address to link to: run with --management");
+        return;
+    }
     let mut backoff = new_backoff();
     let mut current = 0;
     let mut failed_in_a_row = 0;
