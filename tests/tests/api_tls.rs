@@ -124,21 +124,15 @@ fn an_operators_certificate_serves_and_client_certificates_are_required() {
     assert!(server.process.ready.get("api_ca_file").is_none());
     let token = server.admin_token();
     let bearer = format!("authorization: Bearer {token}");
+    let with_client_certificate = ["-cacert", &trust, "-cert", &cert, "-key", &key];
 
     let with_certificate = grpcurl_in(
         dir.path(),
         &[
-            "-cacert",
-            &trust,
-            "-cert",
-            &cert,
-            "-key",
-            &key,
-            "-H",
-            &bearer,
-            &server.api,
-            LIST,
-        ],
+            &with_client_certificate[..],
+            &["-H", &bearer, &server.api, LIST],
+        ]
+        .concat(),
     );
     assert!(
         with_certificate.status.success(),
@@ -148,16 +142,7 @@ fn an_operators_certificate_serves_and_client_certificates_are_required() {
     // A client certificate opens the connection; the token still says who calls.
     let without_token = grpcurl_in(
         dir.path(),
-        &[
-            "-cacert",
-            &trust,
-            "-cert",
-            &cert,
-            "-key",
-            &key,
-            &server.api,
-            LIST,
-        ],
+        &[&with_client_certificate[..], &[&server.api, LIST]].concat(),
     );
     assert!(
         both(&without_token).contains("Unauthenticated"),

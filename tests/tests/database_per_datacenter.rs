@@ -27,11 +27,6 @@ struct Datacenter {
     agent: Process,
 }
 
-fn call(server: &Management, token: &str, method: &str, body: &Value) -> Result<Value, String> {
-    // This datacenter's own operators call from inside it, over TLS with its CA.
-    server.call(token, method, body)
-}
-
 impl Datacenter {
     fn start(name: &'static str) -> Self {
         let config = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -72,15 +67,17 @@ impl Datacenter {
             ),
         ];
         for (method, body) in setup {
-            call(&server, &admin, method, &body).unwrap_or_else(|e| panic!("{method}: {e}"));
+            server
+                .call(&admin, method, &body)
+                .unwrap_or_else(|e| panic!("{method}: {e}"));
         }
-        let join = call(
-            &server,
-            &admin,
-            "DatacenterService/CreateJoinToken",
-            &json!({"datacenter": format!("datacenters/{name}")}),
-        )
-        .expect("join token");
+        let join = server
+            .call(
+                &admin,
+                "DatacenterService/CreateJoinToken",
+                &json!({"datacenter": format!("datacenters/{name}")}),
+            )
+            .expect("join token");
         let agent = agent(
             tempfile::tempdir().expect("dir"),
             &kubeconfig,
@@ -103,7 +100,8 @@ impl Datacenter {
     /// instance.
     fn deploy(&self, image: &str) {
         let ok = |method: &str, body: Value| {
-            call(&self.server, &self.admin, method, &body)
+            self.server
+                .call(&self.admin, method, &body)
                 .unwrap_or_else(|e| panic!("{} {method}: {e}", self.name))
         };
         ok(

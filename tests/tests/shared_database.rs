@@ -24,12 +24,10 @@ fn service(dc: &str) -> String {
     format!("tenants/acme/projects/shop-{dc}/environments/production/services/api")
 }
 
-fn call(server: &Management, token: &str, method: &str, body: &Value) -> Result<Value, String> {
-    server.call(token, method, body)
-}
-
 fn ok(server: &Management, token: &str, method: &str, body: Value) -> Value {
-    call(server, token, method, &body).unwrap_or_else(|e| panic!("{method}: {e}"))
+    server
+        .call(token, method, &body)
+        .unwrap_or_else(|e| panic!("{method}: {e}"))
 }
 
 /// Waits until `deployment` is DEPLOYED, as `server` sees it.
@@ -39,13 +37,13 @@ fn wait_deployed(server: &Management, token: &str, deployment: &str) {
         &format!("{deployment} to be DEPLOYED"),
         Duration::from_secs(90),
         || {
-            last = call(
-                server,
-                token,
-                "DeploymentService/GetDeployment",
-                &json!({"name": deployment}),
-            )
-            .unwrap_or(Value::Null);
+            last = server
+                .call(
+                    token,
+                    "DeploymentService/GetDeployment",
+                    &json!({"name": deployment}),
+                )
+                .unwrap_or(Value::Null);
             last["status"] == "DEPLOYMENT_STATUS_DEPLOYED"
         },
     )
@@ -53,9 +51,11 @@ fn wait_deployed(server: &Management, token: &str, deployment: &str) {
 }
 
 /// Two instances started from the shared-database deploy file on the database at `url`,
-/// sharing the key file in `shared`, and the bootstrap admin's token (one of them made it).
-fn two_instances(url: &str, shared: &Path) -> (Management, Management, String) {
-    let key_file = shared.join("ca.key");
+/// sharing one key file (read only at start), and the bootstrap admin's token (one of them
+/// made it).
+fn two_instances(url: &str) -> (Management, Management, String) {
+    let shared = tempfile::tempdir().expect("dir");
+    let key_file = shared.path().join("ca.key");
     let env = [
         ("OUTPOST_STORE__URL", url),
         ("OUTPOST_CA__KEY_FILE", key_file.to_str().expect("utf-8")),
@@ -92,8 +92,7 @@ fn linked_through(agent: &Process, gateway: &str) -> bool {
 fn agents_move_to_the_surviving_instance_and_its_rollouts_finish_there() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let url = runtime.block_on(outpost_store::testing::fresh_postgres_url());
-    let shared = tempfile::tempdir().expect("dir");
-    let (a, b, admin) = two_instances(&url, shared.path());
+    let (a, b, admin) = two_instances(&url);
 
     ok(
         &a,
@@ -332,8 +331,7 @@ fn postgres(command: &str, dir: &str) {
 #[test]
 fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
     let (url, pg_dir) = own_postgres();
-    let shared = tempfile::tempdir().expect("dir");
-    let (a, b, admin) = two_instances(&url, shared.path());
+    let (a, b, admin) = two_instances(&url);
     ok(
         &a,
         &admin,
@@ -365,7 +363,7 @@ fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
                     wait_for(
                         &format!("write {id} acknowledged"),
                         Duration::from_secs(60),
-                        || match call(server, admin, "ApiTokenService/CreateApiToken", &body) {
+                        || match server.call(admin, "ApiTokenService/CreateApiToken", &body) {
                             Ok(_) => true,
                             Err(e) => {
                                 assert!(e.contains("Unavailable"), "{id}: {e}");

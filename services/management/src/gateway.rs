@@ -61,11 +61,12 @@ pub async fn serve(
     catalog: Arc<Catalog>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let tls = acceptor::switch(&store, &authority).await?;
+    let (tls, revoked) = acceptor::switch(&store, &authority).await?;
     let refresher = tokio::spawn(acceptor::refresh_on_revocation(
         store.clone(),
         authority.clone(),
         tls.clone(),
+        revoked,
         shutdown.clone(),
     ));
     let incoming = crate::tls::incoming(listener, tls, "agent", shutdown.clone());

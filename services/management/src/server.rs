@@ -145,7 +145,7 @@ pub async fn serve_api(
         Some(tls) => {
             let incoming = crate::tls::incoming(
                 listener,
-                TlsSwitch::new(tls, 0),
+                TlsSwitch::new(tls),
                 "API client",
                 shutdown.clone(),
             );

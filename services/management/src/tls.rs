@@ -19,17 +19,17 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const ACCEPT_QUEUE: usize = 256;
 
 /// The current server configuration, replaced as a whole (the gateway's, when its revocations
-/// change).
+/// change); a handshake uses the one current when it starts.
 #[derive(Debug)]
 pub struct TlsSwitch {
-    config: RwLock<(Arc<ServerConfig>, usize)>,
+    config: RwLock<Arc<ServerConfig>>,
 }
 
 impl TlsSwitch {
-    /// Starts with `config`, which was built with `revoked` revocations (0 if it has none).
-    pub fn new(config: Arc<ServerConfig>, revoked: usize) -> Arc<Self> {
+    /// Starts with `config`.
+    pub fn new(config: Arc<ServerConfig>) -> Arc<Self> {
         Arc::new(Self {
-            config: RwLock::new((config, revoked)),
+            config: RwLock::new(config),
         })
     }
 
@@ -37,24 +37,15 @@ impl TlsSwitch {
         self.config
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0
             .clone()
     }
 
-    /// How many revocations the current configuration was built with.
-    pub fn revoked_count(&self) -> usize {
-        self.config
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .1
-    }
-
     /// Replaces the configuration for every handshake from now on.
-    pub fn replace(&self, config: Arc<ServerConfig>, count: usize) {
+    pub fn replace(&self, config: Arc<ServerConfig>) {
         *self
             .config
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = (config, count);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
     }
 }
 

@@ -333,28 +333,21 @@ impl DeploymentService for DeploymentApi {
             let store = api.store().clone();
             // Subscribed before the first read, so no change can fall in between.
             let changes = store.subscribe();
-            let (first, datacenter) = {
+            let datacenter = {
                 let mut reader = api.reader().await?;
-                let first = reader.deployment_get(&name).await?;
-                let env = reader
+                // A missing deployment is named as such, not by its environment.
+                reader.deployment_get(&name).await?;
+                reader
                     .environment_get(&name.service_name().environment_name())
-                    .await?;
-                (first, env.datacenter)
+                    .await?
+                    .datacenter
             };
-            let first: pb::Deployment = reach::wire(
-                first,
-                reach::of_datacenter(&store, &datacenter).await?.as_ref(),
-            );
-            let placed = datacenter.clone();
-            let read = move |store: outpost_store::Store| {
-                let (name, datacenter) = (name.clone(), placed.clone());
-                Box::pin(async move {
-                    let deployment = store.reader().await?.deployment_get(&name).await?;
-                    let unreachable = reach::of_datacenter(&store, &datacenter).await?;
-                    Ok(reach::wire(deployment, unreachable.as_ref()))
-                })
-                    as futures::future::BoxFuture<'static, Result<pb::Deployment, ApiError>>
-            };
+            let read = reach::watched(datacenter.clone(), move |store: outpost_store::Store| {
+                let name = name.clone();
+                Box::pin(async move { Ok(store.reader().await?.deployment_get(&name).await?) })
+                    as futures::future::BoxFuture<'static, Result<_, ApiError>>
+            });
+            let first: pb::Deployment = read(store.clone()).await?;
             Ok(watch(
                 store,
                 changes,

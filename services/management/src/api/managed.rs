@@ -379,22 +379,15 @@ impl ManagedServiceService for ManagedApi {
                 let env = reader.environment_get(&name.environment_name()).await?;
                 (first, env.datacenter)
             };
-            let first: pb::ManagedService = reach::wire(
-                first,
-                reach::of_datacenter(&store, &datacenter).await?.as_ref(),
-            );
             // Followed by uid, so the watch of a deletion ends with DELETED (the name no longer
             // finds a deleted service, and may name a new one).
-            let uid = first.uid.clone();
-            let placed = datacenter.clone();
-            let read = move |store: Store| {
-                let (uid, datacenter) = (uid.clone(), placed.clone());
-                Box::pin(async move {
-                    let managed = store.reader().await?.managed_get_by_uid(&uid).await?;
-                    let unreachable = reach::of_datacenter(&store, &datacenter).await?;
-                    Ok(reach::wire(managed, unreachable.as_ref()))
-                }) as BoxFuture<'static, Result<pb::ManagedService, ApiError>>
-            };
+            let uid = first.meta.uid.clone();
+            let read = reach::watched(datacenter.clone(), move |store: Store| {
+                let uid = uid.clone();
+                Box::pin(async move { Ok(store.reader().await?.managed_get_by_uid(&uid).await?) })
+                    as BoxFuture<'static, Result<_, ApiError>>
+            });
+            let first: pb::ManagedService = read(store.clone()).await?;
             Ok(watch(
                 store,
                 changes,

@@ -2,6 +2,7 @@
 //! that its change waits (the message replaces the one of an operation under way, which
 //! would otherwise read as progress). Nothing fails or is deleted for it.
 
+use futures::future::BoxFuture;
 use outpost_domain::{DatacenterName, EnvironmentName, Timestamp, observed::Unreachable};
 use outpost_proto::{convert::datacenter_unreachable, management::v1 as pb};
 use outpost_store::{Store, prelude::*};
@@ -95,6 +96,28 @@ pub(crate) fn wire<D: Busy, W: From<D> + Placed>(
     let mut out = W::from(resource);
     mark(&mut out, unreachable, in_progress);
     out
+}
+
+/// A watch's read of a resource placed in `datacenter`: `fetch` it, then mark it as
+/// [`wire`] does, so every message of the watch says whether its datacenter is reachable.
+pub(crate) fn watched<D, W, F>(
+    datacenter: DatacenterName,
+    fetch: F,
+) -> impl Fn(Store) -> BoxFuture<'static, Result<W, ApiError>> + Send + Sync + 'static
+where
+    D: Busy + Send + 'static,
+    W: From<D> + Placed + Send + 'static,
+    F: Fn(Store) -> BoxFuture<'static, Result<D, ApiError>> + Send + Sync + 'static,
+{
+    move |store| {
+        let fetched = fetch(store.clone());
+        let datacenter = datacenter.clone();
+        Box::pin(async move {
+            let resource = fetched.await?;
+            let unreachable = of_datacenter(&store, &datacenter).await?;
+            Ok(wire(resource, unreachable.as_ref()))
+        })
+    }
 }
 
 /// Marks `out` when its datacenter is `unreachable`; `in_progress` when an operation of it

@@ -14,10 +14,14 @@ use tokio_util::sync::CancellationToken;
 use super::Authority;
 use crate::tls::TlsSwitch;
 
-/// A switch holding the configuration with the store's current revocations.
-pub async fn switch(store: &Store, authority: &Authority) -> anyhow::Result<Arc<TlsSwitch>> {
+/// A switch holding the configuration with the store's current revocations, and how many
+/// revocations that is.
+pub async fn switch(
+    store: &Store,
+    authority: &Authority,
+) -> anyhow::Result<(Arc<TlsSwitch>, usize)> {
     let (config, revoked) = build(store, authority).await?;
-    Ok(TlsSwitch::new(config, revoked))
+    Ok((TlsSwitch::new(config), revoked))
 }
 
 /// How often the revocation list is re-signed even without revocations (it has a validity
@@ -52,11 +56,13 @@ async fn build(store: &Store, authority: &Authority) -> anyhow::Result<(Arc<Serv
     Ok((config, revoked.len()))
 }
 
-/// Rebuilds the configuration when a change notice may mean a revocation, and hourly.
+/// Rebuilds the configuration when a change notice may mean a revocation, and hourly;
+/// `revoked` is how many revocations the current configuration was built with.
 pub async fn refresh_on_revocation(
     store: Store,
     authority: Arc<Authority>,
     tls: Arc<TlsSwitch>,
+    mut revoked: usize,
     shutdown: CancellationToken,
 ) {
     let mut changes = store.subscribe();
@@ -74,9 +80,12 @@ pub async fn refresh_on_revocation(
                 continue;
             }
         };
-        if forced || count != tls.revoked_count() {
+        if forced || count != revoked {
             match build(&store, &authority).await {
-                Ok((config, count)) => tls.replace(config, count),
+                Ok((config, count)) => {
+                    tls.replace(config);
+                    revoked = count;
+                }
                 Err(e) => tracing::error!(
                     error = format!("{e:#}"),
                     "rebuilding the gateway TLS configuration failed"
