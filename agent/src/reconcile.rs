@@ -16,6 +16,7 @@ use outpost_domain::{
     observed::{AgentReport, BuildOutcome, ManagedReport, WorkloadStatus},
     provider::Run,
 };
+use outpost_proto::agent::v1::ClusterReach;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -416,6 +417,7 @@ pub async fn run(
     ceph: Option<Ceph>,
     mut desired_changed: watch::Receiver<(i64, String)>,
     outbox: Arc<Notify>,
+    cluster_reach: watch::Sender<ClusterReach>,
     shutdown: CancellationToken,
 ) {
     let mut traceparent = String::new();
@@ -424,10 +426,11 @@ pub async fn run(
     loop {
         let span = tracing::info_span!("reconcile", revision = tracing::field::Empty);
         outpost_telemetry::continue_trace(&span, &std::mem::take(&mut traceparent));
-        let next = match pass(&state, &cluster, &buckets, &mut stalls, &outbox)
+        let outcome = pass(&state, &cluster, &buckets, &mut stalls, &outbox)
             .instrument(span)
-            .await
-        {
+            .await;
+        note_reach(&cluster_reach, &outcome);
+        let next = match outcome {
             Ok(true) => BUSY_RESYNC,
             Ok(false) => RESYNC,
             Err(e) => {
@@ -446,6 +449,39 @@ pub async fn run(
             _ = tokio::time::sleep(next) => {}
         }
     }
+}
+
+/// Whether the cluster's API server answered the pass: a pass that got through, or failed
+/// for any reason but an unanswered call, says it does. Only a change is sent on.
+fn note_reach(reach: &watch::Sender<ClusterReach>, outcome: &anyhow::Result<bool>) {
+    let unanswered = match outcome {
+        Ok(_) => None,
+        Err(e) => e
+            .chain()
+            .filter_map(|cause| cause.downcast_ref::<kube::Error>())
+            .find(|k| crate::drivers::kube::is_unanswered(k)),
+    };
+    reach.send_if_modified(|current| match (unanswered, &current.unreachable_since) {
+        (None, None) => false,
+        (None, Some(_)) => {
+            tracing::info!("the cluster's API server answers again");
+            *current = ClusterReach::default();
+            true
+        }
+        (Some(e), since) => {
+            // A newer wording of the same failure is sent with the next change, not alone.
+            let newly = since.is_none();
+            current.error = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": ");
+            if newly {
+                tracing::warn!(error = %current.error, "the cluster's API server does not answer; changes wait until it does");
+                current.unreachable_since = Some(std::time::SystemTime::now().into());
+            }
+            newly
+        }
+    });
 }
 
 /// One pass; true when a rollout, build or managed-service operation is still under way.

@@ -5,6 +5,7 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use outpost_proto::agent::v1::ClusterReach;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -126,11 +127,13 @@ pub async fn run(
     let (capacity_tx, capacity) =
         tokio::sync::watch::channel(measure(&cluster, ceph.as_ref()).await);
     let (connected, _) = tokio::sync::watch::channel(false);
+    let (cluster_reach, reach) = tokio::sync::watch::channel(ClusterReach::default());
     let outbox = Arc::new(tokio::sync::Notify::new());
     let handles = link::stream::LinkHandles {
         desired,
         outbox: outbox.clone(),
         capacity,
+        cluster: reach,
         connected,
         logs: PodLogs::new(client),
     };
@@ -148,6 +151,7 @@ pub async fn run(
         ceph.clone(),
         desired_changed,
         outbox,
+        cluster_reach,
         shutdown.clone(),
     ));
     let measuring = shutdown.clone();

@@ -37,10 +37,17 @@ pub fn datacenter_unreachable(
     u: &outpost_domain::observed::Unreachable,
     waiting: bool,
 ) -> pb::DatacenterUnreachable {
+    use pb::datacenter_unreachable::Cause;
     pb::DatacenterUnreachable {
         datacenter: u.datacenter.to_string(),
         last_seen_time: u.last_seen.map(timestamp),
         message: u.message(waiting),
+        cause: match u.cluster {
+            Some(_) => Cause::Cluster,
+            None => Cause::Agent,
+        }
+        .into(),
+        cluster_unreachable_since: u.cluster.as_ref().map(|c| timestamp(c.since)),
     }
 }
 

@@ -1,12 +1,13 @@
 //! The central control plane shape: the agent does not run inside the cluster it drives; its
 //! kubeconfig points at a Kubernetes API server elsewhere, reached here only through a proxy
 //! (the link between the central site and the datacenter's cluster). With that link cut the
-//! agent keeps retrying, nothing in the cluster is deleted or changed, and the change made
-//! meanwhile is applied once the link is back.
+//! agent keeps retrying, the datacenter shows its cluster unreachable (and every resource
+//! there says it waits for it), nothing in the cluster is deleted or changed, and the change
+//! made meanwhile is applied once the link is back.
 
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
-use outpost_e2e::{Management, agent, cluster, kubectl, proxy::Proxy, wait_for};
+use outpost_e2e::{Management, Process, bin, cluster, kubectl, proxy::Proxy, wait_for};
 use serde_json::{Value, json};
 
 const SERVICE: &str = "tenants/acme/projects/shop/environments/production/services/web";
@@ -48,9 +49,56 @@ fn image_in_cluster(kubeconfig: &std::path::Path, home: &std::path::Path) -> Str
         .unwrap_or_default()
 }
 
+/// The settings of an agent environment file, each one the agent knows (an unknown name
+/// would be silently ignored by it, so a typo must fail here).
+fn agent_settings(file: &Path) -> Vec<(String, String)> {
+    let help = std::process::Command::new(bin("outpost-agent"))
+        .args(["run", "--help"])
+        .output()
+        .expect("outpost-agent runs");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned()
+        + &String::from_utf8_lossy(
+            &std::process::Command::new(bin("outpost-agent"))
+                .arg("--help")
+                .output()
+                .expect("outpost-agent runs")
+                .stdout,
+        );
+    let text = std::fs::read_to_string(file).expect("the environment file");
+    let settings: Vec<(String, String)> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not NAME=value: {l}"));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    for (name, _) in &settings {
+        assert!(
+            help.contains(&format!("[env: {name}=")),
+            "{}: the agent has no setting {name}",
+            file.display()
+        );
+    }
+    assert!(!settings.is_empty(), "{} sets nothing", file.display());
+    settings
+}
+
 #[test]
-fn a_cut_to_the_remote_api_server_deletes_nothing_and_the_change_lands_when_it_heals() {
-    let server = Management::start(&[]).expect("management starts");
+fn a_cut_to_the_remote_api_server_shows_deletes_nothing_and_the_change_lands_when_it_heals() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/central-control-plane");
+    let server = Management::start_from(
+        &deploy.join("management.toml"),
+        &[("OUTPOST_API__TLS__HOSTNAMES", r#"["127.0.0.1"]"#)],
+    )
+    .expect("management starts from the deploy file");
+    assert_eq!(
+        server.process.ready["api_tls"], true,
+        "the file puts the API behind TLS"
+    );
     let admin = server.admin_token();
     let ok = |method: &str, body: Value| {
         server
@@ -95,15 +143,33 @@ fn a_cut_to_the_remote_api_server_deletes_nothing_and_the_change_lands_when_it_h
         "DatacenterService/CreateJoinToken",
         json!({"datacenter": "datacenters/dc1"}),
     );
-    let agent = agent(
+    // The agent from the deploy folder's environment file; only where things are on this
+    // machine (its state, the kubeconfig, the gateway's port) is the test's.
+    let settings = agent_settings(&deploy.join("agent-fra1.env"));
+    let env: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let agent = Process::start(
+        "outpost-agent",
         tempfile::tempdir().expect("dir"),
-        &remote,
-        Some((
+        &[
+            "--state-dir",
+            "state",
+            "run",
+            "--kubeconfig",
+            remote.to_str().expect("utf-8"),
+            "--management",
             &server.gateway,
+            "--token",
             join["token"].as_str().expect("token"),
+            "--ca-fingerprint",
             join["caFingerprint"].as_str().expect("fingerprint"),
-        )),
-    );
+        ],
+        &env,
+        3,
+    )
+    .expect("agent starts");
     let first = ok("DeploymentService/DeployService", json!({"name": SERVICE}));
     wait_deployed(&server, &admin, first["name"].as_str().expect("name"));
     let home = tempfile::tempdir().expect("kubectl home");
@@ -118,12 +184,31 @@ fn a_cut_to_the_remote_api_server_deletes_nothing_and_the_change_lands_when_it_h
         json!({"service": {"name": SERVICE, "image": "registry.example.com/shop/web:2"}, "update_mask": {"paths": ["image"]}}),
     );
     let second = ok("DeploymentService/DeployService", json!({"name": SERVICE}));
+    // The datacenter shows its cluster unreachable, a state of its own: the agent is still
+    // linked, and nothing says a service failed.
+    let mut datacenter = Value::Null;
     wait_for(
-        "the agent to try the cut API server",
+        "datacenter dc1 to show its cluster unreachable",
         Duration::from_secs(30),
-        || agent.log().contains("reconcile pass failed"),
+        || {
+            datacenter = ok(
+                "DatacenterService/GetDatacenter",
+                json!({"name": "datacenters/dc1"}),
+            );
+            datacenter["agent"]["cluster"]["state"] == "STATE_UNREACHABLE"
+        },
     )
-    .expect("the agent keeps reconciling");
+    .unwrap_or_else(|e| panic!("{e}: {datacenter}"));
+    let agent_status = &datacenter["agent"];
+    assert_eq!(agent_status["state"], "STATE_CONNECTED", "{datacenter}");
+    assert!(
+        agent_status["cluster"]["unreachableSince"].is_string()
+            && !agent_status["cluster"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+        "{datacenter}"
+    );
     // Nothing was deleted or changed behind the cut, and the deploy waits, not fails.
     assert_eq!(
         image_in_cluster(&direct, home.path()),
@@ -137,9 +222,30 @@ fn a_cut_to_the_remote_api_server_deletes_nothing_and_the_change_lands_when_it_h
         waiting["status"], "DEPLOYMENT_STATUS_DEPLOYING",
         "{waiting}"
     );
+    let service = ok("ServiceService/GetService", json!({"name": SERVICE}));
+    for (what, resource) in [("deployment", &waiting), ("service", &service)] {
+        let notice = &resource["datacenterUnreachable"];
+        assert_eq!(notice["cause"], "CAUSE_CLUSTER", "{what}: {resource}");
+        assert!(
+            notice["message"].as_str().is_some_and(|m| m.starts_with(
+                "Waiting for datacenter dc1, whose agent cannot reach its Kubernetes API server since"
+            )),
+            "{what}: {resource}"
+        );
+    }
 
     link.restore();
     wait_deployed(&server, &admin, second["name"].as_str().expect("name"));
+    let datacenter = ok(
+        "DatacenterService/GetDatacenter",
+        json!({"name": "datacenters/dc1"}),
+    );
+    assert_eq!(
+        datacenter["agent"]["cluster"]["state"], "STATE_REACHABLE",
+        "{datacenter}"
+    );
+    let service = ok("ServiceService/GetService", json!({"name": SERVICE}));
+    assert!(service["datacenterUnreachable"].is_null(), "{service}");
     assert_eq!(
         image_in_cluster(&direct, home.path()),
         "registry.example.com/shop/web:2"
@@ -147,8 +253,15 @@ fn a_cut_to_the_remote_api_server_deletes_nothing_and_the_change_lands_when_it_h
 
     // The agent's own line for the cut, and kube-rs's for each request that could not be sent.
     agent
-        .stop(&["reconcile pass failed", "capacity", "kube_client"])
+        .stop(&[
+            "reconcile pass failed",
+            "does not answer",
+            "capacity",
+            "kube_client",
+        ])
         .expect("agent stops");
     sim.stop(&[]).expect("sim stops");
-    server.stop(&[]).expect("management stops");
+    server
+        .stop(&["cannot reach its cluster"])
+        .expect("management stops");
 }

@@ -62,6 +62,7 @@ async fn attach(
             stored_revision: 0,
             agent_version: "test".into(),
             capacity: None,
+            cluster: None,
         })),
     };
     let mut client = pb::agent_link_service_client::AgentLinkServiceClient::new(channel);
@@ -270,6 +271,7 @@ fn a_silent_agent_is_dropped_even_while_other_datacenters_change() {
                     stored_revision: 0,
                     agent_version: "silent".into(),
                     capacity: None,
+                    cluster: None,
                 })),
             };
             // The outbound stream stays open but carries nothing after hello.

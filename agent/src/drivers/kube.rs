@@ -356,6 +356,12 @@ impl KubeCluster {
     }
 }
 
+/// Whether a call failed for want of an answer from the API server (it cannot be connected
+/// to, or the connection broke), as opposed to an answer refusing it.
+pub fn is_unanswered(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_))
+}
+
 fn ignore_missing<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> {
     match result {
         Ok(_) => Ok(()),

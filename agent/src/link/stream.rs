@@ -41,6 +41,8 @@ pub struct LinkHandles {
     pub outbox: std::sync::Arc<Notify>,
     /// The cluster's capacity, as last measured.
     pub capacity: watch::Receiver<pb::Capacity>,
+    /// Whether the cluster's API server answers, as the last reconcile pass found.
+    pub cluster: watch::Receiver<pb::ClusterReach>,
     /// Set while a stream is open.
     pub connected: watch::Sender<bool>,
     /// Reads the pod logs the management side asks for.
@@ -122,6 +124,7 @@ async fn session(
         stored_revision: state.stored_revision().await?,
         agent_version: crate::VERSION.into(),
         capacity: Some(*handles.capacity.borrow()),
+        cluster: Some(handles.cluster.borrow().clone()),
     };
     outbound.send(message(Out::Hello(hello))).await?;
     let mut inbound = client
@@ -139,9 +142,11 @@ async fn session(
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut renewal = tokio::time::interval(RENEWAL_CHECK);
     let mut outbox_poll = tokio::time::interval(Duration::from_secs(1));
-    // Hello carried the capacity so far; later measurements follow when they differ.
+    // Hello carried the capacity and the cluster's reach so far; changes follow.
     let mut capacity = handles.capacity.clone();
     capacity.mark_unchanged();
+    let mut cluster = handles.cluster.clone();
+    cluster.mark_unchanged();
     loop {
         // Keep the report window full: resends after a reconnect start from the oldest
         // unacknowledged entry, because `sent` starts at zero.
@@ -181,6 +186,10 @@ async fn session(
             Ok(()) = capacity.changed() => {
                 let measured = *capacity.borrow_and_update();
                 outbound.send(message(Out::Capacity(measured))).await?;
+            }
+            Ok(()) = cluster.changed() => {
+                let reach = cluster.borrow_and_update().clone();
+                outbound.send(message(Out::Cluster(reach))).await?;
             }
             _ = heartbeat.tick() => outbound.send(message(Out::Heartbeat(pb::Heartbeat {}))).await?,
             _ = handles.outbox.notified() => {}

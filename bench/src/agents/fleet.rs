@@ -140,6 +140,7 @@ impl Link {
                     memory_bytes: 256 << 30,
                     ..Default::default()
                 }),
+                cluster: None,
             })))
             .await?;
         let mut inbound = client

@@ -91,30 +91,62 @@ pub fn link_is_live(connected: bool, last_seen: Timestamp, now: Timestamp) -> bo
     connected && now.0.saturating_sub(last_seen.0) < LINK_FRESHNESS_MS
 }
 
-/// A datacenter whose agent is not linked now, as every resource placed there says. Nothing
-/// fails or is deleted for it: changes wait in the desired state and are applied when it
-/// reconnects, and what it last reported is shown as stale.
+/// A datacenter that cannot be reached now, as every resource placed there says: its agent
+/// is not linked, or it is but cannot reach the cluster's API server. Nothing fails or is
+/// deleted for it: changes wait in the desired state and are applied when it is reachable
+/// again, and what was last observed is shown as stale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unreachable {
     /// The datacenter.
     pub datacenter: DatacenterName,
     /// When its agent was last heard from; `None` if it never was.
     pub last_seen: Option<Timestamp>,
+    /// Set when the agent is linked but cannot reach its cluster.
+    pub cluster: Option<ClusterCut>,
+}
+
+/// An agent that cannot reach its cluster's API server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterCut {
+    /// Since when.
+    pub since: Timestamp,
+    /// Its last failure, for a person.
+    pub error: String,
+}
+
+/// What the management side knows of a datacenter's agent, to judge whether it is reachable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentReach {
+    /// Its link is open.
+    pub connected: bool,
+    /// When it was last heard from.
+    pub last_seen: Timestamp,
+    /// Set while it says it cannot reach its cluster.
+    pub cluster: Option<ClusterCut>,
 }
 
 impl Unreachable {
-    /// The datacenter's state from its agent's link (`(connected, last_seen)`, `None` with
-    /// no agent enrolled): `None` while the link is live.
+    /// The datacenter's state from its agent (`None` with no agent enrolled): `None` while
+    /// the link is live and the agent reaches its cluster.
     pub fn of(
         datacenter: &DatacenterName,
-        agent: Option<(bool, Timestamp)>,
+        agent: Option<AgentReach>,
         now: Timestamp,
     ) -> Option<Self> {
+        let last_seen = agent
+            .as_ref()
+            .map(|a| a.last_seen)
+            .filter(|seen| seen.0 > 0);
         match agent {
-            Some((connected, last_seen)) if link_is_live(connected, last_seen, now) => None,
+            Some(a) if link_is_live(a.connected, a.last_seen, now) => a.cluster.map(|cut| Self {
+                datacenter: datacenter.clone(),
+                last_seen,
+                cluster: Some(cut),
+            }),
             _ => Some(Self {
                 datacenter: datacenter.clone(),
-                last_seen: agent.map(|(_, seen)| seen).filter(|seen| seen.0 > 0),
+                last_seen,
+                cluster: None,
             }),
         }
     }
@@ -123,6 +155,19 @@ impl Unreachable {
     /// way and waits for the datacenter; otherwise what is shown of it may be out of date.
     pub fn message(&self, waiting: bool) -> String {
         let dc = &self.datacenter.datacenter;
+        if let Some(cut) = &self.cluster {
+            let since = rfc3339(cut.since);
+            return if waiting {
+                format!(
+                    "Waiting for datacenter {dc}, whose agent cannot reach its Kubernetes API server since {since} ({}); the change is kept and applied when it answers again.",
+                    cut.error
+                )
+            } else {
+                format!(
+                    "Datacenter {dc}'s Kubernetes API server cannot be reached by its agent since {since}; what was last observed is shown and may be out of date."
+                )
+            };
+        }
         match (self.last_seen, waiting) {
             (Some(seen), true) => format!(
                 "Waiting for datacenter {dc}, unreachable since {}; the change is kept and applied when it reconnects.",
@@ -165,16 +210,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_datacenter_is_unreachable_unless_its_link_is_live() {
+    fn a_datacenter_is_unreachable_unless_its_link_is_live_and_its_cluster_answers() {
         let dc = DatacenterName::parse("datacenters/fra1").expect("name");
         let now = Timestamp(1_800_000_000_000);
         let recent = Timestamp(now.0 - 1_000);
-        assert_eq!(Unreachable::of(&dc, Some((true, recent)), now), None);
-        let gone = Unreachable::of(&dc, Some((false, recent)), now).expect("disconnected");
+        let agent = |connected, last_seen| AgentReach {
+            connected,
+            last_seen,
+            cluster: None,
+        };
+        assert_eq!(Unreachable::of(&dc, Some(agent(true, recent)), now), None);
+        let gone = Unreachable::of(&dc, Some(agent(false, recent)), now).expect("disconnected");
         assert_eq!(gone.last_seen, Some(recent));
         let silent = Timestamp(now.0 - LINK_FRESHNESS_MS - 1);
         assert!(
-            Unreachable::of(&dc, Some((true, silent)), now).is_some(),
+            Unreachable::of(&dc, Some(agent(true, silent)), now).is_some(),
             "open but silent"
         );
         let never = Unreachable::of(&dc, None, now).expect("no agent");
@@ -190,5 +240,34 @@ mod tests {
         assert!(gone.message(false).contains("may be out of date"));
         assert!(never.message(true).contains("has not connected yet"));
         assert!(never.message(false).contains("no agent connected yet"));
+
+        let cut = ClusterCut {
+            since: Timestamp(now.0 - 60_000),
+            error: "connection refused".into(),
+        };
+        let linked_but_cut = AgentReach {
+            cluster: Some(cut.clone()),
+            ..agent(true, recent)
+        };
+        let unreachable = Unreachable::of(&dc, Some(linked_but_cut.clone()), now).expect("cut");
+        assert_eq!(unreachable.cluster, Some(cut));
+        let waiting = unreachable.message(true);
+        assert!(
+            waiting.contains("cannot reach its Kubernetes API server since 2027-01-15T07:59:00Z (connection refused)")
+                && waiting.ends_with("applied when it answers again."),
+            "{waiting}"
+        );
+        assert!(unreachable.message(false).contains("may be out of date"));
+        // Not linked at all: that is what a person must hear first.
+        let both = Unreachable::of(
+            &dc,
+            Some(AgentReach {
+                connected: false,
+                ..linked_but_cut
+            }),
+            now,
+        )
+        .expect("disconnected");
+        assert_eq!(both.cluster, None);
     }
 }

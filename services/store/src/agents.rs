@@ -174,6 +174,20 @@ pub struct AgentRecord {
     pub storage_used_bytes: i64,
     /// 1 when the agent can make buckets.
     pub object_storage: i64,
+    /// Since when the agent has not reached its cluster's API server (unix ms); 0 while it
+    /// does.
+    pub cluster_unreachable_since: i64,
+    /// Its last failure to reach it.
+    pub cluster_error: String,
+}
+
+/// Whether an agent reaches its cluster's API server, as it last said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterReach {
+    /// Since when it has not; `None` while it does.
+    pub unreachable_since: Option<Timestamp>,
+    /// Its last failure to reach it.
+    pub error: String,
 }
 
 /// What an agent says its datacenter can offer, when it connects.
@@ -193,7 +207,7 @@ pub struct AgentCapacity {
 
 const AGENT_COLUMNS: &str = "datacenter, serial, not_after, enroll_time, connected, last_seen, agent_version, \
                              stored_revision, cpu_millis, memory_bytes, report_sequence, storage_bytes, \
-                             storage_used_bytes, object_storage";
+                             storage_used_bytes, object_storage, cluster_unreachable_since, cluster_error";
 
 async fn agent_get(conn: &mut AnyConnection, dc: &str) -> Result<Option<AgentRecord>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -471,6 +485,7 @@ impl Store {
         agent_version: &str,
         stored_revision: i64,
         capacity: &AgentCapacity,
+        cluster: &ClusterReach,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE agents SET connected = 1, agent_version = $1, stored_revision = $2 WHERE datacenter = $3",
@@ -481,7 +496,23 @@ impl Store {
         .execute(&self.write)
         .await
         .map_err(backend)?;
-        self.agent_capacity(dc, capacity).await
+        self.agent_capacity(dc, capacity).await?;
+        self.agent_cluster(dc, cluster).await
+    }
+
+    /// Records whether `dc`'s agent reaches its cluster's API server.
+    pub async fn agent_cluster(&self, dc: &str, cluster: &ClusterReach) -> Result<()> {
+        sqlx::query(
+            "UPDATE agents SET last_seen = $1, cluster_unreachable_since = $2, cluster_error = $3 WHERE datacenter = $4",
+        )
+        .bind(now().0)
+        .bind(cluster.unreachable_since.map_or(0, |t| t.0))
+        .bind(&cluster.error)
+        .bind(dc)
+        .execute(&self.write)
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 
     /// Records the capacity `dc`'s agent measured anew.
@@ -661,7 +692,8 @@ impl Store {
 
 const STATUS_COLUMNS: &str = "service, revision, generation, reason, observed_generation, ready_replicas, updated_replicas, \
                               desired_replicas, phase, message, report_time, \
-                              COALESCE(a.connected, 0) AS agent_connected, COALESCE(a.last_seen, 0) AS agent_last_seen";
+                              COALESCE(a.connected, 0) AS agent_connected, COALESCE(a.last_seen, 0) AS agent_last_seen, \
+                              COALESCE(a.cluster_unreachable_since, 0) AS agent_cluster_unreachable_since";
 
 /// The statuses joined with their datacenter's agent, to tell current from stale.
 const STATUS_FROM: &str =
@@ -672,7 +704,8 @@ const STATUS_FROM: &str =
 pub struct ReportedStatus {
     /// What the agent last reported.
     pub status: WorkloadStatus,
-    /// False when the datacenter's agent is not linked now: the report may be out of date.
+    /// False when the datacenter's agent is not linked now, or does not reach its cluster:
+    /// the report may be out of date.
     pub current: bool,
 }
 
@@ -691,15 +724,17 @@ struct StatusRow {
     report_time: i64,
     agent_connected: i64,
     agent_last_seen: i64,
+    agent_cluster_unreachable_since: i64,
 }
 
 impl StatusRow {
     fn into_status(self, environment: &EnvironmentName) -> ReportedStatus {
+        // A report is current only while the agent is linked and reaches its cluster.
         let current = outpost_domain::observed::link_is_live(
             self.agent_connected == 1,
             Timestamp(self.agent_last_seen),
             now(),
-        );
+        ) && self.agent_cluster_unreachable_since == 0;
         let status = WorkloadStatus {
             service: ServiceName {
                 tenant: environment.tenant.clone(),
@@ -831,7 +866,7 @@ impl Tx {
     ) -> Result<()> {
         self.agent_revoke_current(&dc.datacenter).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, 0, $4, $5, 0, 0, 0, 0, 0, 0, 0)"
+            "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, 0, $4, $5, 0, 0, 0, 0, 0, 0, 0, 0, '')"
         )))
         .bind(&dc.datacenter)
         .bind(serial)

@@ -43,8 +43,8 @@ use sqlx::{AnyConnection, AnyPool, Executor, any::AnyPoolOptions, pool::PoolConn
 use tokio::sync::broadcast;
 
 pub use agents::{
-    AgentCapacity, AgentRecord, DatacenterChange, DesiredInputs, ManagedInput, ReportedStatus,
-    SealedAuthority, SealedSecret,
+    AgentCapacity, AgentRecord, ClusterReach, DatacenterChange, DesiredInputs, ManagedInput,
+    ReportedStatus, SealedAuthority, SealedSecret,
 };
 pub use deployments::{DeployOutcome, DeploymentQueries};
 pub use error::StoreError;

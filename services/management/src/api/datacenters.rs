@@ -59,6 +59,27 @@ fn agent_status(agent: Option<&AgentRecord>, revision: i64) -> pb::AgentStatus {
         storage_bytes: a.storage_bytes,
         storage_used_bytes: a.storage_used_bytes,
         object_storage: a.object_storage == 1,
+        cluster: Some(cluster_status(a, live)),
+    }
+}
+
+/// Whether the agent reaches its cluster; not known while the agent is not linked, though
+/// since when it last could not is still said.
+fn cluster_status(a: &AgentRecord, live: bool) -> pb::ClusterStatus {
+    use pb::cluster_status::State;
+    let reach = super::reach::agent_reach(a);
+    let state = match (&reach.cluster, live) {
+        (_, false) => State::Unknown,
+        (Some(_), true) => State::Unreachable,
+        (None, true) => State::Reachable,
+    };
+    pb::ClusterStatus {
+        state: state.into(),
+        unreachable_since: reach
+            .cluster
+            .as_ref()
+            .map(|c| outpost_proto::convert::timestamp(c.since)),
+        message: reach.cluster.map(|c| c.error).unwrap_or_default(),
     }
 }
 

@@ -233,6 +233,7 @@ impl Link {
                 &hello.agent_version,
                 hello.stored_revision,
                 &capacity_of(&capacity),
+                &cluster_of(hello.cluster.as_ref()),
             )
             .await
         {
@@ -308,6 +309,19 @@ impl Link {
                 .agent_capacity(&self.dc.datacenter, &capacity_of(&capacity))
                 .await
                 .map_err(|e| End::Refused(internal(e))),
+            Some(In::Cluster(cluster)) => {
+                let reach = cluster_of(Some(&cluster));
+                match &reach.unreachable_since {
+                    Some(_) => {
+                        tracing::warn!(error = %reach.error, "the agent cannot reach its cluster's API server")
+                    }
+                    None => tracing::info!("the agent reaches its cluster's API server again"),
+                }
+                self.store
+                    .agent_cluster(&self.dc.datacenter, &reach)
+                    .await
+                    .map_err(|e| End::Refused(internal(e)))
+            }
             Some(In::Heartbeat(_)) => self
                 .store
                 .agent_seen(&self.dc.datacenter, None)
@@ -473,6 +487,20 @@ fn render_managed(
             }
         })
         .collect()
+}
+
+/// What the agent says of its cluster; an agent too old to say counts as reaching it.
+fn cluster_of(c: Option<&pb::ClusterReach>) -> outpost_store::ClusterReach {
+    let Some(c) = c else {
+        return outpost_store::ClusterReach::default();
+    };
+    outpost_store::ClusterReach {
+        unreachable_since: c
+            .unreachable_since
+            .as_ref()
+            .map(outpost_proto::convert::from_timestamp),
+        error: c.error.clone(),
+    }
 }
 
 fn capacity_of(c: &pb::Capacity) -> outpost_store::AgentCapacity {
