@@ -10,6 +10,7 @@
 //! - [`drivers::ceph`]: buckets, users, keys and quotas through the RADOS Gateway, and
 //!   capacity from the Ceph manager.
 //! - [`buckets`]: managed buckets carried out with that driver.
+//! - [`install`]: the manifests that run the agent in the cluster it drives.
 //!
 //! The agent never deletes a workload because the link is down: it acts only on the desired
 //! state it has stored, which only a newer desired state replaces.
@@ -17,6 +18,7 @@
 
 pub mod buckets;
 pub mod drivers;
+pub mod install;
 pub mod link;
 pub mod reconcile;
 pub mod runtime;

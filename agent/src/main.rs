@@ -34,6 +34,60 @@ enum Command {
     /// Runs the agent (enrolling first if a join token is given and it is not enrolled;
     /// `--management` alone points an enrolled agent at other gateway addresses).
     Run(Box<RunArgs>),
+    /// Prints the Kubernetes manifests that run the agent inside its datacenter's cluster,
+    /// for `kubectl apply -f -`: namespace, service account, exactly the rights the agent
+    /// uses, the join token in a Secret, a volume for its state, and the agent itself.
+    Install(InstallArgs),
+    /// Exits 0 when the agent whose state is in --state-dir is alive: its reconcile loop
+    /// turned within --max-age (for Kubernetes probes and service managers).
+    Probe {
+        /// How recently the loop must have turned.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        max_age: Duration,
+    },
+}
+
+#[derive(clap::Args)]
+struct InstallArgs {
+    /// The management gateways, `host:port`, comma-separated or repeated.
+    #[arg(long, required = true, value_delimiter = ',', value_parser = gateway_address)]
+    management: Vec<String>,
+    /// The join token from `DatacenterService/CreateJoinToken`; it goes into a Secret.
+    #[arg(long, env = "OUTPOST_AGENT_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The CA fingerprint printed with the join token.
+    #[arg(long)]
+    ca_fingerprint: String,
+    /// The datacenter, for the objects' labels (the join token decides which one it is).
+    #[arg(long, value_parser = dns_label)]
+    datacenter: Option<String>,
+    /// The namespace the agent runs in.
+    #[arg(long, default_value = "outpost-system", value_parser = dns_label)]
+    namespace: String,
+    /// The agent's container image (a site's mirror, for one without internet access).
+    #[arg(long, default_value_t = format!("outpost/agent:{}", outpost_agent::VERSION))]
+    image: String,
+    /// Storage class of the agent's state volume; unset means the cluster's default.
+    #[arg(long)]
+    storage_class: Option<String>,
+}
+
+/// A Kubernetes name: a DNS label.
+fn dns_label(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.len() <= 63
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-');
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a DNS label (lowercase letters, digits and `-`, at most 63)"
+        ))
+    }
 }
 
 #[derive(clap::Args)]
@@ -129,11 +183,16 @@ async fn enroll(state: &LocalState, e: &Enrollment) -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let state = LocalState::open(&args.state_dir).await?;
     let run = match args.command {
-        Command::Enroll(e) => return enroll(&state, &e).await,
+        Command::Install(i) => return install(i),
+        Command::Probe { max_age } => return probe(&args.state_dir, max_age),
+        Command::Enroll(e) => {
+            let state = LocalState::open(&args.state_dir).await?;
+            return enroll(&state, &e).await;
+        }
         Command::Run(run) => *run,
     };
+    let state = LocalState::open(&args.state_dir).await?;
     match state.identity()? {
         None => {
             let e = run
@@ -187,6 +246,36 @@ async fn run(args: Args) -> anyhow::Result<()> {
         shutdown,
     )
     .await
+}
+
+fn install(args: InstallArgs) -> anyhow::Result<()> {
+    let manifests = outpost_agent::install::manifests(&outpost_agent::install::Install {
+        management: args.management,
+        token: args.token,
+        ca_fingerprint: args.ca_fingerprint,
+        datacenter: args.datacenter,
+        namespace: args.namespace,
+        image: args.image,
+        storage_class: args.storage_class,
+    });
+    // The manifests are the command's output, for `kubectl apply -f -`.
+    std::io::Write::write_all(
+        &mut std::io::stdout().lock(),
+        manifests.to_yaml()?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn probe(state_dir: &std::path::Path, max_age: Duration) -> anyhow::Result<()> {
+    let age = outpost_agent::state::alive_age(state_dir)
+        .with_context(|| format!("no agent has run with state in {}", state_dir.display()))?;
+    anyhow::ensure!(
+        age <= max_age,
+        "the agent's loop last turned {} ago (more than {})",
+        humantime::format_duration(Duration::from_secs(age.as_secs())),
+        humantime::format_duration(max_age)
+    );
+    Ok(())
 }
 
 async fn shutdown_signal() -> std::io::Result<()> {

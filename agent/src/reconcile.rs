@@ -430,6 +430,8 @@ pub async fn run(
             .instrument(span)
             .await;
         note_reach(&cluster_reach, &outcome);
+        // A pass that failed still shows the loop turning; only a stuck loop goes stale.
+        state.mark_alive();
         let next = match outcome {
             Ok(true) => BUSY_RESYNC,
             Ok(false) => RESYNC,

@@ -82,6 +82,13 @@ impl LocalState {
         self.dir.join(name)
     }
 
+    /// Marks the agent alive now: its reconcile loop has turned (see [`alive_age`]).
+    pub fn mark_alive(&self) {
+        if let Err(e) = std::fs::write(self.path(ALIVE_MARK), b"") {
+            tracing::debug!(error = %e, "cannot mark the agent alive");
+        }
+    }
+
     /// The enrollment, if the agent has enrolled.
     pub fn identity(&self) -> anyhow::Result<Option<Identity>> {
         let path = self.path("identity.json");
@@ -245,6 +252,16 @@ impl LocalState {
             .fetch_one(&self.db)
             .await?)
     }
+}
+
+/// The file whose modification time says when the agent's reconcile loop last turned.
+const ALIVE_MARK: &str = "alive";
+
+/// How long ago the agent whose state is in `dir` last marked itself alive; for probes,
+/// which must not open the agent's database. Errors: it never did.
+pub fn alive_age(dir: &Path) -> std::io::Result<std::time::Duration> {
+    let modified = std::fs::metadata(dir.join(ALIVE_MARK))?.modified()?;
+    Ok(modified.elapsed().unwrap_or_default())
 }
 
 /// Current time as the domain's timestamp.

@@ -236,7 +236,14 @@ pub(crate) fn apply(store: &mut Store, resource: Resource, obj: &mut Value, old:
             or_set(obj, &["spec", "volumeMode"], "Filesystem".into());
             or_set(obj, &["status", "phase"], "Pending".into());
         }
-        Resource::ConfigMap | Resource::Event | Resource::Node => {}
+        Resource::ConfigMap
+        | Resource::Event
+        | Resource::Node
+        | Resource::ServiceAccount
+        | Resource::ClusterRole
+        | Resource::ClusterRoleBinding
+        | Resource::Role
+        | Resource::RoleBinding => {}
     }
 }
 

@@ -41,7 +41,7 @@ pub(crate) fn core_versions() -> Value {
     json!({ "kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [] })
 }
 
-const GROUPS: [&str; 2] = ["apps", "batch"];
+const GROUPS: [&str; 3] = ["apps", "batch", "rbac.authorization.k8s.io"];
 
 fn group(name: &str) -> Value {
     let gv = json!({ "groupVersion": format!("{name}/v1"), "version": "v1" });

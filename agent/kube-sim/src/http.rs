@@ -24,7 +24,7 @@ use crate::logs;
 use crate::patch::PatchKind;
 use crate::resource::Resource;
 use crate::scale;
-use crate::sim::Shared;
+use crate::sim::{Access, Shared};
 use crate::store::Key;
 use crate::store::write::{DeleteOpts, Part, Propagation};
 use crate::table;
@@ -147,11 +147,7 @@ fn accept(headers: &HeaderMap) -> &str {
 
 /// Bodies of POST and PUT must be JSON (protobuf and CBOR clients fall back to JSON on 415).
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    match content_type.split(';').next().unwrap_or_default().trim() {
+    match content_type(headers) {
         "" | "application/json" | "*/*" => Ok(()),
         _ => Err(ApiError::UnsupportedMediaType {
             accepted: "application/json",
@@ -191,6 +187,9 @@ fn dispatch(
     if matches!(req.method, Method::POST | Method::PUT) {
         require_json(headers)?;
     }
+    for access in accesses(&target, &req)? {
+        shared.record(access);
+    }
     match target {
         Target::Group(group) if req.method == Method::GET => {
             ok(&discovery::api_group(&group).ok_or(ApiError::NoRoute)?)
@@ -210,6 +209,58 @@ fn dispatch(
         } => object(shared, &Key::new(resource, &namespace, &name), sub, &req),
         Target::Group(_) | Target::ResourceList { .. } => Err(ApiError::MethodNotAllowed),
     }
+}
+
+/// What a request needs from an authorizer, as Kubernetes names it: a verb on a resource.
+/// A server-side apply may create its object, for which the API server also checks
+/// `create`; it is counted always, so a role tested against these grants both.
+fn accesses(target: &Target, req: &Req<'_>) -> Result<Vec<Access>, ApiError> {
+    let (resource, sub) = match target {
+        Target::Collection { resource, .. } => (*resource, None),
+        Target::Object { resource, sub, .. } => (*resource, *sub),
+        Target::Group(_) | Target::ResourceList { .. } => return Ok(vec![]),
+    };
+    let is_object = matches!(target, Target::Object { .. });
+    let verbs: &[&'static str] = match (&req.method, is_object) {
+        (&Method::GET, false) if req.params.watch()? => &["watch"],
+        (&Method::GET, false) => &["list"],
+        (&Method::GET, true) => &["get"],
+        (&Method::POST, _) => &["create"],
+        (&Method::PUT, _) => &["update"],
+        (&Method::PATCH, _) if matches!(patch_kind(req.headers), Ok(PatchKind::Apply)) => {
+            &["patch", "create"]
+        }
+        (&Method::PATCH, _) => &["patch"],
+        (&Method::DELETE, false) => &["deletecollection"],
+        (&Method::DELETE, true) => &["delete"],
+        _ => &[],
+    };
+    let info = resource.info();
+    let name = match sub {
+        None => info.plural.to_owned(),
+        Some(Sub::Status) => format!("{}/status", info.plural),
+        Some(Sub::Log) => format!("{}/log", info.plural),
+        Some(Sub::Scale) => format!("{}/scale", info.plural),
+    };
+    Ok(verbs
+        .iter()
+        .map(|verb| Access {
+            verb,
+            group: info.group,
+            resource: name.clone(),
+        })
+        .collect())
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
 }
 
 /// List (or watch), create, delete-collection.
@@ -267,11 +318,7 @@ fn collection(
 }
 
 fn patch_kind(headers: &HeaderMap) -> Result<PatchKind, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    PatchKind::from_content_type(content_type)
+    PatchKind::from_content_type(content_type(headers))
 }
 
 /// Get, replace, patch, delete of one object, its status, scale or log.

@@ -54,7 +54,7 @@ mod watch;
 
 pub use faults::{FAULT_ANNOTATION, Fault};
 pub use serve::{kubeconfig, serve, serve_until, write_ready_file};
-pub use sim::{Sim, SimConfig, SimError, StepReport, Stepping};
+pub use sim::{Access, Sim, SimConfig, SimError, StepReport, Stepping};
 pub use store::persist::PersistError;
 
 /// Formats an error and its sources as `outer: inner: innermost`.

@@ -19,6 +19,11 @@ pub(crate) enum Resource {
     ReplicaSet,
     StatefulSet,
     Job,
+    ServiceAccount,
+    ClusterRole,
+    ClusterRoleBinding,
+    Role,
+    RoleBinding,
 }
 
 /// Static facts about one resource type, as a real API server would advertise them.
@@ -117,10 +122,50 @@ static STATEFUL_SET: ResourceInfo = info(
     true,
 );
 static JOB: ResourceInfo = info("batch", "Job", "jobs", "job", &[], true, true);
+static SERVICE_ACCOUNT: ResourceInfo = info(
+    "",
+    "ServiceAccount",
+    "serviceaccounts",
+    "serviceaccount",
+    &["sa"],
+    true,
+    false,
+);
+// RBAC objects are stored and served, not enforced: who may do what is checked from the
+// requests the simulator records (`Sim::requests`), not by refusing them.
+const RBAC: &str = "rbac.authorization.k8s.io";
+static CLUSTER_ROLE: ResourceInfo = info(
+    RBAC,
+    "ClusterRole",
+    "clusterroles",
+    "clusterrole",
+    &[],
+    false,
+    false,
+);
+static CLUSTER_ROLE_BINDING: ResourceInfo = info(
+    RBAC,
+    "ClusterRoleBinding",
+    "clusterrolebindings",
+    "clusterrolebinding",
+    &[],
+    false,
+    false,
+);
+static ROLE: ResourceInfo = info(RBAC, "Role", "roles", "role", &[], true, false);
+static ROLE_BINDING: ResourceInfo = info(
+    RBAC,
+    "RoleBinding",
+    "rolebindings",
+    "rolebinding",
+    &[],
+    true,
+    false,
+);
 
 impl Resource {
     /// Every served resource, in discovery order.
-    pub(crate) const ALL: [Resource; 12] = [
+    pub(crate) const ALL: [Resource; 17] = [
         Resource::Namespace,
         Resource::Node,
         Resource::Pod,
@@ -133,6 +178,11 @@ impl Resource {
         Resource::ReplicaSet,
         Resource::StatefulSet,
         Resource::Job,
+        Resource::ServiceAccount,
+        Resource::ClusterRole,
+        Resource::ClusterRoleBinding,
+        Resource::Role,
+        Resource::RoleBinding,
     ];
 
     pub(crate) fn info(self) -> &'static ResourceInfo {
@@ -149,15 +199,21 @@ impl Resource {
             Resource::ReplicaSet => &REPLICA_SET,
             Resource::StatefulSet => &STATEFUL_SET,
             Resource::Job => &JOB,
+            Resource::ServiceAccount => &SERVICE_ACCOUNT,
+            Resource::ClusterRole => &CLUSTER_ROLE,
+            Resource::ClusterRoleBinding => &CLUSTER_ROLE_BINDING,
+            Resource::Role => &ROLE,
+            Resource::RoleBinding => &ROLE_BINDING,
         }
     }
 
-    /// `v1`, `apps/v1`, `batch/v1`.
+    /// `v1`, `apps/v1`, `batch/v1`, `rbac.authorization.k8s.io/v1`.
     pub(crate) fn api_version(self) -> &'static str {
         match self.info().group {
             "" => "v1",
             "apps" => "apps/v1",
-            _ => "batch/v1",
+            "batch" => "batch/v1",
+            _ => "rbac.authorization.k8s.io/v1",
         }
     }
 

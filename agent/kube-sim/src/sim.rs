@@ -6,6 +6,7 @@
 //! deterministic; in [`Stepping::Timed`] a background task steps on an interval against the
 //! system clock (the local installation).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -104,6 +105,19 @@ pub(crate) struct Shared {
     stepping: Mutex<()>,
     /// Cancelled at shutdown: ends watch and log streams and the stepping task.
     pub cancel: CancellationToken,
+    /// Every kind of request served so far, as an authorizer sees it.
+    requests: Mutex<BTreeSet<Access>>,
+}
+
+/// A request as Kubernetes' authorizer (RBAC) sees it: what a role must grant for it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Access {
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`.
+    pub verb: &'static str,
+    /// API group; empty for the core group.
+    pub group: &'static str,
+    /// The resource's plural, with its subresource after a slash: `pods/log`.
+    pub resource: String,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,6 +130,11 @@ impl Shared {
     /// Locks the store. Never hold the guard across an `.await`.
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         relock(&self.store)
+    }
+
+    /// Records that a request needing `access` was served.
+    pub(crate) fn record(&self, access: Access) {
+        relock(&self.requests).insert(access);
     }
 
     /// Options for a write happening now.
@@ -225,6 +244,7 @@ impl Sim {
             state_path: config.state_path,
             stepping: Mutex::new(()),
             cancel: CancellationToken::new(),
+            requests: Mutex::default(),
         });
         shared.persist()?;
         let tasks = TaskTracker::new();
@@ -233,6 +253,12 @@ impl Sim {
         }
         tasks.close();
         Ok(Sim { shared, tasks })
+    }
+
+    /// What every request served so far needed, as RBAC would check it; to test that a
+    /// role grants what a client uses (the simulator itself enforces no RBAC).
+    pub fn requests(&self) -> BTreeSet<Access> {
+        relock(&self.shared.requests).clone()
     }
 
     /// The Kubernetes HTTP API of this cluster, for `axum::serve` or an in-process client.

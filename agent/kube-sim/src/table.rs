@@ -87,6 +87,11 @@ fn pod_status(p: &Pod) -> String {
 fn columns(resource: Resource) -> Vec<(&'static str, &'static str, u8)> {
     let mut cols = match resource {
         Resource::Namespace | Resource::Node => vec![("Status", "string", 0)],
+        Resource::ServiceAccount
+        | Resource::ClusterRole
+        | Resource::ClusterRoleBinding
+        | Resource::Role
+        | Resource::RoleBinding => vec![],
         Resource::Pod => vec![
             ("Ready", "string", 0),
             ("Status", "string", 0),
@@ -147,6 +152,11 @@ fn cells(resource: Resource, obj: &Value, now: Timestamp) -> Vec<Value> {
             fields::get_str(obj, &["status", "phase"]).unwrap_or_default()
         )],
         Resource::Node => vec![json!("Ready")],
+        Resource::ServiceAccount
+        | Resource::ClusterRole
+        | Resource::ClusterRoleBinding
+        | Resource::Role
+        | Resource::RoleBinding => vec![],
         Resource::Pod => {
             let p: Pod = typed(obj);
             let statuses = p

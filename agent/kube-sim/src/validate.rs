@@ -11,8 +11,9 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec, Secret,
-    Service,
+    Service, ServiceAccount,
 };
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -237,6 +238,21 @@ fn check_typed(
         }
         Resource::ConfigMap => {
             decode::<ConfigMap>(obj)?;
+        }
+        Resource::ServiceAccount => {
+            decode::<ServiceAccount>(obj)?;
+        }
+        Resource::ClusterRole => {
+            decode::<ClusterRole>(obj)?;
+        }
+        Resource::ClusterRoleBinding => {
+            decode::<ClusterRoleBinding>(obj)?;
+        }
+        Resource::Role => {
+            decode::<Role>(obj)?;
+        }
+        Resource::RoleBinding => {
+            decode::<RoleBinding>(obj)?;
         }
         Resource::PersistentVolumeClaim => {
             let p: PersistentVolumeClaim = decode(obj)?;

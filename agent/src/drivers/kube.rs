@@ -2,6 +2,7 @@
 //! what the agent owns, and deletion of only what carries them. The same code drives a real
 //! cluster and the simulated one (it only ever sees a `kube::Client`).
 
+pub mod access;
 pub mod build;
 pub mod failure;
 pub mod logs;
