@@ -13,6 +13,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
+pub mod kubernetes;
 pub mod proxy;
 
 /// Where cargo put this workspace's binaries: next to the test executable's `deps/`.

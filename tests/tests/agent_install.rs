@@ -11,52 +11,10 @@ use std::{
 };
 
 use base64::Engine as _;
-use k8s_openapi::{
-    Resource as _,
-    api::{
-        apps::v1::Deployment,
-        core::v1::{Namespace, PersistentVolumeClaim, Secret, ServiceAccount},
-        rbac::v1::{ClusterRole, ClusterRoleBinding},
-    },
+use outpost_e2e::{
+    Management, Process, bin, cluster, kubectl, kubernetes::typed_objects, wait_for,
 };
-use outpost_e2e::{Management, Process, bin, cluster, kubectl, wait_for};
-use serde::{Deserialize as _, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
-
-/// `value` as the typed object `T`: it must decode, and nothing may be lost on the way back
-/// (a misspelled field would be).
-fn typed<T: DeserializeOwned + Serialize>(value: &Value) -> Result<T, String> {
-    let object: T = serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
-    let back = serde_json::to_value(&object).map_err(|e| e.to_string())?;
-    if &back != value {
-        return Err(format!("fields lost decoding: {value}\nbecame {back}"));
-    }
-    Ok(object)
-}
-
-/// Every document of `yaml`, checked as the typed object its kind names.
-fn parse_manifests(yaml: &str) -> Vec<Value> {
-    serde_norway::Deserializer::from_str(yaml)
-        .map(|doc| {
-            let value = Value::deserialize(doc).expect("a YAML document");
-            let kind = value["kind"].as_str().unwrap_or_default().to_owned();
-            let checked = match kind.as_str() {
-                k if k == Namespace::KIND => typed::<Namespace>(&value).map(drop),
-                k if k == ServiceAccount::KIND => typed::<ServiceAccount>(&value).map(drop),
-                k if k == ClusterRole::KIND => typed::<ClusterRole>(&value).map(drop),
-                k if k == ClusterRoleBinding::KIND => typed::<ClusterRoleBinding>(&value).map(drop),
-                k if k == Secret::KIND => typed::<Secret>(&value).map(drop),
-                k if k == PersistentVolumeClaim::KIND => {
-                    typed::<PersistentVolumeClaim>(&value).map(drop)
-                }
-                k if k == Deployment::KIND => typed::<Deployment>(&value).map(drop),
-                other => Err(format!("unexpected kind {other:?}")),
-            };
-            checked.unwrap_or_else(|e| panic!("{kind}: {e}"));
-            value
-        })
-        .collect()
-}
 
 #[test]
 fn an_agent_installed_from_its_manifests_enrolls_and_spares_its_own_namespace() {
@@ -94,7 +52,7 @@ fn an_agent_installed_from_its_manifests_enrolls_and_spares_its_own_namespace() 
         .expect("outpost-agent install runs");
     assert!(printed.status.success(), "{printed:?}");
     let yaml = String::from_utf8(printed.stdout).expect("UTF-8");
-    let objects = parse_manifests(&yaml);
+    let objects = typed_objects(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     let kinds: Vec<&str> = objects
         .iter()
         .map(|o| o["kind"].as_str().unwrap_or_default())
