@@ -26,7 +26,7 @@ use crate::{
     drivers::{
         ceph::Ceph,
         kube::{
-            KubeCluster,
+            KubeCluster, Repair,
             build::{self, BuildSettings, JobState},
             managed,
         },
@@ -51,6 +51,21 @@ pub struct Observed {
     pub managed_services: BTreeSet<(String, String)>,
     /// Managed services' volume claims by (namespace, managed service's object name).
     pub claims: BTreeMap<(String, String), ObservedClaim>,
+    /// The owned Deployments, StatefulSets and Services as the cluster holds them, to find
+    /// drift in.
+    pub live: BTreeMap<LiveKey, Live>,
+}
+
+/// An object by kind (`Deployment`), namespace and name.
+pub type LiveKey = (&'static str, String, String);
+
+/// An owned object as the cluster holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Live {
+    /// The object.
+    pub object: serde_json::Value,
+    /// Its `resourceVersion`: unchanged, the object is as it was.
+    pub resource_version: String,
 }
 
 /// A managed service's StatefulSet.
@@ -423,10 +438,12 @@ pub async fn run(
     let mut traceparent = String::new();
     let buckets = Buckets::new(ceph);
     let mut stalls = Stalls::new(cluster.rollout().progress_deadline);
+    // Objects whose drift an apply could not repair, with the version it left them at.
+    let mut stuck = BTreeMap::new();
     loop {
         let span = tracing::info_span!("reconcile", revision = tracing::field::Empty);
         outpost_telemetry::continue_trace(&span, &std::mem::take(&mut traceparent));
-        let outcome = pass(&state, &cluster, &buckets, &mut stalls, &outbox)
+        let outcome = pass(&state, &cluster, &buckets, &mut stalls, &mut stuck, &outbox)
             .instrument(span)
             .await;
         note_reach(&cluster_reach, &outcome);
@@ -492,6 +509,7 @@ async fn pass(
     cluster: &KubeCluster,
     buckets: &Buckets,
     stalls: &mut Stalls,
+    stuck: &mut BTreeMap<LiveKey, String>,
     outbox: &Notify,
 ) -> anyhow::Result<bool> {
     // Nothing stored yet: do nothing (and in particular, delete nothing).
@@ -500,7 +518,11 @@ async fn pass(
     };
     let mut busy = false;
     let observed = cluster.observe().await?;
-    let actions = plan(&desired, &observed);
+    // Forget what is gone, so the record of repairs that did not take stays bounded.
+    stuck.retain(|key, _| observed.live.contains_key(key));
+    let mut actions = plan(&desired, &observed);
+    let repairs = cluster.drifted(&desired, &observed, &actions, stuck);
+    actions.extend(repairs.iter().map(|r| r.action.clone()));
     // A managed service the cluster refuses (a claim that cannot grow on its storage class,
     // say) fails alone, with the cluster's words; anything else stops the pass, to retry.
     let mut refused: BTreeMap<(String, String), String> = BTreeMap::new();
@@ -523,6 +545,7 @@ async fn pass(
     } else {
         cluster.observe().await?
     };
+    note_repairs(state, cluster, &desired, &observed, &repairs, stuck, outbox).await?;
     let now = crate::state::now();
     for w in &desired.workloads {
         let status = status_of(
@@ -595,6 +618,54 @@ async fn pass(
         outbox.notify_one();
     }
     Ok(busy)
+}
+
+/// Reports each repair as an event on its resource, once applied; a repair that did not take
+/// (a field another manager holds that an apply cannot take back) is reported as such and
+/// not tried again until its object changes.
+async fn note_repairs(
+    state: &LocalState,
+    cluster: &KubeCluster,
+    desired: &DesiredState,
+    observed: &Observed,
+    repairs: &[Repair],
+    stuck: &mut BTreeMap<LiveKey, String>,
+    outbox: &Notify,
+) -> anyhow::Result<()> {
+    if repairs.is_empty() {
+        return Ok(());
+    }
+    let still = cluster.drifted(desired, observed, &[], &BTreeMap::new());
+    let mut events = Vec::new();
+    for repair in repairs {
+        let failed = still.iter().find(|s| s.key == repair.key);
+        let (reason, message) = match failed {
+            None => {
+                stuck.remove(&repair.key);
+                tracing::info!(resource = %repair.resource, change = %repair.message(), "drift repaired");
+                ("DriftRepaired", repair.message())
+            }
+            Some(again) => {
+                if let Some(live) = observed.live.get(&again.key) {
+                    stuck.insert(again.key.clone(), live.resource_version.clone());
+                }
+                let message = format!(
+                    "{} {}: {} changed outside Outpost and could not be restored.",
+                    repair.key.0, repair.key.2, again.changed
+                );
+                tracing::warn!(resource = %repair.resource, %message, "drift not repaired");
+                ("DriftNotRepaired", message)
+            }
+        };
+        events.push(AgentReport::Event {
+            resource: repair.resource.clone(),
+            reason: reason.into(),
+            message,
+        });
+    }
+    state.queue(&events).await?;
+    outbox.notify_one();
+    Ok(())
 }
 
 /// Whether an API status code is the cluster refusing the request itself (invalid,
@@ -714,6 +785,9 @@ pub fn build_outcome(
         message,
     })
 }
+
+#[cfg(test)]
+mod drift_tests;
 
 #[cfg(test)]
 mod tests {

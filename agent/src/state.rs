@@ -231,17 +231,20 @@ impl LocalState {
         entries: &[AgentReport],
     ) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
-        for entry in entries {
-            sqlx::query("INSERT INTO outbox (body) VALUES ($1)")
-                .bind(report(0, entry, now()).encode_to_vec())
-                .execute(&mut *tx)
-                .await?;
-        }
+        queue_in(&mut tx, entries).await?;
         sqlx::query("INSERT INTO reported (service, summary) VALUES ($1, $2) ON CONFLICT (service) DO UPDATE SET summary = $2")
             .bind(service)
             .bind(summary)
             .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Queues `entries` that need no record of having been reported (each happens once).
+    pub async fn queue(&self, entries: &[AgentReport]) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        queue_in(&mut tx, entries).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -252,6 +255,19 @@ impl LocalState {
             .fetch_one(&self.db)
             .await?)
     }
+}
+
+async fn queue_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    entries: &[AgentReport],
+) -> anyhow::Result<()> {
+    for entry in entries {
+        sqlx::query("INSERT INTO outbox (body) VALUES ($1)")
+            .bind(report(0, entry, now()).encode_to_vec())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The file whose modification time says when the agent's reconcile loop last turned.

@@ -296,6 +296,17 @@ impl Management {
         })
     }
 
+    /// What its Prometheus endpoint serves now.
+    pub fn metrics_text(&self) -> String {
+        use std::io::{Read as _, Write as _};
+        let mut conn = std::net::TcpStream::connect(&self.metrics).expect("metrics port");
+        conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .expect("request");
+        let mut body = String::new();
+        conn.read_to_string(&mut body).expect("response");
+        body
+    }
+
     /// Calls `method` (`Service/Method` in `outpost.management.v1`) with `body` as the holder
     /// of `token`, with the real grpcurl: over TLS trusting the CA file the instance wrote
     /// when its API has a certificate from the internal CA, else in plaintext. The answer, or

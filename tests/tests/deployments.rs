@@ -656,3 +656,61 @@ fn a_git_source_is_built_as_a_job_and_a_failed_build_leaves_the_live_version_ser
 
     inst.stop(&["link failed"]);
 }
+
+#[test]
+fn what_kubectl_changes_behind_outposts_back_is_restored_and_said() {
+    let inst = installation("30s");
+    let deployed = inst.deploy(WEB, None);
+    assert_eq!(
+        status(&inst.finished(&name(&deployed), 0)),
+        "DEPLOYMENT_STATUS_DEPLOYED"
+    );
+    let namespace = inst.kube_deployment(WEB)["metadata"]["namespace"]
+        .as_str()
+        .expect("a namespace")
+        .to_owned();
+    // An operator "fixes" production by hand: scaled down, then an image nobody approved.
+    let kubectl_in = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["-n", &namespace]);
+        kubectl(&inst.kubeconfig, inst.kube_home.path(), &all);
+    };
+    kubectl_in(&["scale", "deployment", "web", "--replicas=0"]);
+    kubectl_in(&[
+        "set",
+        "image",
+        "deployment/web",
+        "app=evil.example.com/miner:1",
+    ]);
+    let mut live = Value::Null;
+    wait_for("the Deployment restored", Duration::from_secs(30), || {
+        live = inst.kube_deployment(WEB);
+        live["spec"]["replicas"] == 2
+            && live["spec"]["template"]["spec"]["containers"][0]["image"]
+                == "registry.example.com/web:1"
+    })
+    .unwrap_or_else(|e| panic!("{e}: {live}"));
+    let mut events = Value::Null;
+    wait_for("the repair's event", Duration::from_secs(30), || {
+        events = inst.ok(
+            "EventService/ListEvents",
+            json!({"parent": WEB, "page_size": 100}),
+        );
+        events["events"].as_array().into_iter().flatten().any(|e| {
+            e["reason"] == "DriftRepaired"
+                && e["message"].as_str().is_some_and(|m| {
+                    m.starts_with("Deployment web: ")
+                        && m.ends_with("changed outside Outpost; restored.")
+                })
+        })
+    })
+    .unwrap_or_else(|e| panic!("{e}: {events}"));
+    // The service never failed for it, and operators see who fights the platform.
+    assert_eq!(inst.service(WEB)["state"], "SERVICE_STATE_DEPLOYED");
+    let metrics = inst.server.metrics_text();
+    assert!(
+        metrics.contains(r#"outpost_drift_repairs_total{datacenter="dc1",outcome="restored"}"#),
+        "{metrics}"
+    );
+    inst.stop(&[]);
+}

@@ -3,7 +3,6 @@
 
 use std::{
     collections::BTreeMap,
-    io::{Read, Write},
     os::unix::fs::PermissionsExt,
     process::Command,
 };
@@ -253,11 +252,7 @@ fn health_reflection_and_metrics_are_served() {
         "{}",
         both(&unauthenticated)
     );
-    let mut conn = std::net::TcpStream::connect(&server.metrics).expect("metrics port");
-    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .expect("request");
-    let mut body = String::new();
-    conn.read_to_string(&mut body).expect("response");
+    let body = server.metrics_text();
     assert!(body.contains("outpost_rpc_requests_total"), "{body}");
     assert!(body.contains("code=\"UNAUTHENTICATED\""), "{body}");
     server.stop(&[]).expect("clean stop");

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod build;
+pub mod drift;
 pub mod failure;
 pub mod logs;
 pub mod managed;
@@ -28,9 +29,10 @@ use kube::{
 use outpost_proto::agent::v1 as pb;
 
 use crate::reconcile::{
-    Action, Observed, ObservedClaim, ObservedStateful, ObservedWorkload, Rollout,
+    Action, Live, LiveKey, Observed, ObservedClaim, ObservedStateful, ObservedWorkload, Rollout,
 };
 use manifests::{FIELD_MANAGER, GENERATION_ANNOTATION, OWNED_SELECTOR};
+use outpost_domain::desired::DesiredState;
 
 /// The agent's view of one cluster.
 #[derive(Clone)]
@@ -109,11 +111,13 @@ impl KubeCluster {
                 .and_then(|p| failure::classify(p, &image, now, self.rollout.health_grace));
             Some((key, failure))
         };
+        let mut live = BTreeMap::new();
         let mut workloads = BTreeMap::new();
         for d in Api::<Deployment>::all(self.client.clone())
             .list(&owned)
             .await?
         {
+            keep_live(&mut live, &d);
             let pod = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
             if let Some((key, failure)) = judge(&d.metadata, pod) {
                 workloads.insert(
@@ -131,6 +135,7 @@ impl KubeCluster {
             .list(&managed_owned)
             .await?
         {
+            keep_live(&mut live, &set);
             let pod = set.spec.as_ref().and_then(|s| s.template.spec.as_ref());
             if let Some((key, failure)) = judge(&set.metadata, pod) {
                 stateful.insert(
@@ -149,6 +154,7 @@ impl KubeCluster {
             .list(&owned)
             .await?
         {
+            keep_live(&mut live, &s);
             let is_managed = is_managed(&s.metadata);
             let (Some(ns), Some(name)) = (s.metadata.namespace, s.metadata.name) else {
                 continue;
@@ -194,7 +200,86 @@ impl KubeCluster {
             stateful,
             managed_services,
             claims,
+            live,
         })
+    }
+
+    /// The owned objects of `desired` that differ from what the agent applies in a field it
+    /// sets (see [`drift`]), leaving out those `planned` already applies and those whose
+    /// object is unchanged since `stuck` says a repair could not take.
+    pub fn drifted(
+        &self,
+        desired: &DesiredState,
+        observed: &Observed,
+        planned: &[Action],
+        stuck: &BTreeMap<LiveKey, String>,
+    ) -> Vec<Repair> {
+        let applying: BTreeSet<(&str, &str)> = planned
+            .iter()
+            .filter_map(|a| match a {
+                Action::ApplyWorkload(w) => Some((w.namespace.as_str(), w.name.as_str())),
+                Action::ApplyManaged(m) => Some((m.namespace.as_str(), m.name.as_str())),
+                _ => None,
+            })
+            .collect();
+        let mut repairs = Vec::new();
+        let mut check = |namespace: &str,
+                         name: &str,
+                         wanted: Vec<(&'static str, serde_json::Value)>,
+                         repair: &dyn Fn() -> (Action, String)| {
+            if applying.contains(&(namespace, name)) {
+                return;
+            }
+            for (kind, manifest) in wanted {
+                let key = (kind, namespace.to_owned(), name.to_owned());
+                let Some(live) = observed.live.get(&key) else {
+                    continue;
+                };
+                if stuck.get(&key) == Some(&live.resource_version) {
+                    continue;
+                }
+                let changed = drift::differences(&manifest, &live.object);
+                if !changed.is_empty() {
+                    let (action, resource) = repair();
+                    repairs.push(Repair {
+                        action,
+                        resource,
+                        key,
+                        changed: drift::describe(&changed),
+                    });
+                    return;
+                }
+            }
+        };
+        for w in &desired.workloads {
+            check(
+                &w.namespace,
+                &w.name,
+                vec![
+                    (
+                        "Deployment",
+                        as_json(&manifests::deployment(w, self.rollout.progress_deadline)),
+                    ),
+                    ("Service", as_json(&manifests::service(w))),
+                ],
+                &|| (Action::ApplyWorkload(w.clone()), w.service.to_string()),
+            );
+        }
+        for m in desired.managed.iter().filter(|m| !m.deleting) {
+            let outpost_domain::provider::Run::Stateful(run) = &m.run else {
+                continue;
+            };
+            check(
+                &m.namespace,
+                &m.name,
+                vec![
+                    ("StatefulSet", as_json(&managed::stateful_set(m, run))),
+                    ("Service", as_json(&managed::service(m, run))),
+                ],
+                &|| (Action::ApplyManaged(m.clone()), m.service.to_string()),
+            );
+        }
+        repairs
     }
 
     /// Carries out one planned action. Idempotent: applying the same object twice or
@@ -361,6 +446,50 @@ impl KubeCluster {
 /// to, or the connection broke), as opposed to an answer refusing it.
 pub fn is_unanswered(e: &kube::Error) -> bool {
     matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_))
+}
+
+/// A change made behind the agent's back, and what repairs it.
+#[derive(Debug, Clone)]
+pub struct Repair {
+    /// Applies the object (and its siblings) again.
+    pub action: Action,
+    /// The Outpost resource it belongs to, for the event.
+    pub resource: String,
+    /// The object that drifted.
+    pub key: LiveKey,
+    /// What changed, for a person (`image`).
+    pub changed: String,
+}
+
+impl Repair {
+    /// The event's words: `Deployment web: image changed outside Outpost; restored.`
+    pub fn message(&self) -> String {
+        format!(
+            "{} {}: {} changed outside Outpost; restored.",
+            self.key.0, self.key.2, self.changed
+        )
+    }
+}
+
+fn as_json(object: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(object).unwrap_or_default()
+}
+
+/// Keeps `object` as the cluster holds it.
+fn keep_live<K>(live: &mut BTreeMap<LiveKey, Live>, object: &K)
+where
+    K: k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + serde::Serialize,
+{
+    let meta = object.metadata();
+    if let (Some(namespace), Some(name)) = (&meta.namespace, &meta.name) {
+        live.insert(
+            (K::KIND, namespace.clone(), name.clone()),
+            Live {
+                object: as_json(object),
+                resource_version: meta.resource_version.clone().unwrap_or_default(),
+            },
+        );
+    }
 }
 
 fn ignore_missing<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> {

@@ -10,6 +10,7 @@ use futures::Stream;
 use outpost_domain::{
     DatacenterName,
     desired::{self, ManagedTarget, ServiceTarget},
+    observed::AgentReport,
     provider::Catalog,
     resources::EnvVar,
 };
@@ -293,6 +294,17 @@ impl Link {
                     tracing::debug!(sequence = report.sequence, "ignoring an unreadable report");
                     return Ok(());
                 };
+                // Who fights the platform, for operators: changes made behind the agent's back.
+                if let (_, AgentReport::Event { reason, .. }) = &entry
+                    && reason.starts_with("Drift")
+                {
+                    metrics::counter!(
+                        "outpost_drift_repairs_total",
+                        "datacenter" => self.dc.datacenter.clone(),
+                        "outcome" => if reason == "DriftRepaired" { "restored" } else { "not_restored" }
+                    )
+                    .increment(1);
+                }
                 let applied = self
                     .store
                     .agent_apply_reports(&self.dc.datacenter, &[entry])

@@ -1,0 +1,250 @@
+//! The whole pass against the simulated cluster: what someone changes behind the agent's back
+//! is restored by the next pass, with an event saying what and where.
+
+use k8s_openapi::api::{
+    apps::v1::{Deployment, StatefulSet},
+    core::v1::Service,
+};
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+};
+use outpost_domain::{
+    EnvironmentName, ManagedServiceName, ServiceName,
+    desired::{DesiredState, ManagedWorkload, NamespaceSpec, Workload},
+    provider::{Run, StatefulRun},
+    resources::EnvVar,
+};
+use outpost_kube_sim::{Sim, SimConfig};
+use outpost_proto::agent::v1 as pb;
+use serde_json::json;
+
+use super::*;
+use crate::drivers::kube::build::BuildSettings;
+
+fn desired() -> DesiredState {
+    DesiredState {
+        revision: 1,
+        namespaces: vec![NamespaceSpec {
+            name: "ns".into(),
+            environment: EnvironmentName::parse("tenants/t/projects/p/environments/e")
+                .expect("name"),
+        }],
+        workloads: vec![Workload {
+            service: ServiceName::parse("tenants/t/projects/p/environments/e/services/web")
+                .expect("name"),
+            namespace: "ns".into(),
+            name: "web".into(),
+            generation: 1,
+            image: "registry.example.com/web:1".into(),
+            cpu_millis: 250,
+            memory_mib: 512,
+            replicas: 2,
+            env: vec![EnvVar {
+                name: "MODE".into(),
+                value: "prod".into(),
+            }],
+            ports: vec![],
+            health_check_path: String::new(),
+            secrets: vec![],
+            restart_time: 0,
+        }],
+        builds: vec![],
+        managed: vec![ManagedWorkload {
+            service: ManagedServiceName::parse(
+                "tenants/t/projects/p/environments/e/managedServices/db",
+            )
+            .expect("name"),
+            uid: "u".into(),
+            namespace: "ns".into(),
+            name: "db".into(),
+            generation: 1,
+            run: Run::Stateful(StatefulRun {
+                image: "postgres:16".into(),
+                port: 5432,
+                cpu_millis: 250,
+                memory_mib: 512,
+                storage_gib: None,
+                data_path: "/data".into(),
+                env: vec![],
+                secrets: vec![],
+                args: vec![],
+            }),
+            paused: false,
+            deleting: false,
+            details: Default::default(),
+        }],
+    }
+}
+
+struct Harness {
+    sim: Sim,
+    cluster: KubeCluster,
+    state: LocalState,
+    buckets: Buckets,
+    stalls: Stalls,
+    stuck: BTreeMap<LiveKey, String>,
+    outbox: Notify,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let state = LocalState::open(dir.path()).await.expect("state");
+        state
+            .store_desired(&pb::DesiredState::from(&desired()))
+            .await
+            .expect("stored");
+        let sim = Sim::start(SimConfig::explicit()).expect("sim");
+        let cluster = KubeCluster::new(
+            sim.client(),
+            Rollout::default(),
+            BuildSettings::default(),
+            None,
+        );
+        Self {
+            sim,
+            cluster,
+            state,
+            buckets: Buckets::new(None),
+            stalls: Stalls::new(Duration::from_secs(600)),
+            stuck: BTreeMap::new(),
+            outbox: Notify::new(),
+            _dir: dir,
+        }
+    }
+
+    async fn pass(&mut self) {
+        pass(
+            &self.state,
+            &self.cluster,
+            &self.buckets,
+            &mut self.stalls,
+            &mut self.stuck,
+            &self.outbox,
+        )
+        .await
+        .expect("pass");
+        self.sim.settle().expect("settle");
+    }
+
+    /// The events queued so far, as (resource, reason, message).
+    async fn events(&self) -> Vec<(String, String, String)> {
+        self.state
+            .outbox_after(0, 1000)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .filter_map(|r| match r.kind {
+                Some(pb::report::Kind::Event(e)) => Some((e.resource, e.reason, e.message)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Changes an object as `kubectl set`, `scale` or `edit` would: a strategic merge patch
+    /// under another field manager.
+    async fn edit<K>(&self, name: &str, patch: serde_json::Value)
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        Api::<K>::namespaced(self.sim.client(), "ns")
+            .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+            .expect("edited behind the agent's back");
+    }
+}
+
+fn image(d: &Deployment) -> Option<String> {
+    d.spec.as_ref()?.template.spec.as_ref()?.containers[0]
+        .image
+        .clone()
+}
+
+#[tokio::test]
+async fn every_change_made_behind_the_agents_back_is_restored_with_an_event() {
+    let mut h = Harness::start().await;
+    h.pass().await;
+    h.pass().await;
+    assert!(
+        h.events().await.iter().all(|e| !e.1.starts_with("Drift")),
+        "nothing to repair in what the agent applied itself: {:?}",
+        h.events().await
+    );
+    let deployments = Api::<Deployment>::namespaced(h.sim.client(), "ns");
+
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        (
+            "Deployment",
+            json!({"spec": {"replicas": 0}}),
+            "Deployment web: replica count changed outside Outpost; restored.",
+        ),
+        (
+            "Deployment",
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "evil.example.com/miner:1"}]}}}}),
+            "Deployment web: image changed outside Outpost; restored.",
+        ),
+        (
+            "Service",
+            json!({"spec": {"selector": {"outpost.dev/workload": "other"}}}),
+            "Service web: field spec.selector.outpost.dev/workload changed outside Outpost; restored.",
+        ),
+        (
+            "StatefulSet",
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "postgres:9"}]}}}}),
+            "StatefulSet db: image changed outside Outpost; restored.",
+        ),
+    ];
+    for (kind, patch, message) in cases {
+        let before = h.events().await.len();
+        match kind {
+            "Deployment" => h.edit::<Deployment>("web", patch).await,
+            "Service" => h.edit::<Service>("web", patch).await,
+            _ => h.edit::<StatefulSet>("db", patch).await,
+        }
+        h.pass().await;
+        let events = h.events().await;
+        let new: Vec<_> = events[before..].iter().collect();
+        assert!(
+            new.iter()
+                .any(|(_, reason, m)| reason == "DriftRepaired" && m == message),
+            "{kind}: {new:?}"
+        );
+        // Restored, and nothing more to repair.
+        h.pass().await;
+        let after = h.events().await;
+        let again: Vec<_> = after[events.len()..]
+            .iter()
+            .filter(|e| e.1.starts_with("Drift"))
+            .collect();
+        assert!(again.is_empty(), "{kind}: repaired once, then {again:?}");
+    }
+    let web = deployments.get("web").await.expect("web");
+    assert_eq!(image(&web).as_deref(), Some("registry.example.com/web:1"));
+    assert_eq!(web.spec.as_ref().and_then(|s| s.replicas), Some(2));
+
+    // What others add is theirs and stays.
+    h.edit::<Deployment>("web", json!({"metadata": {"labels": {"team": "payments"}}}))
+        .await;
+    let before = h.events().await.len();
+    h.pass().await;
+    assert!(
+        h.events().await[before..]
+            .iter()
+            .all(|e| !e.1.starts_with("Drift")),
+        "a label someone added is no drift"
+    );
+    let web = deployments.get("web").await.expect("web");
+    assert_eq!(
+        web.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("team"))
+            .map(String::as_str),
+        Some("payments")
+    );
+}
