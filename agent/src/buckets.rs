@@ -86,7 +86,12 @@ impl Stalls {
 /// Carries out managed buckets.
 pub struct Buckets {
     ceph: Option<Ceph>,
+    /// When each bucket (by service) was last compared with Ceph.
+    checked: std::sync::Mutex<HashMap<String, Instant>>,
 }
+
+/// How often a ready bucket is compared with what Ceph holds: a few admin calls each.
+pub const RECHECK: Duration = Duration::from_secs(30);
 
 /// What converging a bucket found.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +107,46 @@ pub struct Outcome {
 impl Buckets {
     /// Buckets in `ceph` (none when the datacenter has no object storage).
     pub fn new(ceph: Option<Ceph>) -> Self {
-        Self { ceph }
+        Self {
+            ceph,
+            checked: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Restores what someone changed in Ceph behind the agent's back (a quota, versioning,
+    /// the user's keys or bucket limit) of ready bucket `m`, comparing at most every `every`:
+    /// what was changed and is restored; empty if nothing was, or it was not compared now.
+    /// Errors: Ceph's, comparing or restoring.
+    pub async fn repair(
+        &self,
+        m: &ManagedWorkload,
+        run: &BucketRun,
+        every: Duration,
+    ) -> Result<Vec<&'static str>, CephError> {
+        let Some(ceph) = &self.ceph else {
+            return Ok(vec![]);
+        };
+        let key = m.service.to_string();
+        {
+            let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+            if checked.get(&key).is_some_and(|at| at.elapsed() < every) {
+                return Ok(vec![]);
+            }
+            checked.insert(key, Instant::now());
+        }
+        let changed = drifted(ceph, m, run).await?;
+        if !changed.is_empty() {
+            apply(ceph, m, run).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Forgets the buckets `wanted` no longer asks for.
+    pub fn keep_only(&self, wanted: impl Fn(&str) -> bool) {
+        self.checked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|service, _| wanted(service));
     }
 
     /// Makes Ceph hold what `m` (whose run is `run`) asks at its generation, or removes it
@@ -163,12 +207,26 @@ async fn apply(
     };
     ceph.user_create(&user, &m.service.to_string(), Some(&keys))
         .await?;
-    ceph.bucket_create(&keys, &m.name).await?;
-    let quota = Quota {
-        enabled: true,
-        max_size_bytes: Some(run.quota_bytes),
-        max_objects: None,
+    // Read as its owner: absent, or someone else's, it is to be created.
+    let current = match ceph.bucket_versioning_get(&keys, &m.name).await {
+        Ok(versioning) => versioning,
+        Err(e)
+            if matches!(
+                e.kind(),
+                CephErrorKind::NotFound | CephErrorKind::AccessDenied
+            ) =>
+        {
+            // Its one bucket, made with its own keys (a name someone else holds is refused
+            // here, saying so).
+            ceph.user_max_buckets_set(&user, 1).await?;
+            ceph.bucket_create(&keys, &m.name).await?;
+            Versioning::Unversioned
+        }
+        Err(e) => return Err(e),
     };
+    // Then none more: the tenant's keys can make no bucket Outpost does not track.
+    ceph.user_max_buckets_set(&user, NO_MORE_BUCKETS).await?;
+    let quota = quota_of(run);
     ceph.quota_set(
         QuotaTarget::Bucket {
             uid: &user,
@@ -177,8 +235,10 @@ async fn apply(
         quota,
     )
     .await?;
+    // And on the user too, so the quota bounds whatever its keys can write.
+    ceph.quota_set(QuotaTarget::User { uid: &user }, quota)
+        .await?;
     // Versioning once enabled can only be suspended; a never-versioned bucket stays so.
-    let current = ceph.bucket_versioning_get(&keys, &m.name).await?;
     if run.versioning != (current == Versioning::Enabled)
         && (run.versioning || current != Versioning::Unversioned)
     {
@@ -193,6 +253,57 @@ async fn apply(
     details.insert("bucket".into(), json!(m.name));
     details.insert("access_key".into(), json!(keys.access_key));
     Ok(details)
+}
+
+/// RGW's `max-buckets` for a user that may create no bucket (beyond those it owns).
+const NO_MORE_BUCKETS: i64 = -1;
+
+fn quota_of(run: &BucketRun) -> Quota {
+    Quota {
+        enabled: true,
+        max_size_bytes: Some(run.quota_bytes),
+        max_objects: None,
+    }
+}
+
+/// The bucket's settings that differ in Ceph from what `run` asks, named for a person
+/// (`quota`, `versioning`, …): what someone changed there behind the agent's back.
+async fn drifted(
+    ceph: &Ceph,
+    m: &ManagedWorkload,
+    run: &BucketRun,
+) -> Result<Vec<&'static str>, CephError> {
+    let user = user_id(m);
+    let keys = S3Keys {
+        access_key: access_key(m),
+        secret_key: SecretKey::new(run.secret_key.clone()),
+    };
+    let mut changed = Vec::new();
+    let Some(owner) = ceph.user_get(&user).await? else {
+        return Ok(vec!["user"]);
+    };
+    if !owner.keys.contains(&keys) {
+        changed.push("keys");
+    }
+    if owner.max_buckets != NO_MORE_BUCKETS {
+        changed.push("bucket limit");
+    }
+    let wanted = quota_of(run);
+    match ceph.bucket_stats(&m.name).await {
+        Ok(stats) if stats.owner == user && stats.quota == wanted => {}
+        Ok(stats) if stats.owner == user => changed.push("quota"),
+        Ok(_) => changed.push("owner"),
+        Err(e) if e.kind() == CephErrorKind::NotFound => return Ok(vec!["bucket"]),
+        Err(e) => return Err(e),
+    }
+    if ceph.quota_get(QuotaTarget::User { uid: &user }).await? != wanted {
+        changed.push("user quota");
+    }
+    let versioned = ceph.bucket_versioning_get(&keys, &m.name).await? == Versioning::Enabled;
+    if versioned != run.versioning {
+        changed.push("versioning");
+    }
+    Ok(changed)
 }
 
 /// The bucket with every object and version, then its user.

@@ -584,6 +584,12 @@ async fn pass(
         let refusal = refused.get(&(m.namespace.clone(), m.name.clone()));
         busy |= report_managed(state, m, &observed, refusal, buckets, stalls, outbox).await?;
     }
+    buckets.keep_only(|service| {
+        desired
+            .managed
+            .iter()
+            .any(|m| m.service.to_string() == service)
+    });
     stalls.keep_only(|service, generation| {
         desired
             .managed
@@ -723,6 +729,7 @@ async fn report_managed(
                 })
             });
             if settled {
+                repair_bucket(state, m, run, buckets, outbox).await?;
                 return Ok(false);
             }
             let done = buckets.converge(m, run).await;
@@ -762,6 +769,42 @@ async fn report_managed(
     state.report(&key, &summary, &entries).await?;
     outbox.notify_one();
     Ok(busy)
+}
+
+/// Restores what someone changed in Ceph behind the agent's back of ready bucket `m`, with
+/// an event saying what; Ceph failing now is tried again at the next comparison.
+async fn repair_bucket(
+    state: &LocalState,
+    m: &ManagedWorkload,
+    run: &outpost_domain::provider::BucketRun,
+    buckets: &Buckets,
+    outbox: &Notify,
+) -> anyhow::Result<()> {
+    let changed = match buckets.repair(m, run, crate::buckets::RECHECK).await {
+        Ok(changed) => changed,
+        Err(e) => {
+            tracing::warn!(bucket = %m.name, error = %e, "cannot compare a bucket with Ceph now");
+            return Ok(());
+        }
+    };
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let message = format!(
+        "Bucket {}: {} changed outside Outpost; restored.",
+        m.name,
+        changed.join(" and ")
+    );
+    tracing::info!(resource = %m.service, %message, "drift repaired");
+    state
+        .queue(&[AgentReport::Event {
+            resource: m.service.to_string(),
+            reason: "DriftRepaired".into(),
+            message,
+        }])
+        .await?;
+    outbox.notify_one();
+    Ok(())
 }
 
 /// What to report about build `b` whose Job is `job`: nothing while it runs.

@@ -403,3 +403,115 @@ async fn capacity_comes_from_the_manager_and_adds_up() {
     let failed = broken.capacity().await.unwrap_err();
     assert_eq!(failed.kind(), CephErrorKind::Config, "{failed:#}");
 }
+
+/// A managed bucket as the agent converges it: its keys can make no other bucket, and what
+/// an operator changes in Ceph behind the agent's back is found and restored.
+#[tokio::test]
+async fn a_managed_buckets_keys_are_scoped_to_it_and_changes_in_ceph_are_restored() {
+    use outpost_agent::buckets::{Buckets, access_key, user_id};
+    use outpost_domain::{
+        ManagedServiceName,
+        desired::ManagedWorkload,
+        managed::Observation,
+        provider::{BucketRun, Run},
+    };
+
+    let ceph = ceph();
+    let buckets = Buckets::new(Some(ceph.clone()));
+    let secret = tenant_keys().secret_key.expose().to_owned();
+    let run = BucketRun {
+        quota_bytes: 1 << 20,
+        versioning: true,
+        secret_key: secret.clone(),
+    };
+    let mut m = ManagedWorkload {
+        service: ManagedServiceName::parse(
+            "tenants/t/projects/p/environments/e/managedServices/files",
+        )
+        .unwrap(),
+        uid: unique("uid"),
+        namespace: String::new(),
+        name: unique("files"),
+        generation: 1,
+        run: Run::Bucket(run.clone()),
+        paused: false,
+        deleting: false,
+        details: Default::default(),
+    };
+    let done = buckets.converge(&m, &run).await;
+    assert_eq!(done.observation, Observation::Ready, "{}", done.message);
+    let again = buckets.converge(&m, &run).await;
+    assert_eq!(again.observation, Observation::Ready, "{}", again.message);
+
+    // The tenant's keys reach their bucket and nothing else.
+    let keys = S3Keys {
+        access_key: access_key(&m),
+        secret_key: SecretKey::new(secret),
+    };
+    let other = unique("other");
+    let refused = ceph.bucket_create(&keys, &other).await.unwrap_err();
+    assert_eq!(refused.kind(), CephErrorKind::AccessDenied, "{refused:#}");
+    assert!(
+        ceph.bucket_stats(&other).await.is_err(),
+        "no bucket {other}"
+    );
+    let s3 = S3Client::new(&m.name, &keys);
+    assert_eq!(s3.put("a", b"hello".to_vec()).await.0, StatusCode::OK);
+
+    // An operator loosens it all directly in Ceph.
+    let uid = user_id(&m);
+    ceph.user_max_buckets_set(&uid, 1000).await.unwrap();
+    let loose = Quota {
+        enabled: false,
+        max_size_bytes: None,
+        max_objects: None,
+    };
+    ceph.quota_set(
+        QuotaTarget::Bucket {
+            uid: &uid,
+            bucket: &m.name,
+        },
+        loose,
+    )
+    .await
+    .unwrap();
+    ceph.bucket_versioning_set(&keys, &m.name, false)
+        .await
+        .unwrap();
+    let changed = buckets.repair(&m, &run, Duration::ZERO).await.unwrap();
+    assert_eq!(changed, ["bucket limit", "quota", "versioning"]);
+    assert_eq!(
+        ceph.bucket_stats(&m.name)
+            .await
+            .unwrap()
+            .quota
+            .max_size_bytes,
+        Some(1 << 20)
+    );
+    assert_eq!(
+        ceph.bucket_versioning_get(&keys, &m.name).await.unwrap(),
+        Versioning::Enabled
+    );
+    let refused = ceph.bucket_create(&keys, &other).await.unwrap_err();
+    assert_eq!(refused.kind(), CephErrorKind::AccessDenied, "{refused:#}");
+    assert!(
+        buckets
+            .repair(&m, &run, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "restored, nothing left to repair"
+    );
+    assert!(
+        buckets
+            .repair(&m, &run, Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not compared again so soon"
+    );
+
+    m.deleting = true;
+    let gone = buckets.converge(&m, &run).await;
+    assert_eq!(gone.observation, Observation::Gone, "{}", gone.message);
+}

@@ -27,6 +27,8 @@ pub struct RgwUser {
     pub display_name: String,
     /// Its S3 keys.
     pub keys: Vec<S3Keys>,
+    /// How many buckets it may own: 0 for no limit, negative for none beyond those it has.
+    pub max_buckets: i64,
 }
 
 /// A quota. RGW checks it on every write: a PUT that would pass it fails with
@@ -146,6 +148,19 @@ impl Ceph {
         ];
         let operation = format!("set a key of user {uid}");
         self.admin(Method::PUT, "user", query, operation).await?;
+        Ok(())
+    }
+
+    /// Sets how many buckets user `uid` may own: 0 for no limit, a negative number for none
+    /// beyond those it has (it can create no bucket). Idempotent.
+    pub async fn user_max_buckets_set(&self, uid: &str, max: i64) -> Result<(), CephError> {
+        let query = vec![
+            ("uid", uid.to_owned()),
+            ("max-buckets", max.to_string()),
+            ("format", "json".to_owned()),
+        ];
+        let operation = format!("limit the buckets of user {uid}");
+        self.admin(Method::POST, "user", query, operation).await?;
         Ok(())
     }
 
@@ -334,6 +349,7 @@ fn parse_user(body: &[u8], operation: String) -> Result<RgwUser, CephError> {
         display_name: String,
         #[serde(default)]
         keys: Vec<KeyJson>,
+        max_buckets: i64,
     }
     #[derive(Deserialize)]
     struct KeyJson {
@@ -352,6 +368,7 @@ fn parse_user(body: &[u8], operation: String) -> Result<RgwUser, CephError> {
                 secret_key: SecretKey::new(k.secret_key),
             })
             .collect(),
+        max_buckets: user.max_buckets,
     })
 }
 
