@@ -262,9 +262,29 @@ fn two_agents_enroll_and_each_runs_only_its_own_datacenter() {
     wait_for(
         "dc-b's agent to be refused",
         Duration::from_secs(30),
-        || agent_b.log().contains("revoked"),
+        || agent_b.log().contains("refuses this agent's certificate"),
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", agent_b.log()));
+    // Refused, it says how to enroll again and stops trying: no storm against the gateway.
+    let attempts = |log: &str| {
+        log.matches("link established").count()
+            + log.matches("link failed").count()
+            + log.matches("refuses this agent's certificate").count()
+    };
+    let after_refusal = attempts(&agent_b.log());
+    assert!(
+        agent_b.log().contains("outpost-agent enroll"),
+        "{}",
+        agent_b.log()
+    );
+    assert!(
+        wait_for("another attempt", Duration::from_secs(5), || {
+            attempts(&agent_b.log()) > after_refusal
+        })
+        .is_err(),
+        "the refused agent kept reconnecting:\n{}",
+        agent_b.log()
+    );
     // dc-a is unaffected.
     let still = agent_state(&server, &admin, "dc-a");
     assert_eq!(still["state"], "STATE_CONNECTED");

@@ -81,6 +81,29 @@ pub async fn run(
         match outcome {
             // Closed by the other side (a restart, a renewal): the same gateway again.
             Ok(()) => tracing::info!(management = %address, "link closed; reconnecting"),
+            Err(e) if class_of(&e) == Failure::Refused => {
+                // Every instance shares the database that refused it: trying again soon, here
+                // or at another address, would only storm the management side.
+                tracing::error!(
+                    management = %address,
+                    error = format!("{e:#}"),
+                    retry_in_secs = REFUSED_RETRY.as_secs(),
+                    "the management side refuses this agent's certificate (revoked, unknown to it, or expired): \
+                     the link stays down and the stored desired state keeps running. Enroll again: stop the agent, \
+                     run `outpost-agent enroll` with a new join token, and start it"
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(REFUSED_RETRY) => continue,
+                }
+            }
+            Err(e) if class_of(&e) == Failure::LocalState => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "the agent's local state failed; the link is retried"
+                );
+                failed_in_a_row += 1;
+            }
             Err(e) => {
                 tracing::warn!(management = %address, error = format!("{e:#}"), "link failed; reconnecting");
                 failed_in_a_row += 1;
@@ -96,6 +119,70 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+/// How long an agent whose certificate is refused waits before trying once more (an
+/// operator may have restored the management side's database meanwhile).
+const REFUSED_RETRY: Duration = Duration::from_secs(3600);
+
+/// What ended a session, for what to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The management side refuses the agent's identity: retrying soon cannot help.
+    Refused,
+    /// The agent's own state (its database, key or certificate files) failed.
+    LocalState,
+    /// The network or the management side: retried with backoff.
+    Transport,
+}
+
+/// Marks an error as the agent's local state failing.
+#[derive(Debug)]
+struct LocalStateFailed;
+
+impl std::fmt::Display for LocalStateFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the agent's local state")
+    }
+}
+
+fn class_of(e: &anyhow::Error) -> Failure {
+    use rustls::AlertDescription as Alert;
+    if e.downcast_ref::<LocalStateFailed>().is_some() {
+        return Failure::LocalState;
+    }
+    let refused = e.chain().any(|cause| {
+        if let Some(status) = cause.downcast_ref::<tonic::Status>() {
+            return matches!(
+                status.code(),
+                tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
+            );
+        }
+        // The gateway refusing the client certificate in the handshake (tokio-rustls hands
+        // it over inside an io::Error, whose source skips it).
+        let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        matches!(
+            tls,
+            Some(rustls::Error::AlertReceived(
+                Alert::CertificateRevoked
+                    | Alert::CertificateExpired
+                    | Alert::CertificateUnknown
+                    | Alert::BadCertificate
+                    | Alert::UnknownCA
+                    | Alert::AccessDenied
+            ))
+        )
+    });
+    if refused {
+        Failure::Refused
+    } else {
+        Failure::Transport
     }
 }
 
@@ -115,13 +202,13 @@ async fn session(
     handles: &LinkHandles,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let (cert, key, ca) = state.credentials()?;
+    let (cert, key, ca) = state.credentials().context(LocalStateFailed)?;
     let tls = pinned_client_config(&identity.ca_fingerprint, Some(&ca), Some((&cert, &key)))?;
     let channel = channel::connect(address, tls).await?;
     let mut client = pb::agent_link_service_client::AgentLinkServiceClient::new(channel);
     let (outbound, receiver) = mpsc::channel(REPORT_WINDOW as usize + 8);
     let hello = pb::Hello {
-        stored_revision: state.stored_revision().await?,
+        stored_revision: state.stored_revision().await.context(LocalStateFailed)?,
         agent_version: crate::VERSION.into(),
         capacity: Some(*handles.capacity.borrow()),
         cluster: Some(handles.cluster.borrow().clone()),
@@ -156,7 +243,8 @@ async fn session(
                     sent.max(acked),
                     u32::try_from(acked + REPORT_WINDOW - sent.max(acked)).unwrap_or(1),
                 )
-                .await?
+                .await
+                .context(LocalStateFailed)?
             {
                 sent = report.sequence;
                 outbound.send(message(Out::Report(report))).await?;
@@ -168,7 +256,7 @@ async fn session(
                 None => return Ok(()),
                 Some(pb::AttachResponse { kind: Some(In::DesiredState(desired)), traceparent }) => {
                     let revision = desired.revision;
-                    if state.store_desired(&desired).await? {
+                    if state.store_desired(&desired).await.context(LocalStateFailed)? {
                         tracing::info!(revision, workloads = desired.workloads.len(), "desired state stored");
                         handles.desired.send_replace((revision, traceparent));
                     }
@@ -177,7 +265,7 @@ async fn session(
                 Some(pb::AttachResponse { kind: Some(In::ReportAck(ack)), .. }) => {
                     acked = acked.max(ack.sequence);
                     sent = sent.max(acked);
-                    state.outbox_ack(ack.sequence).await?;
+                    state.outbox_ack(ack.sequence).await.context(LocalStateFailed)?;
                 }
                 Some(pb::AttachResponse { kind: Some(In::LogRequest(request)), .. }) => logs.start(request),
                 Some(pb::AttachResponse { kind: Some(In::LogCancel(cancel)), .. }) => logs.cancel(cancel.id),
