@@ -4,7 +4,8 @@
 //!
 //! - [`state`]: the durable local copy of the desired state and the outbox of reports.
 //! - [`link`]: enrollment and the attach stream (reconnecting with backoff and jitter).
-//! - [`reconcile`]: the pure plan (desired + observed → actions) and the loop running it.
+//! - [`plan`]: the pure plan (desired + observed → actions) and what the cluster's state means.
+//! - [`reconcile`]: the loop running it against the drivers and the local state.
 //! - [`drivers::kube`]: Kubernetes through kube-rs; the same code drives a real cluster or
 //!   the simulated one.
 //! - [`drivers::ceph`]: buckets, users, keys and quotas through the RADOS Gateway, and
@@ -20,6 +21,7 @@ pub mod buckets;
 pub mod drivers;
 pub mod install;
 pub mod link;
+pub mod plan;
 pub mod reconcile;
 pub mod runtime;
 pub mod state;

@@ -6,7 +6,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use outpost_agent::{
-    drivers::kube::build::BuildSettings, link, reconcile::Rollout, runtime, state::LocalState,
+    drivers::kube::build::BuildSettings, link, plan::Rollout, runtime, state::LocalState,
 };
 use tokio_util::sync::CancellationToken;
 

@@ -14,7 +14,8 @@ use crate::{
         kube::{KubeCluster, build::BuildSettings, logs::PodLogs},
     },
     link,
-    reconcile::{self, Rollout},
+    plan::Rollout,
+    reconcile,
     state::{Identity, LocalState},
 };
 

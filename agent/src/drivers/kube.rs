@@ -28,7 +28,7 @@ use kube::{
 };
 use outpost_proto::agent::v1 as pb;
 
-use crate::reconcile::{
+use crate::plan::{
     Action, Live, LiveKey, Observed, ObservedClaim, ObservedStateful, ObservedWorkload, Rollout,
 };
 use manifests::{FIELD_MANAGER, GENERATION_ANNOTATION, OWNED_SELECTOR};

@@ -20,7 +20,7 @@ use outpost_proto::agent::v1 as pb;
 use serde_json::json;
 
 use super::*;
-use crate::drivers::kube::build::BuildSettings;
+use crate::{drivers::kube::build::BuildSettings, plan::Rollout};
 
 fn desired() -> DesiredState {
     DesiredState {

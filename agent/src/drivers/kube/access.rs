@@ -104,7 +104,7 @@ mod tests {
     use super::*;
     use crate::{
         drivers::kube::{KubeCluster, build::BuildSettings, logs::PodLogs},
-        reconcile::{Action, Rollout},
+        plan::{Action, Rollout},
     };
 
     fn secret(name: &str) -> Vec<EnvVar> {

@@ -17,6 +17,7 @@ use k8s_openapi::{
 use outpost_domain::desired::Build;
 
 use super::manifests::{MANAGED_BY, SERVICE_ANNOTATION};
+use crate::plan::JobState;
 
 /// Label naming the workload a build pod builds for.
 pub const BUILD_OF_LABEL: &str = "outpost.dev/build-of";
@@ -124,17 +125,6 @@ pub fn job(b: &Build, settings: &BuildSettings) -> Job {
         }),
         ..Default::default()
     }
-}
-
-/// How a build Job stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobState {
-    /// Still running (or not started).
-    Running,
-    /// Finished and pushed its image.
-    Succeeded,
-    /// Failed, with what Kubernetes said.
-    Failed(String),
 }
 
 /// A Job's state from its conditions.
