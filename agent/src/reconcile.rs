@@ -138,23 +138,7 @@ async fn pass(
     let mut actions = plan(&desired, &observed);
     let repairs = cluster.drifted(&desired, &observed, &actions, stuck);
     actions.extend(repairs.iter().map(|r| r.action.clone()));
-    // A managed service the cluster refuses (a claim that cannot grow on its storage class,
-    // say) fails alone, with the cluster's words; anything else stops the pass, to retry.
-    let mut refused: BTreeMap<(String, String), String> = BTreeMap::new();
-    for action in &actions {
-        tracing::info!(revision = desired.revision, %action, "applying");
-        match (cluster.execute(action).await, action) {
-            (Ok(()), _) => {}
-            (Err(kube::Error::Api(status)), Action::ApplyManaged(m)) if is_refusal(status.code) => {
-                tracing::warn!(%action, reason = %status.message, "the cluster refused a managed service");
-                refused.insert(
-                    (m.namespace.clone(), m.name.clone()),
-                    status.message.clone(),
-                );
-            }
-            (Err(e), _) => return Err(e.into()),
-        }
-    }
+    let refused = execute_all(cluster, desired.revision, &actions).await?;
     let observed = if actions.is_empty() {
         observed
     } else {
@@ -239,6 +223,74 @@ async fn pass(
         outbox.notify_one();
     }
     Ok(busy)
+}
+
+/// At most this many changes are sent to the API server at once.
+const APPLY_CONCURRENCY: usize = 16;
+
+/// Carries out `actions`, independent ones concurrently (at most [`APPLY_CONCURRENCY`] at
+/// once): namespaces first, then everything in them, then namespaces that go. A failure
+/// stays with its object and is tried again next pass, while the others go on; only an API
+/// server that does not answer stops the pass. Returns the managed services the cluster
+/// refused (a claim that cannot grow on its storage class, say), with the cluster's words:
+/// those fail, for repeating cannot fix them.
+async fn execute_all<'a>(
+    cluster: &'a KubeCluster,
+    revision: i64,
+    actions: &'a [Action],
+) -> anyhow::Result<BTreeMap<(String, String), String>> {
+    use futures::StreamExt as _;
+    let stage = |a: &Action| match a {
+        Action::ApplyNamespace(_) => 0,
+        Action::DeleteNamespace(_) => 2,
+        _ => 1,
+    };
+    let mut refused = BTreeMap::new();
+    for step in 0..3 {
+        let mut batch = actions.iter().filter(|a| stage(a) == step);
+        // A plain loop: stream combinators' closures are not general enough for a task here.
+        let mut running = futures::stream::FuturesUnordered::new();
+        let mut outcomes = Vec::new();
+        loop {
+            while running.len() < APPLY_CONCURRENCY {
+                let Some(action) = batch.next() else { break };
+                running.push(execute_one(cluster, revision, action));
+            }
+            match running.next().await {
+                Some(outcome) => outcomes.push(outcome),
+                None => break,
+            }
+        }
+        let mut unanswered = None;
+        for (action, outcome) in outcomes {
+            match (outcome, action) {
+                (Ok(()), _) => {}
+                (Err(kube::Error::Api(status)), Action::ApplyManaged(m))
+                    if is_refusal(status.code) =>
+                {
+                    tracing::warn!(%action, reason = %status.message, "the cluster refused a managed service");
+                    refused.insert((m.namespace.clone(), m.name.clone()), status.message);
+                }
+                (Err(e), _) if crate::drivers::kube::is_unanswered(&e) => unanswered = Some(e),
+                (Err(e), _) => {
+                    tracing::warn!(%action, error = %e, "a change failed; it is tried again next pass");
+                }
+            }
+        }
+        if let Some(e) = unanswered {
+            return Err(e.into());
+        }
+    }
+    Ok(refused)
+}
+
+async fn execute_one<'a>(
+    cluster: &'a KubeCluster,
+    revision: i64,
+    action: &'a Action,
+) -> (&'a Action, Result<(), kube::Error>) {
+    tracing::info!(revision, %action, "applying");
+    (action, cluster.execute(action).await)
 }
 
 /// Reports each repair as an event on its resource, once applied; a repair that did not take
@@ -445,7 +497,7 @@ pub fn build_outcome(
 }
 
 #[cfg(test)]
-mod drift_tests;
+mod pass_tests;
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,6 @@
-//! The whole pass against the simulated cluster: what someone changes behind the agent's back
-//! is restored by the next pass, with an event saying what and where.
+//! Whole passes against the simulated cluster. What someone changes behind the agent's back
+//! is restored by the next pass, with an event saying what and where; an object the cluster
+//! refuses holds no other back.
 
 use k8s_openapi::api::{
     apps::v1::{Deployment, StatefulSet},
@@ -89,11 +90,11 @@ struct Harness {
 }
 
 impl Harness {
-    async fn start() -> Self {
+    async fn start(desired: &DesiredState) -> Self {
         let dir = tempfile::tempdir().expect("dir");
         let state = LocalState::open(dir.path()).await.expect("state");
         state
-            .store_desired(&pb::DesiredState::from(&desired()))
+            .store_desired(&pb::DesiredState::from(desired))
             .await
             .expect("stored");
         let sim = Sim::start(SimConfig::explicit()).expect("sim");
@@ -167,7 +168,7 @@ fn image(d: &Deployment) -> Option<String> {
 
 #[tokio::test]
 async fn every_change_made_behind_the_agents_back_is_restored_with_an_event() {
-    let mut h = Harness::start().await;
+    let mut h = Harness::start(&desired()).await;
     h.pass().await;
     h.pass().await;
     assert!(
@@ -246,5 +247,36 @@ async fn every_change_made_behind_the_agents_back_is_restored_with_an_event() {
             .and_then(|l| l.get("team"))
             .map(String::as_str),
         Some("payments")
+    );
+}
+
+#[tokio::test]
+async fn an_object_the_cluster_refuses_holds_no_other_back() {
+    let mut d = desired();
+    d.managed.clear();
+    let web = d.workloads[0].clone();
+    // Sorted first and refused by the API server: not a DNS name.
+    d.workloads.insert(
+        0,
+        Workload {
+            service: ServiceName::parse("tenants/t/projects/p/environments/e/services/bad")
+                .expect("name"),
+            name: "Bad_Name".into(),
+            ..web
+        },
+    );
+    let mut h = Harness::start(&d).await;
+    h.pass().await;
+    let deployments = Api::<Deployment>::namespaced(h.sim.client(), "ns");
+    assert!(
+        deployments.get_opt("web").await.expect("read").is_some(),
+        "web applied although Bad_Name was refused"
+    );
+    assert!(
+        deployments
+            .get_opt("Bad_Name")
+            .await
+            .expect("read")
+            .is_none()
     );
 }
