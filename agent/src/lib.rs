@@ -19,6 +19,8 @@
 
 pub mod buckets;
 pub mod drivers;
+#[cfg(test)]
+mod fixtures;
 pub mod install;
 pub mod link;
 pub mod plan;

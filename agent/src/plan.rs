@@ -413,37 +413,19 @@ pub fn status_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outpost_domain::{EnvironmentName, ServiceName};
+    use crate::fixtures;
 
     fn workload(name: &str, generation: i64) -> Workload {
         Workload {
-            service: ServiceName::parse(&format!(
-                "tenants/t/projects/p/environments/e/services/{name}"
-            ))
-            .expect("name"),
-            namespace: "ns".into(),
-            name: name.into(),
             generation,
-            image: "nginx".into(),
-            cpu_millis: 250,
-            memory_mib: 512,
-            replicas: 2,
-            env: vec![],
-            ports: vec![],
-            health_check_path: String::new(),
-            secrets: vec![],
-            restart_time: 0,
+            ..fixtures::workload(name)
         }
     }
 
     fn desired(workloads: Vec<Workload>) -> DesiredState {
         DesiredState {
             revision: 3,
-            namespaces: vec![NamespaceSpec {
-                name: "ns".into(),
-                environment: EnvironmentName::parse("tenants/t/projects/p/environments/e")
-                    .expect("name"),
-            }],
+            namespaces: vec![fixtures::namespace()],
             workloads,
             builds: vec![],
             managed: vec![],
@@ -507,28 +489,11 @@ mod tests {
 
     fn managed(paused: bool, deleting: bool) -> ManagedWorkload {
         ManagedWorkload {
-            service: outpost_domain::ManagedServiceName::parse(
-                "tenants/t/projects/p/environments/e/managedServices/db",
-            )
-            .expect("name"),
-            uid: "u".into(),
-            namespace: "ns".into(),
             name: "db-1".into(),
             generation: 2,
-            run: Run::Stateful(outpost_domain::provider::StatefulRun {
-                image: "postgres:16".into(),
-                port: 5432,
-                cpu_millis: 250,
-                memory_mib: 512,
-                storage_gib: Some(1),
-                data_path: "/data".into(),
-                env: vec![],
-                secrets: vec![],
-                args: vec![],
-            }),
             paused,
             deleting,
-            details: Default::default(),
+            ..fixtures::stateful("db")
         }
     }
 

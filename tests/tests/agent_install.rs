@@ -93,15 +93,18 @@ fn an_agent_installed_from_its_manifests_enrolls_and_spares_its_own_namespace() 
         all.extend(["-o", "json"]);
         serde_json::from_str(&kubectl(&kubeconfig, home.path(), &all)).expect("JSON")
     };
-    for object in &objects {
-        let kind = object["kind"].as_str().expect("kind");
-        let name = object["metadata"]["name"].as_str().expect("name");
-        let mut args = vec![kind, name];
-        if let Some(ns) = object["metadata"]["namespace"].as_str() {
-            args.extend(["-n", ns]);
+    let all_in_the_cluster = |when: &str| {
+        for object in &objects {
+            let kind = object["kind"].as_str().expect("kind");
+            let name = object["metadata"]["name"].as_str().expect("name");
+            let mut args = vec![kind, name];
+            if let Some(ns) = object["metadata"]["namespace"].as_str() {
+                args.extend(["-n", ns]);
+            }
+            assert_eq!(get(&args)["metadata"]["name"], name, "{kind} {when}");
         }
-        assert_eq!(get(&args)["metadata"]["name"], name, "{kind} applied");
-    }
+    };
+    all_in_the_cluster("applied");
 
     // The agent as its pod would run: the Deployment's arguments and environment as the
     // cluster holds them, the token resolved from the Secret, the state directory on "the
@@ -187,15 +190,7 @@ fn an_agent_installed_from_its_manifests_enrolls_and_spares_its_own_namespace() 
         },
     )
     .expect("the agent reconciles");
-    for object in &objects {
-        let kind = object["kind"].as_str().expect("kind");
-        let name = object["metadata"]["name"].as_str().expect("name");
-        let mut args = vec![kind, name];
-        if let Some(ns) = object["metadata"]["namespace"].as_str() {
-            args.extend(["-n", ns]);
-        }
-        assert_eq!(get(&args)["metadata"]["name"], name, "{kind} still there");
-    }
+    all_in_the_cluster("still there");
 
     // The probe the Deployment names, run with the pod's environment, says the agent lives.
     let probe = container["livenessProbe"]["exec"]["command"]

@@ -1,11 +1,7 @@
 //! End-to-end: the real `outpost-management` (and `outpost-local`) binaries on loopback,
 //! driven by the real grpcurl.
 
-use std::{
-    collections::BTreeMap,
-    os::unix::fs::PermissionsExt,
-    process::Command,
-};
+use std::{collections::BTreeMap, os::unix::fs::PermissionsExt, process::Command};
 
 use outpost_e2e::{Management, Process, bin, grpcurl_call, markdown_commands, run_shell};
 

@@ -11,9 +11,8 @@ use kube::{
     api::{Patch, PatchParams},
 };
 use outpost_domain::{
-    EnvironmentName, ManagedServiceName, ServiceName,
-    desired::{DesiredState, ManagedWorkload, NamespaceSpec, Workload},
-    provider::{Run, StatefulRun},
+    ServiceName,
+    desired::{DesiredState, Workload},
     resources::EnvVar,
 };
 use outpost_kube_sim::{Sim, SimConfig};
@@ -21,60 +20,21 @@ use outpost_proto::agent::v1 as pb;
 use serde_json::json;
 
 use super::*;
-use crate::{drivers::kube::build::BuildSettings, plan::Rollout};
+use crate::{drivers::kube::build::BuildSettings, fixtures, plan::Rollout};
 
 fn desired() -> DesiredState {
     DesiredState {
         revision: 1,
-        namespaces: vec![NamespaceSpec {
-            name: "ns".into(),
-            environment: EnvironmentName::parse("tenants/t/projects/p/environments/e")
-                .expect("name"),
-        }],
+        namespaces: vec![fixtures::namespace()],
         workloads: vec![Workload {
-            service: ServiceName::parse("tenants/t/projects/p/environments/e/services/web")
-                .expect("name"),
-            namespace: "ns".into(),
-            name: "web".into(),
-            generation: 1,
-            image: "registry.example.com/web:1".into(),
-            cpu_millis: 250,
-            memory_mib: 512,
-            replicas: 2,
             env: vec![EnvVar {
                 name: "MODE".into(),
                 value: "prod".into(),
             }],
-            ports: vec![],
-            health_check_path: String::new(),
-            secrets: vec![],
-            restart_time: 0,
+            ..fixtures::workload("web")
         }],
         builds: vec![],
-        managed: vec![ManagedWorkload {
-            service: ManagedServiceName::parse(
-                "tenants/t/projects/p/environments/e/managedServices/db",
-            )
-            .expect("name"),
-            uid: "u".into(),
-            namespace: "ns".into(),
-            name: "db".into(),
-            generation: 1,
-            run: Run::Stateful(StatefulRun {
-                image: "postgres:16".into(),
-                port: 5432,
-                cpu_millis: 250,
-                memory_mib: 512,
-                storage_gib: None,
-                data_path: "/data".into(),
-                env: vec![],
-                secrets: vec![],
-                args: vec![],
-            }),
-            paused: false,
-            deleting: false,
-            details: Default::default(),
-        }],
+        managed: vec![fixtures::stateful("db")],
     }
 }
 

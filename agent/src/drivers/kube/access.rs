@@ -90,13 +90,12 @@ pub fn granted() -> std::collections::BTreeSet<(&'static str, &'static str, &'st
 
 #[cfg(test)]
 mod tests {
-    use std::{collections::BTreeSet, time::Duration};
+    use std::collections::BTreeSet;
 
     use kube::api::LogParams;
     use outpost_domain::{
-        EnvironmentName, ManagedServiceName, ServiceName,
-        desired::{Build, ManagedWorkload, NamespaceSpec, Workload},
-        provider::{Run, StatefulRun},
+        desired::{Build, Workload},
+        provider::Run,
         resources::{EnvVar, GitSource},
     };
     use outpost_kube_sim::{Sim, SimConfig};
@@ -104,6 +103,7 @@ mod tests {
     use super::*;
     use crate::{
         drivers::kube::{KubeCluster, build::BuildSettings, logs::PodLogs},
+        fixtures,
         plan::{Action, Rollout},
     };
 
@@ -116,49 +116,17 @@ mod tests {
 
     /// Every action of the driver, each kind of object created, then every one deleted.
     fn every_action() -> Vec<Action> {
-        let service =
-            ServiceName::parse("tenants/t/projects/p/environments/e/services/web").expect("name");
         let workload = Workload {
-            service: service.clone(),
-            namespace: "ns".into(),
-            name: "web".into(),
-            generation: 1,
-            image: "registry.example.com/web:1".into(),
-            cpu_millis: 250,
-            memory_mib: 512,
-            replicas: 1,
-            env: vec![],
-            ports: vec![],
-            health_check_path: String::new(),
             secrets: secret("API_KEY"),
-            restart_time: 0,
+            replicas: 1,
+            ..fixtures::workload("web")
         };
-        let managed = ManagedWorkload {
-            service: ManagedServiceName::parse(
-                "tenants/t/projects/p/environments/e/managedServices/db",
-            )
-            .expect("name"),
-            uid: "u".into(),
-            namespace: "ns".into(),
-            name: "db".into(),
-            generation: 1,
-            run: Run::Stateful(StatefulRun {
-                image: "postgres:16".into(),
-                port: 5432,
-                cpu_millis: 250,
-                memory_mib: 512,
-                storage_gib: Some(1),
-                data_path: "/data".into(),
-                env: vec![],
-                secrets: secret("POSTGRES_PASSWORD"),
-                args: vec![],
-            }),
-            paused: false,
-            deleting: false,
-            details: Default::default(),
-        };
+        let mut managed = fixtures::stateful("db");
+        if let Run::Stateful(run) = &mut managed.run {
+            run.secrets = secret("POSTGRES_PASSWORD");
+        }
         let build = Build {
-            service,
+            service: workload.service.clone(),
             deployment: 2,
             namespace: "ns".into(),
             source: GitSource {
@@ -167,11 +135,7 @@ mod tests {
             },
         };
         vec![
-            Action::ApplyNamespace(NamespaceSpec {
-                name: "ns".into(),
-                environment: EnvironmentName::parse("tenants/t/projects/p/environments/e")
-                    .expect("name"),
-            }),
+            Action::ApplyNamespace(fixtures::namespace()),
             Action::ApplyWorkload(workload.clone()),
             // Without secrets now: its Secret is deleted.
             Action::ApplyWorkload(Workload {
@@ -202,10 +166,7 @@ mod tests {
         let sim = Sim::start(SimConfig::explicit()).expect("sim");
         let cluster = KubeCluster::new(
             sim.client(),
-            Rollout {
-                health_grace: Duration::from_secs(60),
-                progress_deadline: Duration::from_secs(600),
-            },
+            Rollout::default(),
             BuildSettings::default(),
             None,
         );

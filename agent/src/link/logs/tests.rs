@@ -6,7 +6,6 @@ use std::time::Duration;
 use k8s_openapi::api::{apps::v1::Deployment, batch::v1::Job};
 use kube::api::{Api, Patch, PatchParams};
 use outpost_domain::{
-    ServiceName,
     desired::{Build, Workload},
     resources::GitSource,
 };
@@ -86,23 +85,11 @@ fn lines_past_the_limit_are_dropped() {
 /// from the agent's own manifests, started, ready or complete.
 async fn cluster() -> Sim {
     let sim = Sim::start(SimConfig::explicit()).expect("sim");
-    let service =
-        ServiceName::parse("tenants/t/projects/p/environments/e/services/web").expect("name");
     let workload = Workload {
-        service: service.clone(),
         namespace: "default".into(),
-        name: "web".into(),
-        generation: 1,
-        image: "registry.example.com/web:1".into(),
-        cpu_millis: 250,
-        memory_mib: 512,
-        replicas: 2,
-        env: Vec::new(),
-        ports: Vec::new(),
-        health_check_path: String::new(),
-        secrets: Vec::new(),
-        restart_time: 0,
+        ..crate::fixtures::workload("web")
     };
+    let service = workload.service.clone();
     let apply = PatchParams::apply("test").force();
     Api::<Deployment>::namespaced(sim.client(), "default")
         .patch(

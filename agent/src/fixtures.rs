@@ -1,0 +1,67 @@
+//! Desired objects for tests, one definition each: tests change what they are about with
+//! struct update syntax and keep the rest.
+
+use outpost_domain::{
+    EnvironmentName, ManagedServiceName, ServiceName,
+    desired::{ManagedWorkload, NamespaceSpec, Workload},
+    provider::{Run, StatefulRun},
+};
+
+/// Environment `tenants/t/projects/p/environments/e`'s namespace, `ns`.
+pub fn namespace() -> NamespaceSpec {
+    NamespaceSpec {
+        name: "ns".into(),
+        environment: EnvironmentName::parse("tenants/t/projects/p/environments/e").expect("name"),
+    }
+}
+
+/// Service `name` in namespace `ns`: generation 1, two replicas of
+/// `registry.example.com/{name}:1`, no env vars, ports or secrets.
+pub fn workload(name: &str) -> Workload {
+    Workload {
+        service: ServiceName::parse(&format!(
+            "tenants/t/projects/p/environments/e/services/{name}"
+        ))
+        .expect("name"),
+        namespace: "ns".into(),
+        name: name.into(),
+        generation: 1,
+        image: format!("registry.example.com/{name}:1"),
+        cpu_millis: 250,
+        memory_mib: 512,
+        replicas: 2,
+        env: vec![],
+        ports: vec![],
+        health_check_path: String::new(),
+        secrets: vec![],
+        restart_time: 0,
+    }
+}
+
+/// Managed service `name` in namespace `ns`: PostgreSQL 16 on a 1 GiB volume, generation 1.
+pub fn stateful(name: &str) -> ManagedWorkload {
+    ManagedWorkload {
+        service: ManagedServiceName::parse(&format!(
+            "tenants/t/projects/p/environments/e/managedServices/{name}"
+        ))
+        .expect("name"),
+        uid: "u".into(),
+        namespace: "ns".into(),
+        name: name.into(),
+        generation: 1,
+        run: Run::Stateful(StatefulRun {
+            image: "postgres:16".into(),
+            port: 5432,
+            cpu_millis: 250,
+            memory_mib: 512,
+            storage_gib: Some(1),
+            data_path: "/data".into(),
+            env: vec![],
+            secrets: vec![],
+            args: vec![],
+        }),
+        paused: false,
+        deleting: false,
+        details: Default::default(),
+    }
+}
