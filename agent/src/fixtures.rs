@@ -1,6 +1,12 @@
 //! Desired objects for tests, one definition each: tests change what they are about with
 //! struct update syntax and keep the rest.
 
+use outpost_kube_sim::{Sim, SimConfig};
+
+use crate::{
+    drivers::kube::{KubeCluster, build::BuildSettings},
+    plan::Rollout,
+};
 use outpost_domain::{
     EnvironmentName, ManagedServiceName, ServiceName,
     desired::{ManagedWorkload, NamespaceSpec, Workload},
@@ -64,4 +70,17 @@ pub fn stateful(name: &str) -> ManagedWorkload {
         deleting: false,
         details: Default::default(),
     }
+}
+
+/// A simulated cluster stepped only when a test says, and the agent's driver for it with
+/// default settings.
+pub fn cluster() -> (Sim, KubeCluster) {
+    let sim = Sim::start(SimConfig::explicit()).expect("sim");
+    let cluster = KubeCluster::new(
+        sim.client(),
+        Rollout::default(),
+        BuildSettings::default(),
+        None,
+    );
+    (sim, cluster)
 }

@@ -15,12 +15,12 @@ use outpost_domain::{
     desired::{DesiredState, Workload},
     resources::EnvVar,
 };
-use outpost_kube_sim::{Sim, SimConfig};
+use outpost_kube_sim::Sim;
 use outpost_proto::agent::v1 as pb;
 use serde_json::json;
 
 use super::*;
-use crate::{drivers::kube::build::BuildSettings, fixtures, plan::Rollout};
+use crate::fixtures;
 
 fn desired() -> DesiredState {
     DesiredState {
@@ -57,13 +57,7 @@ impl Harness {
             .store_desired(&pb::DesiredState::from(desired))
             .await
             .expect("stored");
-        let sim = Sim::start(SimConfig::explicit()).expect("sim");
-        let cluster = KubeCluster::new(
-            sim.client(),
-            Rollout::default(),
-            BuildSettings::default(),
-            None,
-        );
+        let (sim, cluster) = fixtures::cluster();
         Self {
             sim,
             cluster,

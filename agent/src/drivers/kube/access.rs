@@ -98,14 +98,9 @@ mod tests {
         provider::Run,
         resources::{EnvVar, GitSource},
     };
-    use outpost_kube_sim::{Sim, SimConfig};
 
     use super::*;
-    use crate::{
-        drivers::kube::{KubeCluster, build::BuildSettings, logs::PodLogs},
-        fixtures,
-        plan::{Action, Rollout},
-    };
+    use crate::{drivers::kube::logs::PodLogs, fixtures, plan::Action};
 
     fn secret(name: &str) -> Vec<EnvVar> {
         vec![EnvVar {
@@ -163,13 +158,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_driver_needs_exactly_what_the_rules_grant() {
-        let sim = Sim::start(SimConfig::explicit()).expect("sim");
-        let cluster = KubeCluster::new(
-            sim.client(),
-            Rollout::default(),
-            BuildSettings::default(),
-            None,
-        );
+        let (sim, cluster) = fixtures::cluster();
         let logs = PodLogs::new(sim.client());
         let actions = every_action();
         for action in &actions[..5] {
