@@ -6,8 +6,13 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use outpost_agent::{
-    drivers::kube::build::BuildSettings, link, reconcile::Rollout, runtime, state::LocalState,
+    drivers::kube::{build::BuildSettings, images},
+    link,
+    reconcile::Rollout,
+    runtime::{self, ImageArgs},
+    state::LocalState,
 };
+use outpost_domain::provider::Catalog;
 use tokio_util::sync::CancellationToken;
 
 /// The Outpost agent for one datacenter.
@@ -34,6 +39,19 @@ enum Command {
     /// Runs the agent (enrolling first if a join token is given and it is not enrolled;
     /// `--management` alone points an enrolled agent at other gateway addresses).
     Run(Box<RunArgs>),
+    /// Prints every image Outpost can ask the cluster to pull (the builder's and every
+    /// provider's, for every version), one a line; with `--image-registry`, each followed
+    /// by its name on the mirror. Services' own images are their owners' and not listed.
+    Images(ImagesArgs),
+}
+
+#[derive(clap::Args)]
+struct ImagesArgs {
+    #[command(flatten)]
+    images: ImageArgs,
+    /// Provider definitions of your own (the files in the management service's
+    /// `[providers] dir`), besides the built-in ones.
+    providers: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -56,9 +74,8 @@ struct RunArgs {
     /// Registry that images built from source are pushed to (and pulled from).
     #[arg(long, env = "OUTPOST_AGENT_BUILD_REGISTRY", default_value_t = BuildSettings::default().registry)]
     build_registry: String,
-    /// The image that builds from source (Kaniko's executor or one taking its flags).
-    #[arg(long, env = "OUTPOST_AGENT_BUILDER_IMAGE", default_value_t = BuildSettings::default().builder_image)]
-    builder_image: String,
+    #[command(flatten)]
+    images: ImageArgs,
     /// Storage class of managed services' volumes (Ceph RBD through its CSI driver); unset
     /// means the cluster's default.
     #[arg(long, env = "OUTPOST_AGENT_BLOCK_STORAGE_CLASS")]
@@ -128,12 +145,39 @@ async fn enroll(state: &LocalState, e: &Enrollment) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes the image list to stdout.
+fn print_images(args: &ImagesArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let extra = args
+        .providers
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Ok((path.display().to_string(), text))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let catalog = Catalog::with(&extra)?;
+    let source = args.images.source();
+    let mut out = std::io::stdout().lock();
+    for image in images::listed(&catalog, &args.images.builder_image)? {
+        match source.mirror() {
+            Some(_) => writeln!(out, "{image} {}", source.outpost(&image))?,
+            None => writeln!(out, "{image}")?,
+        }
+    }
+    Ok(())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
-    let state = LocalState::open(&args.state_dir).await?;
     let run = match args.command {
-        Command::Enroll(e) => return enroll(&state, &e).await,
+        Command::Images(images) => return print_images(&images),
+        Command::Enroll(e) => {
+            return enroll(&LocalState::open(&args.state_dir).await?, &e).await;
+        }
         Command::Run(run) => *run,
     };
+    let state = LocalState::open(&args.state_dir).await?;
     match state.identity()? {
         None => {
             let e = run
@@ -167,8 +211,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         builds: BuildSettings {
             registry: run.build_registry,
-            builder_image: run.builder_image,
+            builder_image: run.images.builder_image.clone(),
         },
+        images: run.images.source(),
         ceph: run.ceph.into_config(),
         block_storage_class: run.block_storage_class,
     };

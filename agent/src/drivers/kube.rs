@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod failure;
+pub mod images;
 pub mod logs;
 pub mod managed;
 pub mod manifests;
@@ -37,6 +38,7 @@ pub struct KubeCluster {
     client: Client,
     rollout: Rollout,
     builds: build::BuildSettings,
+    images: images::ImageSource,
     block_storage_class: Option<String>,
 }
 
@@ -48,18 +50,20 @@ impl std::fmt::Debug for KubeCluster {
 
 impl KubeCluster {
     /// A cluster reached through `client`, judging rollouts by `rollout`, building with
-    /// `builds`, and putting managed services' volumes on `block_storage_class` (the
-    /// cluster's default when `None`).
+    /// `builds`, pulling images from where `images` says, and putting managed services'
+    /// volumes on `block_storage_class` (the cluster's default when `None`).
     pub fn new(
         client: Client,
         rollout: Rollout,
         builds: build::BuildSettings,
+        images: images::ImageSource,
         block_storage_class: Option<String>,
     ) -> Self {
         Self {
             client,
             rollout,
             builds,
+            images,
             block_storage_class,
         }
     }
@@ -220,7 +224,8 @@ impl KubeCluster {
                         secrets.delete(&secret_name, &DeleteParams::default()).await,
                     )?,
                 }
-                let deployment = manifests::deployment(w, self.rollout.progress_deadline);
+                let deployment =
+                    manifests::deployment(w, self.rollout.progress_deadline, &self.images);
                 Api::<Deployment>::namespaced(self.client.clone(), &w.namespace)
                     .patch(&w.name, &apply, &Patch::Apply(deployment))
                     .await?;
@@ -269,7 +274,7 @@ impl KubeCluster {
                     .patch(
                         &m.name,
                         &apply,
-                        &Patch::Apply(managed::stateful_set(m, run)),
+                        &Patch::Apply(managed::stateful_set(m, run, &self.images)),
                     )
                     .await?;
                 Api::<Service>::namespaced(self.client.clone(), &m.namespace)
@@ -310,7 +315,7 @@ impl KubeCluster {
                     .patch(
                         &b.job_name(),
                         &apply,
-                        &Patch::Apply(build::job(b, &self.builds)),
+                        &Patch::Apply(build::job(b, &self.builds, &self.images)),
                     )
                     .await?;
             }
