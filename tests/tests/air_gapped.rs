@@ -81,7 +81,7 @@ fn in_a_namespace(inner: &str) {
         .arg(inner)
         .env(INSIDE, "1")
         .output()
-        .expect("running strace");
+        .unwrap_or_else(|e| panic!("running strace (scripts/setup installs it): {e}"));
     let said = both(&out);
     assert!(
         out.status.success() && said.contains("1 passed"),
@@ -236,6 +236,19 @@ fn the_offline_bundle_inside() {
     ] {
         assert!(prefix.join(file).is_file(), "{file} is not installed");
     }
+    let sbom: Value = serde_json::from_str(
+        &std::fs::read_to_string(prefix.join("share/outpost/sbom/outpost-agent.cdx.json"))
+            .expect("the agent's SBOM"),
+    )
+    .expect("JSON");
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    assert_eq!(sbom["metadata"]["component"]["name"], "outpost-agent");
+    assert!(
+        sbom["components"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["name"] == "kube")),
+        "the SBOM lists the crates compiled in"
+    );
     for image in [
         "docker.io/library/postgres:16",
         "docker.io/library/redis:7",

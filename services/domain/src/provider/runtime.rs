@@ -288,9 +288,9 @@ impl StatefulTemplate {
     fn images(&self, config_schema: &Value) -> Result<Vec<String>, String> {
         let mut configs = vec![serde_json::Map::new()];
         for reference in references(&self.image) {
-            let field = reference
-                .strip_prefix("config.")
-                .ok_or_else(|| format!("runtime image references ${{{reference}}}"))?;
+            let field = reference.strip_prefix("config.").ok_or_else(|| {
+                format!("runtime image references ${{{reference}}}, which is not a config field")
+            })?;
             let required = config_schema["required"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|f| f == field));
