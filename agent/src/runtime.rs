@@ -41,7 +41,7 @@ pub struct Options {
 }
 
 /// Which images Outpost asks the cluster for and where from, as flags (shared by the agent's
-/// `run` and `images` and by `outpost-local`).
+/// `run` and `images`, so the list names the builder image that runs).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ImageArgs {
     /// The image that builds from source (Kaniko's executor or one taking its flags).
