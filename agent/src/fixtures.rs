@@ -80,6 +80,7 @@ pub fn cluster() -> (Sim, KubeCluster) {
         sim.client(),
         Rollout::default(),
         BuildSettings::default(),
+        Default::default(),
         None,
     );
     (sim, cluster)

@@ -6,8 +6,13 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use outpost_agent::{
-    drivers::kube::build::BuildSettings, link, plan::Rollout, runtime, state::LocalState,
+    drivers::kube::{build::BuildSettings, images},
+    link,
+    plan::Rollout,
+    runtime::{self, ImageArgs},
+    state::LocalState,
 };
+use outpost_domain::provider::Catalog;
 use tokio_util::sync::CancellationToken;
 
 /// The Outpost agent for one datacenter.
@@ -45,6 +50,10 @@ enum Command {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         max_age: Duration,
     },
+    /// Prints every image Outpost can ask the cluster to pull (the builder's and every
+    /// provider's, for every version), one a line; with `--image-registry`, each followed
+    /// by its name on the mirror. Services' own images are their owners' and not listed.
+    Images(ImagesArgs),
 }
 
 #[derive(clap::Args)]
@@ -64,9 +73,13 @@ struct InstallArgs {
     /// The namespace the agent runs in.
     #[arg(long, default_value = "outpost-system", value_parser = dns_label)]
     namespace: String,
-    /// The agent's container image (a site's mirror, for one without internet access).
-    #[arg(long, default_value_t = format!("outpost/agent:{}", outpost_agent::VERSION))]
-    image: String,
+    /// The agent's container image; unset, Outpost's own at this version
+    /// (`outpost-agent images` lists it), from the --image-registry mirror if one is given.
+    #[arg(long)]
+    image: Option<String>,
+    /// A registry holding copies of the images, `host[:port][/path]`, as for `run`.
+    #[arg(long, env = "OUTPOST_AGENT_IMAGE_REGISTRY")]
+    image_registry: Option<images::Mirror>,
     /// Storage class of the agent's state volume; unset means the cluster's default.
     #[arg(long)]
     storage_class: Option<String>,
@@ -91,6 +104,15 @@ fn dns_label(text: &str) -> Result<String, String> {
 }
 
 #[derive(clap::Args)]
+struct ImagesArgs {
+    #[command(flatten)]
+    images: ImageArgs,
+    /// Provider definitions of your own (the files in the management service's
+    /// `[providers] dir`), besides the built-in ones.
+    providers: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
 struct RunArgs {
     #[command(flatten)]
     enrollment: Option<Enrollment>,
@@ -110,9 +132,8 @@ struct RunArgs {
     /// Registry that images built from source are pushed to (and pulled from).
     #[arg(long, env = "OUTPOST_AGENT_BUILD_REGISTRY", default_value_t = BuildSettings::default().registry)]
     build_registry: String,
-    /// The image that builds from source (Kaniko's executor or one taking its flags).
-    #[arg(long, env = "OUTPOST_AGENT_BUILDER_IMAGE", default_value_t = BuildSettings::default().builder_image)]
-    builder_image: String,
+    #[command(flatten)]
+    images: ImageArgs,
     /// Storage class of managed services' volumes (Ceph RBD through its CSI driver); unset
     /// means the cluster's default.
     #[arg(long, env = "OUTPOST_AGENT_BLOCK_STORAGE_CLASS")]
@@ -182,13 +203,37 @@ async fn enroll(state: &LocalState, e: &Enrollment) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes the image list to stdout.
+fn print_images(args: &ImagesArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let extra = args
+        .providers
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Ok((path.display().to_string(), text))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let catalog = Catalog::with(&extra)?;
+    let source = args.images.source();
+    let mut out = std::io::stdout().lock();
+    for image in images::listed(&catalog, &args.images.builder_image)? {
+        match source.mirror() {
+            Some(_) => writeln!(out, "{image} {}", source.outpost(&image))?,
+            None => writeln!(out, "{image}")?,
+        }
+    }
+    Ok(())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let run = match args.command {
         Command::Install(i) => return install(i),
         Command::Probe { max_age } => return probe(&args.state_dir, max_age),
+        Command::Images(images) => return print_images(&images),
         Command::Enroll(e) => {
-            let state = LocalState::open(&args.state_dir).await?;
-            return enroll(&state, &e).await;
+            return enroll(&LocalState::open(&args.state_dir).await?, &e).await;
         }
         Command::Run(run) => *run,
     };
@@ -226,8 +271,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         builds: BuildSettings {
             registry: run.build_registry,
-            builder_image: run.builder_image,
+            builder_image: run.images.builder_image.clone(),
         },
+        images: run.images.source(),
         ceph: run.ceph.into_config(),
         block_storage_class: run.block_storage_class,
     };
@@ -255,7 +301,9 @@ fn install(args: InstallArgs) -> anyhow::Result<()> {
         ca_fingerprint: args.ca_fingerprint,
         datacenter: args.datacenter,
         namespace: args.namespace,
-        image: args.image,
+        image: args.image.unwrap_or_else(|| {
+            images::ImageSource::new(args.image_registry).outpost(&images::agent_image())
+        }),
         storage_class: args.storage_class,
     });
     // The manifests are the command's output, for `kubectl apply -f -`.

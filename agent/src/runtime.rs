@@ -11,7 +11,12 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     drivers::{
         ceph::{Ceph, CephConfig, SecretKey},
-        kube::{KubeCluster, build::BuildSettings, logs::PodLogs},
+        kube::{
+            KubeCluster,
+            build::BuildSettings,
+            images::{ImageSource, Mirror},
+            logs::PodLogs,
+        },
     },
     link,
     plan::Rollout,
@@ -28,11 +33,35 @@ pub struct Options {
     pub rollout: Rollout,
     /// Where builds push and what builds them.
     pub builds: BuildSettings,
+    /// Where images are pulled from.
+    pub images: ImageSource,
     /// The datacenter's Ceph; `None` means it has no object storage.
     pub ceph: Option<CephConfig>,
     /// Storage class of managed services' volumes (Ceph RBD through CSI); `None` means the
     /// cluster's default.
     pub block_storage_class: Option<String>,
+}
+
+/// Which images Outpost asks the cluster for and where from, as flags (shared by the agent's
+/// `run` and `images`, so the list names the builder image that runs).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ImageArgs {
+    /// The image that builds from source (Kaniko's executor or one taking its flags).
+    #[arg(long, env = "OUTPOST_AGENT_BUILDER_IMAGE", default_value_t = BuildSettings::default().builder_image)]
+    pub builder_image: String,
+    /// A registry holding copies of the images, `host[:port][/path]`, for a site without
+    /// internet: every image Outpost chooses (`outpost-agent images`) and services' Docker
+    /// Hub images are pulled from it, under their own path (`redis:7` as
+    /// `HOST/library/redis:7`). Unset: as written.
+    #[arg(long, env = "OUTPOST_AGENT_IMAGE_REGISTRY")]
+    pub image_registry: Option<Mirror>,
+}
+
+impl ImageArgs {
+    /// Where images are pulled from.
+    pub fn source(&self) -> ImageSource {
+        ImageSource::new(self.image_registry.clone())
+    }
 }
 
 /// The datacenter's Ceph, as flags (shared by the agent and `outpost-local`); without
@@ -115,6 +144,7 @@ pub async fn run(
         client.clone(),
         options.rollout,
         options.builds,
+        options.images,
         options.block_storage_class,
     );
     let ceph = options

@@ -81,10 +81,23 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts binary `name` in `dir` with `args` and `env`, passing `--ready-file` (before
-    /// `args` when `ready_first`), and waits until the ready file appears.
+    /// Starts binary `name` in `dir` with `args` and `env`, passing `--ready-file` after the
+    /// first `ready_flag_after` arguments, and waits until the ready file appears.
     pub fn start(
         name: &'static str,
+        dir: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, &str)],
+        ready_flag_after: usize,
+    ) -> anyhow::Result<Self> {
+        Self::start_program(name, &bin(name), dir, args, env, ready_flag_after)
+    }
+
+    /// As [`Process::start`], running `program` (an installed binary, or a script that
+    /// runs one) under the name `name`.
+    pub fn start_program(
+        name: &'static str,
+        program: &Path,
         dir: tempfile::TempDir,
         args: &[&str],
         env: &[(&str, &str)],
@@ -104,7 +117,7 @@ impl Process {
         let at = ready_flag_after.min(all.len());
         all.insert(at, ready.display().to_string());
         all.insert(at, "--ready-file".into());
-        let mut cmd = Command::new(bin(name));
+        let mut cmd = Command::new(program);
         cmd.current_dir(dir.path())
             .args(&all)
             .stdout(stdout)
@@ -540,6 +553,55 @@ pub fn markdown_commands(markdown: &str, name: &str) -> Vec<String> {
         }
     }
     commands
+}
+
+/// Runs `commands` (a README block, from [`markdown_commands`]) one by one in bash in `dir`
+/// with `env`, as a reader pastes them: `export NAME=…` adds NAME to `env` for the later
+/// ones; a command marked `# fails: WORDS` must fail saying WORDS with a
+/// `google.rpc.BadRequest` detail; every other one must succeed. With `api`, each
+/// `localhost:7070` is that address instead. Panics naming the command that went wrong.
+pub fn run_walkthrough(
+    dir: &Path,
+    env: &mut BTreeMap<String, String>,
+    commands: &[String],
+    api: Option<&str>,
+) {
+    let both = |o: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    for command in commands {
+        let line = match api {
+            Some(api) => command.replace("localhost:7070", api),
+            None => command.clone(),
+        };
+        if let Some(assignment) = command.trim_start().strip_prefix("export ") {
+            let name = assignment.split('=').next().expect("NAME=").to_owned();
+            let out = run_shell(
+                dir,
+                env,
+                &format!("set -o pipefail\n{line}\nprintf '%s' \"${name}\""),
+            );
+            assert!(out.status.success(), "{command}\n{}", both(&out));
+            let value = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(!value.is_empty(), "{command} set nothing");
+            env.insert(name, value);
+            continue;
+        }
+        let out = run_shell(dir, env, &line);
+        match command.split("# fails: ").nth(1) {
+            Some(expected) => {
+                assert!(!out.status.success(), "expected a failure: {command}");
+                for said in [expected.trim(), "google.rpc.BadRequest"] {
+                    assert!(both(&out).contains(said), "{command}\n{}", both(&out));
+                }
+            }
+            None => assert!(out.status.success(), "{command}\n{}", both(&out)),
+        }
+    }
 }
 
 /// Environment variables a sequence of `export NAME=...` commands would set, evaluated by

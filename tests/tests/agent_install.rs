@@ -70,6 +70,20 @@ fn an_agent_installed_from_its_manifests_enrolls_and_spares_its_own_namespace() 
         ]
     );
 
+    // Its image is one of those a site mirrors: `outpost-agent images` lists it.
+    let listed = Command::new(bin("outpost-agent"))
+        .arg("images")
+        .output()
+        .expect("outpost-agent images runs");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let image = objects[6]["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .expect("an image");
+    assert!(
+        listed.lines().any(|l| l == format!("docker.io/{image}")),
+        "{image} is not in `outpost-agent images`:\n{listed}"
+    );
+
     let (sim, kubeconfig) = cluster();
     let home = tempfile::tempdir().expect("kubectl home");
     let file = home.path().join("agent.yaml");

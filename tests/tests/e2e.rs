@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, os::unix::fs::PermissionsExt, process::Command};
 
-use outpost_e2e::{Management, Process, bin, grpcurl_call, markdown_commands, run_shell};
+use outpost_e2e::{Management, Process, bin, grpcurl_call, markdown_commands, run_walkthrough};
 
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -58,39 +58,7 @@ fn the_readme_walkthrough_runs_verbatim_with_the_real_grpcurl() {
         std::env::var("PATH").unwrap_or_default()
     );
     let mut env = BTreeMap::from([("PATH".to_owned(), path)]);
-    for command in &commands {
-        let line = command.replace("localhost:7070", &api);
-        if let Some(assignment) = command.trim_start().strip_prefix("export ") {
-            let name = assignment.split('=').next().expect("NAME=").to_owned();
-            let out = run_shell(
-                &dir,
-                &env,
-                &format!("set -o pipefail\n{line}\nprintf '%s' \"${name}\""),
-            );
-            assert!(out.status.success(), "{command}\n{}", both(&out));
-            let value = stdout(&out);
-            assert!(!value.is_empty(), "{command} set nothing");
-            env.insert(name, value);
-            continue;
-        }
-        let out = run_shell(&dir, &env, &line);
-        match command.split("# fails: ").nth(1) {
-            Some(expected) => {
-                assert!(!out.status.success(), "expected a failure: {command}");
-                assert!(
-                    both(&out).contains(expected.trim()),
-                    "{command}\n{}",
-                    both(&out)
-                );
-                assert!(
-                    both(&out).contains("google.rpc.BadRequest"),
-                    "{}",
-                    both(&out)
-                );
-            }
-            None => assert!(out.status.success(), "{command}\n{}", both(&out)),
-        }
-    }
+    run_walkthrough(&dir, &mut env, &commands, Some(&api));
     // The walkthrough's end state, read back: the rollback's spec is the service's again and
     // runs in staging; the broken deployment failed for its reason; production runs the
     // promoted deployment.

@@ -6,6 +6,7 @@ pub mod access;
 pub mod build;
 pub mod drift;
 pub mod failure;
+pub mod images;
 pub mod logs;
 pub mod managed;
 pub mod manifests;
@@ -40,6 +41,7 @@ pub struct KubeCluster {
     client: Client,
     rollout: Rollout,
     builds: build::BuildSettings,
+    images: images::ImageSource,
     block_storage_class: Option<String>,
 }
 
@@ -51,18 +53,20 @@ impl std::fmt::Debug for KubeCluster {
 
 impl KubeCluster {
     /// A cluster reached through `client`, judging rollouts by `rollout`, building with
-    /// `builds`, and putting managed services' volumes on `block_storage_class` (the
-    /// cluster's default when `None`).
+    /// `builds`, pulling images from where `images` says, and putting managed services'
+    /// volumes on `block_storage_class` (the cluster's default when `None`).
     pub fn new(
         client: Client,
         rollout: Rollout,
         builds: build::BuildSettings,
+        images: images::ImageSource,
         block_storage_class: Option<String>,
     ) -> Self {
         Self {
             client,
             rollout,
             builds,
+            images,
             block_storage_class,
         }
     }
@@ -258,7 +262,11 @@ impl KubeCluster {
                 vec![
                     (
                         "Deployment",
-                        as_json(&manifests::deployment(w, self.rollout.progress_deadline)),
+                        as_json(&manifests::deployment(
+                            w,
+                            self.rollout.progress_deadline,
+                            &self.images,
+                        )),
                     ),
                     ("Service", as_json(&manifests::service(w))),
                 ],
@@ -273,7 +281,10 @@ impl KubeCluster {
                 &m.namespace,
                 &m.name,
                 vec![
-                    ("StatefulSet", as_json(&managed::stateful_set(m, run))),
+                    (
+                        "StatefulSet",
+                        as_json(&managed::stateful_set(m, run, &self.images)),
+                    ),
                     ("Service", as_json(&managed::service(m, run))),
                 ],
                 &|| (Action::ApplyManaged(m.clone()), m.service.to_string()),
@@ -306,7 +317,8 @@ impl KubeCluster {
                         secrets.delete(&secret_name, &DeleteParams::default()).await,
                     )?,
                 }
-                let deployment = manifests::deployment(w, self.rollout.progress_deadline);
+                let deployment =
+                    manifests::deployment(w, self.rollout.progress_deadline, &self.images);
                 Api::<Deployment>::namespaced(self.client.clone(), &w.namespace)
                     .patch(&w.name, &apply, &Patch::Apply(deployment))
                     .await?;
@@ -355,7 +367,7 @@ impl KubeCluster {
                     .patch(
                         &m.name,
                         &apply,
-                        &Patch::Apply(managed::stateful_set(m, run)),
+                        &Patch::Apply(managed::stateful_set(m, run, &self.images)),
                     )
                     .await?;
                 Api::<Service>::namespaced(self.client.clone(), &m.namespace)
@@ -396,7 +408,7 @@ impl KubeCluster {
                     .patch(
                         &b.job_name(),
                         &apply,
-                        &Patch::Apply(build::job(b, &self.builds)),
+                        &Patch::Apply(build::job(b, &self.builds, &self.images)),
                     )
                     .await?;
             }

@@ -111,6 +111,7 @@ pub struct Provider {
     pub definition: Definition,
     config: jsonschema::Validator,
     secrets: jsonschema::Validator,
+    images: Vec<String>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -133,7 +134,8 @@ pub struct DefinitionError {
 
 impl Provider {
     /// Parses and checks a definition (from `source_name`, for errors): its schemas
-    /// compile, its name is a DNS label, and its update rules name config fields.
+    /// compile, its name is a DNS label, its update rules name config fields, and its
+    /// image names only required config fields with an enum (so its images can be listed).
     pub fn parse(json: &str, source_name: &str) -> Result<Self, DefinitionError> {
         let fail = |problem: String| DefinitionError {
             source_name: source_name.to_owned(),
@@ -174,11 +176,24 @@ impl Provider {
             .runtime
             .check(&config_fields, &secret_fields)
             .map_err(fail)?;
+        let images = definition
+            .runtime
+            .images(&definition.config_schema)
+            .map_err(fail)?;
         Ok(Self {
             definition,
             config,
             secrets,
+            images,
         })
+    }
+
+    /// Every image its services can run, as the definition writes it (`postgres:16`),
+    /// sorted; empty when they run no container. [`Provider::render`] gives one of these
+    /// for every config valid against the schema: a definition whose image could be
+    /// anything else is refused by [`Provider::parse`].
+    pub fn images(&self) -> &[String] {
+        &self.images
     }
 
     /// What a service with `config` and `secrets` (valid against the schemas) runs; an

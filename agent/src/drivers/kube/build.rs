@@ -16,7 +16,10 @@ use k8s_openapi::{
 };
 use outpost_domain::desired::Build;
 
-use super::manifests::{MANAGED_BY, SERVICE_ANNOTATION};
+use super::{
+    images::ImageSource,
+    manifests::{MANAGED_BY, SERVICE_ANNOTATION},
+};
 use crate::plan::JobState;
 
 /// Label naming the workload a build pod builds for.
@@ -74,8 +77,10 @@ fn context(b: &Build) -> String {
     }
 }
 
-/// The Job that builds `b`: one attempt, a deadline, kept a week for its logs.
-pub fn job(b: &Build, settings: &BuildSettings) -> Job {
+/// The Job that builds `b`: one attempt, a deadline, kept a week for its logs. The builder
+/// image, and with a mirror the Dockerfile's Docker Hub base images too, come from where
+/// `images` says.
+pub fn job(b: &Build, settings: &BuildSettings, images: &ImageSource) -> Job {
     let labels = BTreeMap::from([
         (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
         (BUILD_OF_LABEL.to_owned(), b.service.service.clone()),
@@ -86,6 +91,16 @@ pub fn job(b: &Build, settings: &BuildSettings) -> Job {
     } else {
         &b.source.dockerfile_path
     };
+    let mut args = vec![
+        format!("--context={}", context(b)),
+        format!("--dockerfile={dockerfile}"),
+        format!("--destination={}", image(b, settings)),
+    ];
+    if let Some(mirror) = images.mirror() {
+        // Kaniko pulls a base image named without a registry from here instead of Docker
+        // Hub, at the path the mirror keeps it (`library/alpine`).
+        args.push(format!("--registry-mirror={mirror}"));
+    }
     Job {
         metadata: ObjectMeta {
             name: Some(b.job_name()),
@@ -110,12 +125,8 @@ pub fn job(b: &Build, settings: &BuildSettings) -> Job {
                     restart_policy: Some("Never".into()),
                     containers: vec![Container {
                         name: "build".into(),
-                        image: Some(settings.builder_image.clone()),
-                        args: Some(vec![
-                            format!("--context={}", context(b)),
-                            format!("--dockerfile={dockerfile}"),
-                            format!("--destination={}", image(b, settings)),
-                        ]),
+                        image: Some(images.outpost(&settings.builder_image)),
+                        args: Some(args),
                         ..Default::default()
                     }],
                     ..Default::default()
@@ -178,7 +189,7 @@ mod tests {
     #[test]
     fn the_job_builds_once_pushes_per_deployment_and_is_never_selected_as_the_workload() {
         let settings = BuildSettings::default();
-        let job = job(&build(), &settings);
+        let job = job(&build(), &settings, &ImageSource::default());
         assert_eq!(job.metadata.name.as_deref(), Some("api-build-4"));
         let spec = job.spec.expect("spec");
         assert_eq!(spec.backoff_limit, Some(0), "a failed build is not retried");

@@ -28,8 +28,9 @@ use k8s_openapi::{
 };
 use outpost_domain::{desired::ManagedWorkload, provider::StatefulRun};
 
-use super::manifests::{
-    GENERATION_ANNOTATION, SERVICE_ANNOTATION, container_env, labels, secret_of,
+use super::{
+    images::ImageSource,
+    manifests::{GENERATION_ANNOTATION, SERVICE_ANNOTATION, container_env, labels, secret_of},
 };
 
 /// Label marking the objects of a managed service (its value: their common name), so they
@@ -96,8 +97,8 @@ pub fn claim(
 /// The StatefulSet: one replica (none while paused), the run's container with its secrets
 /// by reference, a TCP readiness probe on its port, and the claim mounted at its data path.
 /// The pod template carries the generation, so every change (a new config, new secrets)
-/// replaces the pod.
-pub fn stateful_set(m: &ManagedWorkload, run: &StatefulRun) -> StatefulSet {
+/// replaces the pod. The provider's image is pulled from where `images` says.
+pub fn stateful_set(m: &ManagedWorkload, run: &StatefulRun, images: &ImageSource) -> StatefulSet {
     let resources: BTreeMap<String, Quantity> = BTreeMap::from([
         ("cpu".to_owned(), Quantity(format!("{}m", run.cpu_millis))),
         (
@@ -128,7 +129,7 @@ pub fn stateful_set(m: &ManagedWorkload, run: &StatefulRun) -> StatefulSet {
                 spec: Some(PodSpec {
                     containers: vec![Container {
                         name: "main".into(),
-                        image: Some(run.image.clone()),
+                        image: Some(images.outpost(&run.image)),
                         args: (!run.args.is_empty()).then(|| run.args.clone()),
                         env: Some(container_env(&m.name, &run.env, &run.secrets)),
                         ports: Some(vec![ContainerPort {
@@ -252,7 +253,7 @@ mod tests {
     #[test]
     fn a_database_is_one_replica_on_its_own_claim_with_secrets_by_reference() {
         let (m, run) = postgres(false, Some(10));
-        let sts = stateful_set(&m, &run);
+        let sts = stateful_set(&m, &run, &ImageSource::default());
         let spec = sts.spec.as_ref().expect("spec");
         assert_eq!(spec.replicas, Some(1));
         let pod = spec.template.spec.as_ref().expect("pod");
@@ -291,7 +292,7 @@ mod tests {
     #[test]
     fn paused_is_zero_replicas_and_no_storage_means_no_volume() {
         let (m, run) = postgres(true, None);
-        let sts = stateful_set(&m, &run);
+        let sts = stateful_set(&m, &run, &ImageSource::default());
         let spec = sts.spec.expect("spec");
         assert_eq!(spec.replicas, Some(0));
         assert!(spec.template.spec.expect("pod").volumes.is_none());

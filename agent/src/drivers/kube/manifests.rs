@@ -23,6 +23,8 @@ use outpost_domain::{
     resources::Protocol,
 };
 
+use super::images::ImageSource;
+
 /// The field manager of every apply.
 pub const FIELD_MANAGER: &str = "outpost-agent";
 /// The label marking what the agent owns, and its value.
@@ -136,9 +138,14 @@ pub(crate) fn container_env(
 }
 
 /// The Deployment of a workload: zero-downtime rolling updates (never fewer ready pods than
-/// wanted), a readiness probe on the health path, resources fixed by the shape, and a
-/// rollout that fails after `progress_deadline` without progress.
-pub fn deployment(w: &Workload, progress_deadline: std::time::Duration) -> Deployment {
+/// wanted), a readiness probe on the health path, resources fixed by the shape, a rollout
+/// that fails after `progress_deadline` without progress, and the service's image pulled
+/// from where `images` says.
+pub fn deployment(
+    w: &Workload,
+    progress_deadline: std::time::Duration,
+    images: &ImageSource,
+) -> Deployment {
     let resources: BTreeMap<String, Quantity> = BTreeMap::from([
         ("cpu".to_owned(), Quantity(format!("{}m", w.cpu_millis))),
         ("memory".to_owned(), Quantity(format!("{}Mi", w.memory_mib))),
@@ -205,7 +212,7 @@ pub fn deployment(w: &Workload, progress_deadline: std::time::Duration) -> Deplo
                 spec: Some(PodSpec {
                     containers: vec![Container {
                         name: "app".into(),
-                        image: Some(w.image.clone()),
+                        image: Some(images.service(&w.image)),
                         env: Some(container_env(&w.name, &w.env, &w.secrets)),
                         ports: Some(
                             w.ports

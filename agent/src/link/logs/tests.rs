@@ -14,6 +14,7 @@ use outpost_kube_sim::{Sim, SimConfig};
 use super::*;
 use crate::drivers::kube::{
     build::{self, BuildSettings},
+    images::ImageSource,
     logs::MAX_LINE_BYTES,
     manifests,
 };
@@ -95,7 +96,11 @@ async fn cluster() -> Sim {
         .patch(
             "web",
             &apply,
-            &Patch::Apply(manifests::deployment(&workload, Duration::from_secs(600))),
+            &Patch::Apply(manifests::deployment(
+                &workload,
+                Duration::from_secs(600),
+                &ImageSource::default(),
+            )),
         )
         .await
         .expect("deployment");
@@ -112,7 +117,11 @@ async fn cluster() -> Sim {
         .patch(
             &build.job_name(),
             &apply,
-            &Patch::Apply(build::job(&build, &BuildSettings::default())),
+            &Patch::Apply(build::job(
+                &build,
+                &BuildSettings::default(),
+                &ImageSource::default(),
+            )),
         )
         .await
         .expect("build job");

@@ -281,6 +281,73 @@ impl RuntimeTemplate {
     }
 }
 
+impl StatefulTemplate {
+    /// Every image this template renders to: `image` over each value of the config fields
+    /// it references, sorted. Each such field must be required and have an `enum`, so what
+    /// a provider can run is a finite list that a site without internet can mirror.
+    fn images(&self, config_schema: &Value) -> Result<Vec<String>, String> {
+        let mut configs = vec![serde_json::Map::new()];
+        for reference in references(&self.image) {
+            let field = reference.strip_prefix("config.").ok_or_else(|| {
+                format!("runtime image references ${{{reference}}}, which is not a config field")
+            })?;
+            let required = config_schema["required"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|f| f == field));
+            let values = config_schema["properties"][field]["enum"]
+                .as_array()
+                .filter(|values| required && !values.is_empty())
+                .ok_or_else(|| {
+                    format!(
+                        "runtime image references ${{{reference}}}, which must be a required \
+                         field with an enum: the images a provider runs are listed for mirrors"
+                    )
+                })?;
+            configs = configs
+                .iter()
+                .flat_map(|config| {
+                    values.iter().map(move |value| {
+                        let mut config = config.clone();
+                        config.insert(field.to_owned(), value.clone());
+                        config
+                    })
+                })
+                .collect();
+        }
+        let mut images = configs
+            .into_iter()
+            .map(|config| {
+                let config = Value::Object(config);
+                let image = Values {
+                    config: &config,
+                    secrets: &Value::Null,
+                }
+                .text(&self.image);
+                match image.parse::<oci_spec::distribution::Reference>() {
+                    Ok(_) => Ok(image),
+                    Err(e) => Err(format!(
+                        "runtime image renders to {image:?}, which is not an image reference ({e})"
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        images.sort();
+        images.dedup();
+        Ok(images)
+    }
+}
+
+impl RuntimeTemplate {
+    /// Every image the services of this runtime can run (none for a bucket), for the
+    /// `config_schema` the definition declares; see [`Provider::images`](super::Provider::images).
+    pub fn images(&self, config_schema: &Value) -> Result<Vec<String>, String> {
+        match self {
+            Self::Stateful(s) => s.images(config_schema),
+            Self::Bucket(_) => Ok(Vec::new()),
+        }
+    }
+}
+
 /// A template with where it is in the definition, for errors.
 type Located<'a> = (String, &'a str);
 

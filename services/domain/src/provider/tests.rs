@@ -217,3 +217,105 @@ fn rendered_runs_never_show_their_secrets_in_debug_output() {
     );
     assert!(!shown.contains("never-in-a-log"), "{shown}");
 }
+
+#[test]
+fn the_built_in_providers_list_their_images() {
+    let c = catalog();
+    let images = |name: &str| c.get(name).expect(name).images().to_vec();
+    assert_eq!(images("postgresql"), ["postgres:15", "postgres:16"]);
+    assert_eq!(images("redis"), ["redis:7"]);
+    assert!(images("bucket").is_empty(), "a bucket runs no container");
+}
+
+/// A config valid against `schema` with `chosen` values for its enum fields: each other
+/// required field at the least its schema allows.
+fn valid_config(
+    schema: &serde_json::Value,
+    chosen: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let mut config = chosen.clone();
+    for field in schema["required"].as_array().expect("required fields") {
+        let field = field.as_str().expect("a name");
+        let property = &schema["properties"][field];
+        let least = match property["type"].as_str() {
+            Some("integer" | "number") => property["minimum"].clone(),
+            Some("boolean") => json!(true),
+            _ => json!("a"),
+        };
+        config.entry(field).or_insert(least);
+    }
+    serde_json::Value::Object(config)
+}
+
+/// Every config a schema's enum fields allow, each other field at its least.
+fn every_enum_config(schema: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut chosen = vec![serde_json::Map::new()];
+    for (field, property) in schema["properties"].as_object().expect("properties") {
+        let Some(values) = property["enum"].as_array() else {
+            continue;
+        };
+        chosen = chosen
+            .iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.insert(field.clone(), v.clone());
+                    c
+                })
+            })
+            .collect();
+    }
+    chosen.iter().map(|c| valid_config(schema, c)).collect()
+}
+
+#[test]
+fn every_image_a_provider_renders_is_in_its_list() {
+    let c = catalog();
+    for provider in c.all() {
+        let schema = &provider.definition.config_schema;
+        let secrets =
+            json!({"password": "correct-horse-battery", "secret_key": "0123456789abcdefgh"});
+        for config in every_enum_config(schema) {
+            let mut v = Violations::default();
+            provider.check_config(&mut v, "config", &config);
+            assert!(
+                v.is_empty(),
+                "{}: {config} is not valid: {v:?}",
+                provider.definition.name
+            );
+            let rendered = provider.render(&config, &secrets).expect("renders");
+            if let Run::Stateful(run) = rendered.run {
+                assert!(
+                    provider.images().contains(&run.image),
+                    "{} runs {} for {config}, which its list {:?} lacks",
+                    provider.definition.name,
+                    run.image,
+                    provider.images()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_image_that_cannot_be_listed_is_refused() {
+    let redis = include_str!("../../providers/redis.json");
+    for (file, image, says) in [
+        // storage_gib is free (any number), and optional.
+        (
+            "free.json",
+            "redis:${config.storage_gib}",
+            "config.storage_gib",
+        ),
+        (
+            "not-an-image.json",
+            "Redis:${config.version}",
+            "not an image reference",
+        ),
+    ] {
+        let text = redis.replace("redis:${config.version}", image);
+        assert_ne!(text, redis);
+        let err = Catalog::with(&[(file.to_owned(), text)]).expect_err(file);
+        assert!(err.to_string().contains(says), "{err}");
+    }
+}

@@ -7,6 +7,7 @@ use outpost_domain::{
 };
 
 use super::*;
+use crate::drivers::kube::images::ImageSource;
 
 fn workload() -> Workload {
     Workload {
@@ -47,7 +48,7 @@ const DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[test]
 fn deployments_roll_out_without_downtime_and_are_marked_as_owned() {
-    let d = deployment(&workload(), DEADLINE);
+    let d = deployment(&workload(), DEADLINE, &ImageSource::default());
     let meta = &d.metadata;
     assert_eq!(meta.name.as_deref(), Some("api"));
     assert_eq!(
@@ -138,7 +139,7 @@ fn deployments_roll_out_without_downtime_and_are_marked_as_owned() {
 fn no_health_path_means_no_probe() {
     let mut w = workload();
     w.health_check_path.clear();
-    let d = deployment(&w, DEADLINE);
+    let d = deployment(&w, DEADLINE, &ImageSource::default());
     assert!(
         d.spec.expect("spec").template.spec.expect("pod").containers[0]
             .readiness_probe
@@ -151,7 +152,7 @@ fn services_select_the_workloads_pods() {
     let w = workload();
     let s = service(&w);
     let spec = s.spec.expect("spec");
-    let pod_labels = deployment(&w, DEADLINE)
+    let pod_labels = deployment(&w, DEADLINE, &ImageSource::default())
         .spec
         .expect("spec")
         .template
@@ -222,7 +223,7 @@ fn secrets_go_to_a_secret_and_reach_the_container_by_reference_only() {
             .map(String::as_str),
         Some("outpost-agent")
     );
-    let d = deployment(&w, DEADLINE);
+    let d = deployment(&w, DEADLINE, &ImageSource::default());
     let text = serde_json::to_string(&d).expect("json");
     assert!(
         !text.contains("hunter2"),
@@ -250,7 +251,12 @@ fn secrets_go_to_a_secret_and_reach_the_container_by_reference_only() {
 #[test]
 fn a_restart_request_changes_the_pod_template_and_nothing_else() {
     let mut w = workload();
-    let template = |w: &Workload| deployment(w, DEADLINE).spec.expect("spec").template;
+    let template = |w: &Workload| {
+        deployment(w, DEADLINE, &ImageSource::default())
+            .spec
+            .expect("spec")
+            .template
+    };
     assert!(
         template(&w).metadata.expect("meta").annotations.is_none(),
         "never restarted: no annotation, so the template is unchanged"
@@ -268,10 +274,14 @@ fn a_restart_request_changes_the_pod_template_and_nothing_else() {
         Some("2023-11-14T22:13:20Z")
     );
     assert_eq!(
-        deployment(&w, std::time::Duration::from_secs(5))
-            .spec
-            .expect("spec")
-            .progress_deadline_seconds,
+        deployment(
+            &w,
+            std::time::Duration::from_secs(5),
+            &ImageSource::default(),
+        )
+        .spec
+        .expect("spec")
+        .progress_deadline_seconds,
         Some(5)
     );
 }
