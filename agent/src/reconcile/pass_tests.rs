@@ -234,3 +234,41 @@ async fn an_object_the_cluster_refuses_holds_no_other_back() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn an_agent_whose_local_state_is_empty_deletes_nothing() {
+    let mut h = Harness::start(&desired()).await;
+    h.pass().await;
+    // As after the state directory was lost: no desired state to act on, so nothing goes.
+    let empty = tempfile::tempdir().expect("dir");
+    h.state = LocalState::open(empty.path()).await.expect("state");
+    h.pass().await;
+    h.pass().await;
+    let deployments = Api::<Deployment>::namespaced(h.sim.client(), "ns");
+    assert!(deployments.get_opt("web").await.expect("read").is_some());
+    let sets = Api::<StatefulSet>::namespaced(h.sim.client(), "ns");
+    assert!(sets.get_opt("db").await.expect("read").is_some());
+}
+
+#[tokio::test]
+async fn a_pass_cut_short_after_some_changes_converges_on_the_next() {
+    let d = desired();
+    let mut h = Harness::start(&d).await;
+    // A pass that stopped (the agent killed) after its first two changes.
+    let observed = h.cluster.observe().await.expect("observed");
+    let actions = plan(&d, &observed);
+    assert!(actions.len() > 2, "{actions:?}");
+    for action in &actions[..2] {
+        h.cluster.execute(action).await.expect("applied");
+    }
+    h.pass().await;
+    h.pass().await;
+    let observed = h.cluster.observe().await.expect("observed");
+    assert_eq!(plan(&d, &observed), vec![], "nothing left to do");
+    assert!(
+        h.cluster
+            .drifted(&d, &observed, &[], &BTreeMap::new())
+            .is_empty(),
+        "and nothing differs"
+    );
+}
