@@ -76,12 +76,17 @@ pub fn stateful(name: &str) -> ManagedWorkload {
 /// default settings.
 pub fn cluster() -> (Sim, KubeCluster) {
     let sim = Sim::start(SimConfig::explicit()).expect("sim");
-    let cluster = KubeCluster::new(
+    let cluster = driver(&sim, Rollout::default());
+    (sim, cluster)
+}
+
+/// The agent's driver for `sim`, judging rollouts by `rollout`.
+pub fn driver(sim: &Sim, rollout: Rollout) -> KubeCluster {
+    KubeCluster::new(
         sim.client(),
-        Rollout::default(),
+        rollout,
         BuildSettings::default(),
         Default::default(),
         None,
-    );
-    (sim, cluster)
+    )
 }

@@ -272,3 +272,46 @@ async fn a_pass_cut_short_after_some_changes_converges_on_the_next() {
         "and nothing differs"
     );
 }
+
+#[tokio::test]
+async fn each_injected_fault_ends_the_rollout_with_its_reason() {
+    use outpost_domain::deployment::FailureReason;
+    use outpost_kube_sim::Fault;
+
+    for (fault, reason) in [
+        (Fault::ImagePull, FailureReason::ImagePullFailed),
+        (Fault::Health, FailureReason::HealthCheckFailed),
+        (Fault::Oom, FailureReason::OutOfMemory),
+        (Fault::CrashLoop, FailureReason::CrashLoop),
+    ] {
+        let mut d = desired();
+        d.managed.clear();
+        d.workloads[0].image = format!("registry.example.com/web:v2-{}", fault.image_tag_marker());
+        let mut h = Harness::start(&d).await;
+        // No grace: a version that runs but is not ready fails at once (the agent judges by
+        // the wall clock, which the simulated cluster's does not move).
+        h.cluster = fixtures::driver(
+            &h.sim,
+            crate::plan::Rollout {
+                health_grace: Duration::ZERO,
+                ..Default::default()
+            },
+        );
+        h.pass().await;
+        h.pass().await;
+        let reported: Vec<Option<FailureReason>> = h
+            .state
+            .outbox_after(0, 1000)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .filter_map(|r| match r.kind {
+                Some(pb::report::Kind::WorkloadStatus(s)) if s.phase == "Failed" => {
+                    Some(FailureReason::parse(&s.reason))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reported, [Some(reason)], "{fault:?}");
+    }
+}
