@@ -84,12 +84,15 @@ impl KubeCluster {
     /// Everything the agent owns in the cluster, with rollout state.
     pub async fn observe(&self) -> Result<Observed, kube::Error> {
         let owned = ListParams::default().labels(OWNED_SELECTOR);
-        let namespaces: BTreeSet<String> = Api::<Namespace>::all(self.client.clone())
+        let mut live = BTreeMap::new();
+        let mut namespaces = BTreeSet::new();
+        for n in Api::<Namespace>::all(self.client.clone())
             .list(&owned)
             .await?
-            .into_iter()
-            .filter_map(|n| n.metadata.name)
-            .collect();
+        {
+            keep_live(&mut live, &n);
+            namespaces.extend(n.metadata.name);
+        }
         let mut pods: BTreeMap<(String, String), Vec<Pod>> = BTreeMap::new();
         for pod in Api::<Pod>::all(self.client.clone()).list(&owned).await? {
             let workload = pod
@@ -115,7 +118,6 @@ impl KubeCluster {
                 .and_then(|p| failure::classify(p, &image, now, self.rollout.health_grace));
             Some((key, failure))
         };
-        let mut live = BTreeMap::new();
         let mut workloads = BTreeMap::new();
         for d in Api::<Deployment>::all(self.client.clone())
             .list(&owned)
@@ -221,6 +223,7 @@ impl KubeCluster {
         let applying: BTreeSet<(&str, &str)> = planned
             .iter()
             .filter_map(|a| match a {
+                Action::ApplyNamespace(ns) => Some(("", ns.name.as_str())),
                 Action::ApplyWorkload(w) => Some((w.namespace.as_str(), w.name.as_str())),
                 Action::ApplyManaged(m) => Some((m.namespace.as_str(), m.name.as_str())),
                 _ => None,
@@ -255,6 +258,19 @@ impl KubeCluster {
                 }
             }
         };
+        for ns in &desired.namespaces {
+            check(
+                "",
+                &ns.name,
+                vec![("Namespace", as_json(&manifests::namespace(ns)))],
+                &|| {
+                    (
+                        Action::ApplyNamespace(ns.clone()),
+                        ns.environment.to_string(),
+                    )
+                },
+            );
+        }
         for w in &desired.workloads {
             check(
                 &w.namespace,
@@ -493,9 +509,11 @@ where
     K: k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + serde::Serialize,
 {
     let meta = object.metadata();
-    if let (Some(namespace), Some(name)) = (&meta.namespace, &meta.name) {
+    if let Some(name) = &meta.name {
+        // Cluster-scoped objects (namespaces) under the empty namespace.
+        let namespace = meta.namespace.clone().unwrap_or_default();
         live.insert(
-            (K::KIND, namespace.clone(), name.clone()),
+            (K::KIND, namespace, name.clone()),
             Live {
                 object: as_json(object),
                 resource_version: meta.resource_version.clone().unwrap_or_default(),

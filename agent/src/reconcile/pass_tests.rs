@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::{
     apps::v1::{Deployment, StatefulSet},
-    core::v1::Service,
+    core::v1::{Namespace, Service},
 };
 use kube::{
     Api,
@@ -153,12 +153,23 @@ async fn every_change_made_behind_the_agents_back_is_restored_with_an_event() {
             json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "postgres:9"}]}}}}),
             "StatefulSet db: image changed outside Outpost; restored.",
         ),
+        (
+            "Namespace",
+            json!({"metadata": {"annotations": {"outpost.dev/environment": "tenants/other/projects/p/environments/e"}}}),
+            "Namespace ns: field metadata.annotations.outpost.dev/environment changed outside Outpost; restored.",
+        ),
     ];
     for (kind, patch, message) in cases {
         let before = h.events().await.len();
         match kind {
             "Deployment" => h.edit::<Deployment>("web", patch).await,
             "Service" => h.edit::<Service>("web", patch).await,
+            "Namespace" => {
+                Api::<Namespace>::all(h.sim.client())
+                    .patch("ns", &PatchParams::default(), &Patch::Strategic(patch))
+                    .await
+                    .expect("edited behind the agent's back");
+            }
             _ => h.edit::<StatefulSet>("db", patch).await,
         }
         h.pass().await;

@@ -626,6 +626,12 @@ impl Store {
                             {
                                 m.tenant
                             }
+                            // Its namespace, repaired after a change behind the agent's back.
+                            Ok(ResourceName::Environment(e))
+                                if environment_in_datacenter(&mut tx.tx, &e, dc).await? =>
+                            {
+                                e.tenant
+                            }
                             _ => continue,
                         }
                     };
@@ -755,6 +761,24 @@ impl StatusRow {
         };
         ReportedStatus { status, current }
     }
+}
+
+async fn environment_in_datacenter(
+    conn: &mut AnyConnection,
+    environment: &EnvironmentName,
+    dc: &str,
+) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM environments WHERE tenant = $1 AND project = $2 AND name = $3 AND datacenter = $4",
+    )
+    .bind(&environment.tenant)
+    .bind(&environment.project)
+    .bind(&environment.environment)
+    .bind(dc)
+    .fetch_one(conn)
+    .await
+    .map_err(backend)?;
+    Ok(n > 0)
 }
 
 async fn service_in_datacenter(

@@ -723,6 +723,31 @@ async fn reports_apply_once_and_only_within_the_agents_datacenter(store: Store) 
         !got.current,
         "the agent never linked, so the report is not current"
     );
+    // An event on an environment (its namespace repaired) is kept only from its own agent.
+    let environment = svc_of(&project, "production", "api").environment_name();
+    let repaired = |message: &str| outpost_domain::observed::AgentReport::Event {
+        resource: environment.to_string(),
+        reason: "DriftRepaired".into(),
+        message: message.into(),
+    };
+    store
+        .agent_apply_reports("dc2", &[(2, repaired("from elsewhere"))])
+        .await
+        .unwrap();
+    store
+        .agent_apply_reports("dc1", &[(3, repaired("Namespace ns: restored."))])
+        .await
+        .unwrap();
+    let events = store
+        .reader()
+        .await
+        .unwrap()
+        .event_list(&environment.to_string(), &page(10))
+        .await
+        .unwrap();
+    let messages: Vec<&str> = events.items.iter().map(|e| e.message.as_str()).collect();
+    assert!(messages.contains(&"Namespace ns: restored."), "{messages:?}");
+    assert!(!messages.contains(&"from elsewhere"), "{messages:?}");
     // Revocation removes the agent and lists its serial for the CRL.
     let mut tx = store.begin().await.unwrap();
     assert!(tx.agent_revoke(&dc1, ACTOR).await.unwrap());
