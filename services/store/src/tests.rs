@@ -746,7 +746,10 @@ async fn reports_apply_once_and_only_within_the_agents_datacenter(store: Store) 
         .await
         .unwrap();
     let messages: Vec<&str> = events.items.iter().map(|e| e.message.as_str()).collect();
-    assert!(messages.contains(&"Namespace ns: restored."), "{messages:?}");
+    assert!(
+        messages.contains(&"Namespace ns: restored."),
+        "{messages:?}"
+    );
     assert!(!messages.contains(&"from elsewhere"), "{messages:?}");
     // Revocation removes the agent and lists its serial for the CRL.
     let mut tx = store.begin().await.unwrap();
