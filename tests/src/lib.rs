@@ -309,6 +309,26 @@ impl Management {
         })
     }
 
+    /// Waits until `deployment` is DEPLOYED, as the holder of `token` sees it here.
+    pub fn wait_deployed(&self, token: &str, deployment: &str) {
+        let mut last = Value::Null;
+        wait_for(
+            &format!("{deployment} to be DEPLOYED"),
+            Duration::from_secs(90),
+            || {
+                last = self
+                    .call(
+                        token,
+                        "DeploymentService/GetDeployment",
+                        &json!({"name": deployment}),
+                    )
+                    .unwrap_or(Value::Null);
+                last["status"] == "DEPLOYMENT_STATUS_DEPLOYED"
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}: {last}\n{}", self.log()));
+    }
+
     /// What its Prometheus endpoint serves now.
     pub fn metrics_text(&self) -> String {
         use std::io::{Read as _, Write as _};
@@ -645,6 +665,21 @@ pub fn agent(
     kubeconfig: &Path,
     enrollment: Option<(&str, &str, &str)>,
 ) -> Process {
+    agent_with(
+        dir,
+        kubeconfig,
+        enrollment,
+        &[("OUTPOST_AGENT_LOG", "info,outpost_agent=debug")],
+    )
+}
+
+/// [`agent`] with the environment `env` (an installation's own settings, say).
+pub fn agent_with(
+    dir: tempfile::TempDir,
+    kubeconfig: &Path,
+    enrollment: Option<(&str, &str, &str)>,
+    env: &[(&str, &str)],
+) -> Process {
     let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
     let mut args = vec!["--state-dir", "state", "run", "--kubeconfig", kubeconfig];
     if let Some((gateway, token, fingerprint)) = enrollment {
@@ -657,14 +692,53 @@ pub fn agent(
             fingerprint,
         ]);
     }
-    Process::start(
-        "outpost-agent",
-        dir,
-        &args,
-        &[("OUTPOST_AGENT_LOG", "info,outpost_agent=debug")],
-        3,
-    )
-    .expect("agent starts")
+    Process::start("outpost-agent", dir, &args, env, 3).expect("agent starts")
+}
+
+/// The `OUTPOST_AGENT_*` names the agent reads, from its `--help` (`[env: NAME=…]`).
+pub fn agent_variables() -> Vec<String> {
+    let mut names = Vec::new();
+    for args in [&["--help"][..], &["run", "--help"], &["enroll", "--help"]] {
+        let out = Command::new(bin("outpost-agent"))
+            .args(args)
+            .output()
+            .expect("outpost-agent runs");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let help = String::from_utf8_lossy(&out.stdout).into_owned();
+        for part in help.split("[env: ").skip(1) {
+            let end = part.find(['=', ']']).unwrap_or(part.len());
+            names.push(part[..end].to_owned());
+        }
+    }
+    names
+}
+
+/// The `NAME=value` lines of an agent's environment file (comments and blank lines left
+/// out), each a name the agent reads: it ignores names it does not know, so a misspelled
+/// one must fail here.
+pub fn agent_settings(file: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(file).expect("the environment file");
+    let settings: Vec<(String, String)> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not NAME=value: {l}"));
+            (k.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    let known = agent_variables();
+    for (name, _) in &settings {
+        assert!(
+            known.contains(name),
+            "{}: the agent has no setting {name}",
+            file.display()
+        );
+    }
+    assert!(!settings.is_empty(), "{} sets nothing", file.display());
+    settings
 }
 
 /// Runs the real kubectl against a cluster and returns its output.

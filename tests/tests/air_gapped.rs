@@ -23,8 +23,8 @@ use std::{
 };
 
 use outpost_e2e::{
-    Management, Process, bin, cluster, grpcurl, grpcurl_call, kubectl, markdown_commands,
-    run_walkthrough, wait_for,
+    Management, Process, agent_settings, agent_with, bin, cluster, grpcurl, grpcurl_call, kubectl,
+    markdown_commands, run_walkthrough, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -301,17 +301,6 @@ fn the_sites_own_files_pull_every_image_from_its_registry_with_nothing_but_loopb
     in_a_namespace("the_sites_own_files_inside");
 }
 
-/// `NAME=value` lines of an environment file, comments and blank lines left out.
-fn environment_file(path: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .expect("environment file")
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
-}
-
 #[test]
 #[ignore = "runs inside the namespace the_sites_own_files_pull_every_image_from_its_registry_with_nothing_but_loopback makes"]
 fn the_sites_own_files_inside() {
@@ -345,7 +334,7 @@ fn the_sites_own_files_inside() {
 
     // The agent with the site's variables; only where its state and kubeconfig are is the
     // test's.
-    let variables = environment_file(&files.join("agent.env"));
+    let variables = agent_settings(&files.join("agent.env"));
     let registry = variables
         .iter()
         .find(|(k, _)| k == "OUTPOST_AGENT_IMAGE_REGISTRY")
@@ -355,27 +344,12 @@ fn the_sites_own_files_inside() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let kubeconfig_arg = kubeconfig.to_str().expect("utf-8");
-    let agent = Process::start(
-        "outpost-agent",
+    let agent = agent_with(
         tempfile::tempdir().expect("dir"),
-        &[
-            "--state-dir",
-            "state",
-            "run",
-            "--kubeconfig",
-            kubeconfig_arg,
-            "--management",
-            &server.gateway,
-            "--token",
-            &token,
-            "--ca-fingerprint",
-            &fingerprint,
-        ],
+        &kubeconfig,
+        Some((&server.gateway, &token, &fingerprint)),
         &env,
-        3,
-    )
-    .expect("the agent starts from the site's variables");
+    );
 
     ok(
         "TenantService/CreateTenant",

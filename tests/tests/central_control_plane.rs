@@ -7,29 +7,12 @@
 
 use std::{path::Path, time::Duration};
 
-use outpost_e2e::{Management, Process, bin, cluster, kubectl, proxy::Proxy, wait_for};
+use outpost_e2e::{
+    Management, agent_settings, agent_with, cluster, kubectl, proxy::Proxy, wait_for,
+};
 use serde_json::{Value, json};
 
 const SERVICE: &str = "tenants/acme/projects/shop/environments/production/services/web";
-
-fn wait_deployed(server: &Management, token: &str, deployment: &str) {
-    let mut last = Value::Null;
-    wait_for(
-        &format!("{deployment} DEPLOYED"),
-        Duration::from_secs(60),
-        || {
-            last = server
-                .call(
-                    token,
-                    "DeploymentService/GetDeployment",
-                    &json!({"name": deployment}),
-                )
-                .unwrap_or(Value::Null);
-            last["status"] == "DEPLOYMENT_STATUS_DEPLOYED"
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}: {last}"));
-}
 
 /// The image of the cluster's Deployment `web`, read directly from the API server.
 fn image_in_cluster(kubeconfig: &std::path::Path, home: &std::path::Path) -> String {
@@ -47,44 +30,6 @@ fn image_in_cluster(kubeconfig: &std::path::Path, home: &std::path::Path) -> Str
         .map(|d| d["spec"]["template"]["spec"]["containers"][0]["image"].clone())
         .and_then(|i| i.as_str().map(str::to_owned))
         .unwrap_or_default()
-}
-
-/// The settings of an agent environment file, each one the agent knows (an unknown name
-/// would be silently ignored by it, so a typo must fail here).
-fn agent_settings(file: &Path) -> Vec<(String, String)> {
-    let help = std::process::Command::new(bin("outpost-agent"))
-        .args(["run", "--help"])
-        .output()
-        .expect("outpost-agent runs");
-    let help = String::from_utf8_lossy(&help.stdout).into_owned()
-        + &String::from_utf8_lossy(
-            &std::process::Command::new(bin("outpost-agent"))
-                .arg("--help")
-                .output()
-                .expect("outpost-agent runs")
-                .stdout,
-        );
-    let text = std::fs::read_to_string(file).expect("the environment file");
-    let settings: Vec<(String, String)> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let (k, v) = l
-                .split_once('=')
-                .unwrap_or_else(|| panic!("not NAME=value: {l}"));
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
-    for (name, _) in &settings {
-        assert!(
-            help.contains(&format!("[env: {name}=")),
-            "{}: the agent has no setting {name}",
-            file.display()
-        );
-    }
-    assert!(!settings.is_empty(), "{} sets nothing", file.display());
-    settings
 }
 
 #[test]
@@ -150,28 +95,18 @@ fn a_cut_to_the_remote_api_server_shows_deletes_nothing_and_the_change_lands_whe
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let agent = Process::start(
-        "outpost-agent",
+    let agent = agent_with(
         tempfile::tempdir().expect("dir"),
-        &[
-            "--state-dir",
-            "state",
-            "run",
-            "--kubeconfig",
-            remote.to_str().expect("utf-8"),
-            "--management",
+        &remote,
+        Some((
             &server.gateway,
-            "--token",
             join["token"].as_str().expect("token"),
-            "--ca-fingerprint",
             join["caFingerprint"].as_str().expect("fingerprint"),
-        ],
+        )),
         &env,
-        3,
-    )
-    .expect("agent starts");
+    );
     let first = ok("DeploymentService/DeployService", json!({"name": SERVICE}));
-    wait_deployed(&server, &admin, first["name"].as_str().expect("name"));
+    server.wait_deployed(&admin, first["name"].as_str().expect("name"));
     let home = tempfile::tempdir().expect("kubectl home");
     assert_eq!(
         image_in_cluster(&direct, home.path()),
@@ -235,7 +170,7 @@ fn a_cut_to_the_remote_api_server_shows_deletes_nothing_and_the_change_lands_whe
     }
 
     link.restore();
-    wait_deployed(&server, &admin, second["name"].as_str().expect("name"));
+    server.wait_deployed(&admin, second["name"].as_str().expect("name"));
     let datacenter = ok(
         "DatacenterService/GetDatacenter",
         json!({"name": "datacenters/dc1"}),

@@ -14,7 +14,9 @@ use std::{
     time::Duration,
 };
 
-use outpost_e2e::{Management, bin, cluster, kubectl, kubernetes::typed_objects, wait_for};
+use outpost_e2e::{
+    Management, agent_variables, bin, cluster, kubectl, kubernetes::typed_objects, wait_for,
+};
 use serde_json::{Value, json};
 
 const MODELS: [&str; 3] = ["air-gapped", "federated-shared-db", "federated-db-per-dc"];
@@ -897,24 +899,6 @@ fn the_systemd_units_keep_their_hardening() {
         !out.status.success(),
         "a unit without NoNewPrivileges= passed"
     );
-}
-
-/// `OUTPOST_AGENT_*` names the agent reads, from its `--help` (`[env: NAME=…]`).
-fn agent_variables() -> Vec<String> {
-    let mut names = Vec::new();
-    for args in [&["--help"][..], &["run", "--help"], &["enroll", "--help"]] {
-        let out = Command::new(bin("outpost-agent"))
-            .args(args)
-            .output()
-            .expect("outpost-agent runs");
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-        let help = String::from_utf8_lossy(&out.stdout).into_owned();
-        for part in help.split("[env: ").skip(1) {
-            let end = part.find(['=', ']']).unwrap_or(part.len());
-            names.push(part[..end].to_owned());
-        }
-    }
-    names
 }
 
 #[test]

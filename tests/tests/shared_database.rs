@@ -30,26 +30,6 @@ fn ok(server: &Management, token: &str, method: &str, body: Value) -> Value {
         .unwrap_or_else(|e| panic!("{method}: {e}"))
 }
 
-/// Waits until `deployment` is DEPLOYED, as `server` sees it.
-fn wait_deployed(server: &Management, token: &str, deployment: &str) {
-    let mut last = Value::Null;
-    wait_for(
-        &format!("{deployment} to be DEPLOYED"),
-        Duration::from_secs(90),
-        || {
-            last = server
-                .call(
-                    token,
-                    "DeploymentService/GetDeployment",
-                    &json!({"name": deployment}),
-                )
-                .unwrap_or(Value::Null);
-            last["status"] == "DEPLOYMENT_STATUS_DEPLOYED"
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}: {last}\n{}", server.log()));
-}
-
 /// Two instances started from the shared-database deploy file on the database at `url`,
 /// sharing one key file (read only at start), and the bootstrap admin's token (one of them
 /// made it).
@@ -168,7 +148,7 @@ fn agents_move_to_the_surviving_instance_and_its_rollouts_finish_there() {
             "DeploymentService/DeployService",
             json!({"name": service(dc)}),
         );
-        wait_deployed(via, &admin, first["name"].as_str().expect("name"));
+        via.wait_deployed(&admin, first["name"].as_str().expect("name"));
     }
 
     // Rollouts started through A, which dies at once: B finishes them.
@@ -207,7 +187,7 @@ fn agents_move_to_the_surviving_instance_and_its_rollouts_finish_there() {
         killed.elapsed()
     );
     for deployment in &started {
-        wait_deployed(&b, &admin, deployment);
+        b.wait_deployed(&admin, deployment);
     }
     for dc in DATACENTERS {
         let shown = ok(
@@ -237,7 +217,7 @@ fn agents_move_to_the_surviving_instance_and_its_rollouts_finish_there() {
         "DeploymentService/DeployService",
         json!({"name": service("dc1")}),
     );
-    wait_deployed(&b, &admin, third["name"].as_str().expect("name"));
+    b.wait_deployed(&admin, third["name"].as_str().expect("name"));
 
     // An enrolled agent is pointed at other gateways with `--management` alone: no token.
     let allowed = [a_gateway.as_str(), "link failed", "gateway unreachable"];

@@ -303,40 +303,26 @@ mod tests {
     #[test]
     fn every_image_a_manifest_names_is_listed_or_the_services_own() {
         use outpost_domain::{
-            ManagedServiceName, ServiceName,
-            desired::{Build, ManagedWorkload, Workload},
-            provider::{Run, StatefulRun},
+            desired::{Build, Workload},
+            provider::Run,
             resources::GitSource,
         };
 
         let catalog = Catalog::with(&[]).expect("built-in catalog");
         let settings = build::BuildSettings::default();
         let listed = listed(&catalog, &settings.builder_image).expect("valid images");
-        let service =
-            ServiceName::parse("tenants/t/projects/p/environments/e/services/api").expect("name");
+        let workload = Workload {
+            image: "nginx:1.27".into(),
+            ..crate::fixtures::workload("api")
+        };
         let build = Build {
-            service: service.clone(),
+            service: workload.service.clone(),
             deployment: 1,
             namespace: "ns".into(),
             source: GitSource {
                 url: "https://git.example.com/api.git".into(),
                 ..Default::default()
             },
-        };
-        let workload = Workload {
-            service,
-            namespace: "ns".into(),
-            name: "api".into(),
-            generation: 1,
-            image: "nginx:1.27".into(),
-            cpu_millis: 250,
-            memory_mib: 512,
-            replicas: 1,
-            env: vec![],
-            ports: vec![],
-            health_check_path: String::new(),
-            secrets: vec![],
-            restart_time: 0,
         };
         let provider_images: Vec<&String> = catalog.all().flat_map(|p| p.images()).collect();
         assert!(!provider_images.is_empty());
@@ -351,31 +337,12 @@ mod tests {
             let job = build::job(&build, &settings, &source);
             assert!(qualified(images_in(&job)).is_subset(&allowed), "{job:?}");
             for image in &provider_images {
-                let run = StatefulRun {
-                    image: (*image).clone(),
-                    port: 5432,
-                    cpu_millis: 250,
-                    memory_mib: 512,
-                    storage_gib: Some(1),
-                    data_path: "/data".into(),
-                    env: vec![],
-                    secrets: vec![],
-                    args: vec![],
+                let mut managed = crate::fixtures::stateful("db");
+                let Run::Stateful(run) = &mut managed.run else {
+                    unreachable!("the fixture is stateful")
                 };
-                let managed = ManagedWorkload {
-                    service: ManagedServiceName::parse(
-                        "tenants/t/projects/p/environments/e/managedServices/db",
-                    )
-                    .expect("name"),
-                    uid: "u".into(),
-                    namespace: "ns".into(),
-                    name: "db".into(),
-                    generation: 1,
-                    run: Run::Stateful(run.clone()),
-                    paused: false,
-                    deleting: false,
-                    details: Default::default(),
-                };
+                run.image = (*image).clone();
+                let run = run.clone();
                 let set = managed::stateful_set(&managed, &run, &source);
                 assert!(qualified(images_in(&set)).is_subset(&allowed), "{set:?}");
             }
