@@ -90,9 +90,6 @@ pub struct Buckets {
     checked: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
-/// How often a ready bucket is compared with what Ceph holds: a few admin calls each.
-pub const RECHECK: Duration = Duration::from_secs(30);
-
 /// What converging a bucket found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {

@@ -9,8 +9,9 @@ use crate::{
 };
 use outpost_domain::{
     EnvironmentName, ManagedServiceName, ServiceName,
-    desired::{ManagedWorkload, NamespaceSpec, Workload},
+    desired::{Build, ManagedWorkload, NamespaceSpec, Workload},
     provider::{Run, StatefulRun},
+    resources::GitSource,
 };
 
 /// Environment `tenants/t/projects/p/environments/e`'s namespace, `ns`.
@@ -41,6 +42,20 @@ pub fn workload(name: &str) -> Workload {
         health_check_path: String::new(),
         secrets: vec![],
         restart_time: 0,
+    }
+}
+
+/// Deployment `deployment` of service `name` in namespace `ns`, built from
+/// `https://git.example.com/shop/{name}.git`'s default branch.
+pub fn build(name: &str, deployment: i64) -> Build {
+    Build {
+        service: workload(name).service,
+        deployment,
+        namespace: "ns".into(),
+        source: GitSource {
+            url: format!("https://git.example.com/shop/{name}.git"),
+            ..Default::default()
+        },
     }
 }
 
@@ -89,4 +104,6 @@ pub fn driver(sim: &Sim, rollout: Rollout) -> KubeCluster {
         Default::default(),
         None,
     )
+    // Secrets compared every pass: tests need not wait for drift in them to be found.
+    .with_recheck(std::time::Duration::ZERO)
 }

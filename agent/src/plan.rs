@@ -17,6 +17,10 @@ use outpost_domain::{
     provider::Run,
 };
 
+/// How often what the agent cannot list with its objects is compared again: a ready
+/// bucket's settings in Ceph (a few admin calls each) and each Secret (applied again).
+pub const RECHECK: Duration = Duration::from_secs(30);
+
 /// How a build Job stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobState {

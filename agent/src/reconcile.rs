@@ -138,7 +138,15 @@ async fn pass(
     let mut actions = plan(&desired, &observed);
     let repairs = cluster.drifted(&desired, &observed, &actions, stuck);
     actions.extend(repairs.iter().map(|r| r.action.clone()));
-    let refused = execute_all(cluster, desired.revision, &actions).await?;
+    let mut refused = execute_all(cluster, desired.revision, &actions).await?;
+    // A repair the cluster refuses (a claim someone grew cannot shrink back) is said as not
+    // repaired; the service itself does not fail for it.
+    refused.retain(|(namespace, name), _| {
+        !repairs.iter().any(|r| {
+            matches!(&r.action, Action::ApplyManaged(m) if &m.namespace == namespace && &m.name == name)
+        })
+    });
+    recheck_secrets(state, cluster, &desired, &actions, outbox).await?;
     let observed = if actions.is_empty() {
         observed
     } else {
@@ -239,7 +247,6 @@ async fn execute_all<'a>(
     revision: i64,
     actions: &'a [Action],
 ) -> anyhow::Result<BTreeMap<(String, String), String>> {
-    use futures::StreamExt as _;
     let stage = |a: &Action| match a {
         Action::ApplyNamespace(_) => 0,
         Action::DeleteNamespace(_) => 2,
@@ -247,20 +254,12 @@ async fn execute_all<'a>(
     };
     let mut refused = BTreeMap::new();
     for step in 0..3 {
-        let mut batch = actions.iter().filter(|a| stage(a) == step);
-        // A plain loop: stream combinators' closures are not general enough for a task here.
-        let mut running = futures::stream::FuturesUnordered::new();
-        let mut outcomes = Vec::new();
-        loop {
-            while running.len() < APPLY_CONCURRENCY {
-                let Some(action) = batch.next() else { break };
-                running.push(execute_one(cluster, revision, action));
-            }
-            match running.next().await {
-                Some(outcome) => outcomes.push(outcome),
-                None => break,
-            }
-        }
+        let batch: Vec<_> = actions
+            .iter()
+            .filter(|a| stage(a) == step)
+            .map(|action| execute_one(cluster, revision, action))
+            .collect();
+        let outcomes = at_most(APPLY_CONCURRENCY, batch).await;
         let mut unanswered = None;
         for (action, outcome) in outcomes {
             match (outcome, action) {
@@ -282,6 +281,76 @@ async fn execute_all<'a>(
         }
     }
     Ok(refused)
+}
+
+/// Runs `tasks`, at most `limit` at once; their outputs in the order they end.
+async fn at_most<F: Future>(limit: usize, tasks: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    use futures::StreamExt as _;
+    // A plain loop, over futures made before it: stream combinators' closures, and
+    // iterator adapters' held across an await, are not general enough for a spawned task.
+    let mut tasks = tasks.into_iter();
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut outputs = Vec::new();
+    loop {
+        while running.len() < limit {
+            let Some(task) = tasks.next() else { break };
+            running.push(task);
+        }
+        match running.next().await {
+            Some(output) => outputs.push(output),
+            None => return outputs,
+        }
+    }
+}
+
+/// Applies again the Secrets due for it (see [`crate::drivers::kube::secrets`]), at most
+/// [`APPLY_CONCURRENCY`] at once, and reports each one someone had changed, now restored.
+/// A Secret the cluster refuses now is tried again next pass.
+async fn recheck_secrets(
+    state: &LocalState,
+    cluster: &KubeCluster,
+    desired: &DesiredState,
+    planned: &[Action],
+    outbox: &Notify,
+) -> anyhow::Result<()> {
+    let due = cluster.secrets_due(desired, planned);
+    let reapplies: Vec<_> = due.iter().map(|d| reapply(cluster, d)).collect();
+    let outcomes = at_most(APPLY_CONCURRENCY, reapplies).await;
+    let mut events = Vec::new();
+    for (due, outcome) in outcomes {
+        let name = due.secret.metadata.name.as_deref().unwrap_or_default();
+        match outcome {
+            Ok(false) => {}
+            Ok(true) => {
+                let message = crate::drivers::kube::secrets::restored(name);
+                tracing::info!(resource = %due.resource, %message, "drift repaired");
+                events.push(AgentReport::Event {
+                    resource: due.resource.clone(),
+                    reason: "DriftRepaired".into(),
+                    message,
+                });
+            }
+            Err(e) if crate::drivers::kube::is_unanswered(&e) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(secret = name, namespace = %due.namespace, error = %e, "cannot apply a Secret again; tried again next pass");
+            }
+        }
+    }
+    if !events.is_empty() {
+        state.queue(&events).await?;
+        outbox.notify_one();
+    }
+    Ok(())
+}
+
+async fn reapply<'a>(
+    cluster: &KubeCluster,
+    due: &'a crate::drivers::kube::secrets::Due,
+) -> (
+    &'a crate::drivers::kube::secrets::Due,
+    Result<bool, kube::Error>,
+) {
+    (due, cluster.reapply_secret(due).await)
 }
 
 async fn execute_one<'a>(
@@ -447,7 +516,7 @@ async fn repair_bucket(
     buckets: &Buckets,
     outbox: &Notify,
 ) -> anyhow::Result<()> {
-    let changed = match buckets.repair(m, run, crate::buckets::RECHECK).await {
+    let changed = match buckets.repair(m, run, crate::plan::RECHECK).await {
         Ok(changed) => changed,
         Err(e) => {
             tracing::warn!(bucket = %m.name, error = %e, "cannot compare a bucket with Ceph now");

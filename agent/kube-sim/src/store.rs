@@ -14,7 +14,7 @@
 pub(crate) mod persist;
 pub(crate) mod write;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -48,6 +48,9 @@ impl Key {
 /// The stored objects, the resourceVersion counter and the watch hub.
 pub(crate) struct Store {
     objects: BTreeMap<Key, Arc<Value>>,
+    /// The objects each object controls, by its uid: controllers find theirs without
+    /// scanning every object of the kind.
+    controlled: HashMap<String, BTreeSet<Key>>,
     rv: u64,
     seq: u64,
     hub: WatchHub,
@@ -67,8 +70,18 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// A store holding `objects`, whose latest change was `rv`.
     pub(crate) fn with_objects(rv: u64, seq: u64, objects: BTreeMap<Key, Arc<Value>>) -> Store {
+        let mut controlled: HashMap<String, BTreeSet<Key>> = HashMap::new();
+        for (key, obj) in &objects {
+            if let Some(owner) = controller_uid(obj) {
+                controlled
+                    .entry(owner.to_owned())
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
         Store {
             objects,
+            controlled,
             rv,
             seq,
             hub: WatchHub::new(rv),
@@ -116,6 +129,43 @@ impl Store {
         })
     }
 
+    /// The objects of `resource` whose controlling owner has uid `owner`.
+    pub(crate) fn controlled_by<'a>(
+        &'a self,
+        owner: &str,
+        resource: Resource,
+    ) -> impl Iterator<Item = (&'a Key, &'a Arc<Value>)> + 'a {
+        self.controlled
+            .get(owner)
+            .into_iter()
+            .flatten()
+            .filter(move |k| k.resource == resource)
+            .filter_map(|k| Some((k, self.objects.get(k)?)))
+    }
+
+    /// Keeps [`Store::controlled_by`]'s index in step with a change of `key` from `old`
+    /// to `new`.
+    fn index(&mut self, key: &Key, old: Option<&Value>, new: Option<&Value>) {
+        let (was, is) = (old.and_then(controller_uid), new.and_then(controller_uid));
+        if was == is {
+            return;
+        }
+        if let Some(was) = was
+            && let Some(keys) = self.controlled.get_mut(was)
+        {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.controlled.remove(was);
+            }
+        }
+        if let Some(is) = is {
+            self.controlled
+                .entry(is.to_owned())
+                .or_default()
+                .insert(key.clone());
+        }
+    }
+
     /// Every stored object (for persistence).
     pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<Value>> {
         self.objects.values()
@@ -132,6 +182,7 @@ impl Store {
         );
         let new = Arc::new(obj);
         let old = self.objects.insert(key.clone(), new.clone());
+        self.index(&key, old.as_deref(), Some(&new));
         let kind = if old.is_some() {
             ChangeKind::Modified
         } else {
@@ -152,6 +203,7 @@ impl Store {
     /// deletion's resourceVersion).
     pub(crate) fn remove(&mut self, key: &Key) -> Option<Arc<Value>> {
         let old = self.objects.remove(key)?;
+        self.index(key, Some(&old), None);
         self.rv += 1;
         let mut last = (*old).clone();
         fields::set(
@@ -170,4 +222,13 @@ impl Store {
         });
         Some(last)
     }
+}
+
+/// The uid of an object's controlling owner.
+pub(crate) fn controller_uid(obj: &Value) -> Option<&str> {
+    fields::get(obj, &["metadata", "ownerReferences"])?
+        .as_array()?
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .and_then(|r| fields::get_str(r, &["uid"]))
 }

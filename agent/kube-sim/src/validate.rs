@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec, Secret,
-    Service, ServiceAccount,
+    ConfigMap, Event, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec, Pod, PodSpec,
+    PodTemplateSpec, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube_quantity::ParsedQuantity;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -126,6 +127,43 @@ fn immutable<T: PartialEq>(new: &T, old: Option<&T>, field: &str, causes: &mut V
             reason: "FieldValueInvalid",
             field: field.into(),
             message: "field is immutable".into(),
+        });
+    }
+}
+
+/// A claim's spec is fixed once created, but for its storage request, which may only grow
+/// (volume expansion), and the volume it is bound to, set once; as on a real server.
+fn check_claim_update(
+    new: &PersistentVolumeClaimSpec,
+    old: &PersistentVolumeClaimSpec,
+    causes: &mut Vec<Cause>,
+) {
+    let storage = |s: &PersistentVolumeClaimSpec| {
+        s.resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage"))
+            .and_then(|q| ParsedQuantity::try_from(q).ok())
+    };
+    let fixed = |s: &PersistentVolumeClaimSpec| PersistentVolumeClaimSpec {
+        resources: None,
+        volume_name: old.volume_name.clone().or_else(|| new.volume_name.clone()),
+        ..s.clone()
+    };
+    if fixed(new) != fixed(old) {
+        causes.push(Cause {
+            reason: "FieldValueForbidden",
+            field: "spec".into(),
+            message: "Forbidden: spec is immutable after creation except resources.requests".into(),
+        });
+    }
+    if let (Some(new), Some(old)) = (storage(new), storage(old))
+        && new < old
+    {
+        causes.push(Cause {
+            reason: "FieldValueForbidden",
+            field: "spec.resources.requests.storage".into(),
+            message: "Forbidden: field can not be less than previous value".into(),
         });
     }
 }
@@ -256,7 +294,11 @@ fn check_typed(
         }
         Resource::PersistentVolumeClaim => {
             let p: PersistentVolumeClaim = decode(obj)?;
+            let o: Option<PersistentVolumeClaim> = old.map(decode).transpose()?;
             let spec = p.spec.unwrap_or_default();
+            if let Some(old_spec) = o.and_then(|o| o.spec) {
+                check_claim_update(&spec, &old_spec, causes);
+            }
             if spec.access_modes.as_ref().is_none_or(Vec::is_empty) {
                 causes.push(Cause::required("spec.accessModes"));
             }
@@ -322,5 +364,34 @@ mod tests {
         assert!(!label_key_ok("a/b/c"));
         assert!(label_value_ok(""));
         assert!(!label_value_ok("-x"));
+    }
+
+    #[test]
+    fn a_claim_may_only_grow_and_bind() {
+        let claim = |storage: &str, class: &str, volume: Option<&str>| {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "data", "namespace": "ns"},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": class,
+                    "volumeName": volume,
+                    "resources": {"requests": {"storage": storage}},
+                },
+            })
+        };
+        let pvc = Resource::PersistentVolumeClaim;
+        let old = claim("1Gi", "rbd", None);
+        assert!(object(pvc, &claim("1Gi", "rbd", Some("pvc-1")), Some(&old)).is_ok());
+        assert!(object(pvc, &claim("2048Mi", "rbd", None), Some(&old)).is_ok());
+        for (changed, field) in [
+            (claim("512Mi", "rbd", None), "spec.resources.requests.storage"),
+            (claim("1Gi", "fast", None), "spec"),
+        ] {
+            let Err(ApiError::Invalid { causes, .. }) = object(pvc, &changed, Some(&old)) else {
+                panic!("{changed} accepted");
+            };
+            assert_eq!(causes[0].field, field);
+        }
     }
 }

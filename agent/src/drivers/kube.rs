@@ -10,10 +10,13 @@ pub mod images;
 pub mod logs;
 pub mod managed;
 pub mod manifests;
+pub mod secrets;
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use std::time::SystemTime;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use k8s_openapi::{
     api::{
@@ -43,6 +46,10 @@ pub struct KubeCluster {
     builds: build::BuildSettings,
     images: images::ImageSource,
     block_storage_class: Option<String>,
+    /// What the agent's own applies left each Secret at, shared by the clones.
+    secrets: Arc<secrets::Applied>,
+    /// How often each Secret is applied again to find drift in it.
+    recheck: Duration,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -68,6 +75,17 @@ impl KubeCluster {
             builds,
             images,
             block_storage_class,
+            secrets: Arc::default(),
+            recheck: crate::plan::RECHECK,
+        }
+    }
+
+    /// The same driver, applying each Secret again every `every` instead of every
+    /// [`crate::plan::RECHECK`].
+    pub fn with_recheck(self, every: Duration) -> Self {
+        Self {
+            recheck: every,
+            ..self
         }
     }
 
@@ -176,6 +194,7 @@ impl KubeCluster {
             .await?
             .into_iter()
             .filter_map(|c| {
+                keep_live(&mut live, &c);
                 let owner = c
                     .metadata
                     .labels
@@ -194,6 +213,7 @@ impl KubeCluster {
             .await?
             .into_iter()
             .filter_map(|j| {
+                keep_live(&mut live, &j);
                 let state = build::state(&j);
                 Some(((j.metadata.namespace?, j.metadata.name?), state))
             })
@@ -220,25 +240,19 @@ impl KubeCluster {
         planned: &[Action],
         stuck: &BTreeMap<LiveKey, String>,
     ) -> Vec<Repair> {
-        let applying: BTreeSet<(&str, &str)> = planned
-            .iter()
-            .filter_map(|a| match a {
-                Action::ApplyNamespace(ns) => Some(("", ns.name.as_str())),
-                Action::ApplyWorkload(w) => Some((w.namespace.as_str(), w.name.as_str())),
-                Action::ApplyManaged(m) => Some((m.namespace.as_str(), m.name.as_str())),
-                _ => None,
-            })
-            .collect();
+        let applying = applying(planned);
         let mut repairs = Vec::new();
+        // Each object of one Outpost resource (kind, object name, manifest), in order; the
+        // first that drifted is repaired by applying the resource again.
         let mut check = |namespace: &str,
                          name: &str,
-                         wanted: Vec<(&'static str, serde_json::Value)>,
+                         wanted: Vec<(&'static str, String, serde_json::Value)>,
                          repair: &dyn Fn() -> (Action, String)| {
             if applying.contains(&(namespace, name)) {
                 return;
             }
-            for (kind, manifest) in wanted {
-                let key = (kind, namespace.to_owned(), name.to_owned());
+            for (kind, object, manifest) in wanted {
+                let key = (kind, namespace.to_owned(), object);
                 let Some(live) = observed.live.get(&key) else {
                     continue;
                 };
@@ -262,7 +276,11 @@ impl KubeCluster {
             check(
                 "",
                 &ns.name,
-                vec![("Namespace", as_json(&manifests::namespace(ns)))],
+                vec![(
+                    "Namespace",
+                    ns.name.clone(),
+                    as_json(&manifests::namespace(ns)),
+                )],
                 &|| {
                     (
                         Action::ApplyNamespace(ns.clone()),
@@ -272,19 +290,13 @@ impl KubeCluster {
             );
         }
         for w in &desired.workloads {
+            let deployment = manifests::deployment(w, self.rollout.progress_deadline, &self.images);
             check(
                 &w.namespace,
                 &w.name,
                 vec![
-                    (
-                        "Deployment",
-                        as_json(&manifests::deployment(
-                            w,
-                            self.rollout.progress_deadline,
-                            &self.images,
-                        )),
-                    ),
-                    ("Service", as_json(&manifests::service(w))),
+                    ("Deployment", w.name.clone(), as_json(&deployment)),
+                    ("Service", w.name.clone(), as_json(&manifests::service(w))),
                 ],
                 &|| (Action::ApplyWorkload(w.clone()), w.service.to_string()),
             );
@@ -293,20 +305,116 @@ impl KubeCluster {
             let outpost_domain::provider::Run::Stateful(run) = &m.run else {
                 continue;
             };
+            let mut wanted = vec![
+                (
+                    "StatefulSet",
+                    m.name.clone(),
+                    as_json(&managed::stateful_set(m, run, &self.images)),
+                ),
+                (
+                    "Service",
+                    m.name.clone(),
+                    as_json(&managed::service(m, run)),
+                ),
+            ];
+            if let Some(claim) = managed::claim(m, run, self.block_storage_class.as_deref()) {
+                wanted.push((
+                    "PersistentVolumeClaim",
+                    managed::claim_name(&m.name),
+                    as_json(&claim),
+                ));
+            }
+            check(&m.namespace, &m.name, wanted, &|| {
+                (Action::ApplyManaged(m.clone()), m.service.to_string())
+            });
+        }
+        for b in &desired.builds {
+            let job = build::job(b, &self.builds, &self.images);
             check(
-                &m.namespace,
-                &m.name,
-                vec![
-                    (
-                        "StatefulSet",
-                        as_json(&managed::stateful_set(m, run, &self.images)),
-                    ),
-                    ("Service", as_json(&managed::service(m, run))),
-                ],
-                &|| (Action::ApplyManaged(m.clone()), m.service.to_string()),
+                &b.namespace,
+                &b.job_name(),
+                vec![("Job", b.job_name(), as_json(&job))],
+                &|| (Action::ApplyBuild(b.clone()), b.service.to_string()),
             );
         }
         repairs
+    }
+
+    /// The Secrets of `desired` due to be applied again to find drift in them (see
+    /// [`secrets`]): those not applied for the recheck interval, or not since the agent
+    /// started, leaving out those `planned` applies anyway.
+    pub fn secrets_due(&self, desired: &DesiredState, planned: &[Action]) -> Vec<secrets::Due> {
+        let applying = applying(planned);
+        let workloads = desired.workloads.iter().filter_map(|w| {
+            let secret = manifests::secret(w)?;
+            Some((&w.namespace, &w.name, w.service.to_string(), secret))
+        });
+        let managed = desired.managed.iter().filter_map(|m| {
+            let outpost_domain::provider::Run::Stateful(run) = &m.run else {
+                return None;
+            };
+            let secret = managed::secret(m, run).filter(|_| !m.deleting)?;
+            Some((&m.namespace, &m.name, m.service.to_string(), secret))
+        });
+        workloads
+            .chain(managed)
+            .filter(|(namespace, owner, _, secret)| {
+                !applying.contains(&(namespace.as_str(), owner.as_str()))
+                    && self.secrets.due(
+                        namespace,
+                        secret.metadata.name.as_deref().unwrap_or_default(),
+                        self.recheck,
+                    )
+            })
+            .map(|(namespace, _, resource, secret)| secrets::Due {
+                namespace: namespace.clone(),
+                resource,
+                secret,
+            })
+            .collect()
+    }
+
+    /// Applies a due Secret again; true when someone had changed it since the agent's
+    /// previous apply, which this apply restored.
+    pub async fn reapply_secret(&self, due: &secrets::Due) -> Result<bool, kube::Error> {
+        let name = due.secret.metadata.name.clone().unwrap_or_default();
+        let (previous, now) = self
+            .apply_secret(&due.namespace, &name, due.secret.clone())
+            .await?;
+        Ok(previous.is_some_and(|previous| previous != now))
+    }
+
+    /// Applies a Secret and remembers the version it left; returns the version remembered
+    /// from the agent's previous apply, if any, and the new one.
+    async fn apply_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        secret: Secret,
+    ) -> Result<(Option<String>, String), kube::Error> {
+        let applied = Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(secret),
+            )
+            .await?;
+        let version = applied.metadata.resource_version.unwrap_or_default();
+        Ok((
+            self.secrets.record(namespace, name, version.clone()),
+            version,
+        ))
+    }
+
+    /// Deletes a Secret, if there is one.
+    async fn delete_secret(&self, namespace: &str, name: &str) -> Result<(), kube::Error> {
+        ignore_missing(
+            Api::<Secret>::namespaced(self.client.clone(), namespace)
+                .delete(name, &DeleteParams::default())
+                .await,
+        )?;
+        self.secrets.forget(namespace, name);
+        Ok(())
     }
 
     /// Carries out one planned action. Idempotent: applying the same object twice or
@@ -321,17 +429,13 @@ impl KubeCluster {
             }
             Action::ApplyWorkload(w) => {
                 // The Secret first: the pods of the new template reference it.
-                let secrets = Api::<Secret>::namespaced(self.client.clone(), &w.namespace);
                 let secret_name = manifests::secret_name(&w.name);
                 match manifests::secret(w) {
                     Some(secret) => {
-                        secrets
-                            .patch(&secret_name, &apply, &Patch::Apply(secret))
+                        self.apply_secret(&w.namespace, &secret_name, secret)
                             .await?;
                     }
-                    None => ignore_missing(
-                        secrets.delete(&secret_name, &DeleteParams::default()).await,
-                    )?,
+                    None => self.delete_secret(&w.namespace, &secret_name).await?,
                 }
                 let deployment =
                     manifests::deployment(w, self.rollout.progress_deadline, &self.images);
@@ -353,25 +457,16 @@ impl KubeCluster {
                         .delete(name, &DeleteParams::default())
                         .await,
                 )?;
-                ignore_missing(
-                    Api::<Secret>::namespaced(self.client.clone(), namespace)
-                        .delete(&manifests::secret_name(name), &DeleteParams::default())
-                        .await,
-                )?;
+                self.delete_secret(namespace, &manifests::secret_name(name))
+                    .await?;
             }
             Action::ApplyManaged(m) => {
                 let outpost_domain::provider::Run::Stateful(run) = &m.run else {
                     return Ok(());
                 };
                 // The Secret and the claim first: the pod references both.
-                let secrets = Api::<Secret>::namespaced(self.client.clone(), &m.namespace);
                 if let Some(secret) = managed::secret(m, run) {
-                    secrets
-                        .patch(
-                            &manifests::secret_name(&m.name),
-                            &apply,
-                            &Patch::Apply(secret),
-                        )
+                    self.apply_secret(&m.namespace, &manifests::secret_name(&m.name), secret)
                         .await?;
                 }
                 if let Some(claim) = managed::claim(m, run, self.block_storage_class.as_deref()) {
@@ -407,11 +502,8 @@ impl KubeCluster {
                         .await,
                 )?;
                 if *with_data {
-                    ignore_missing(
-                        Api::<Secret>::namespaced(self.client.clone(), namespace)
-                            .delete(&manifests::secret_name(name), &DeleteParams::default())
-                            .await,
-                    )?;
+                    self.delete_secret(namespace, &manifests::secret_name(name))
+                        .await?;
                     ignore_missing(
                         Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), namespace)
                             .delete(&managed::claim_name(name), &DeleteParams::default())
@@ -468,6 +560,19 @@ impl KubeCluster {
         }
         capacity
     }
+}
+
+/// The Outpost resources `planned` applies, by namespace and name (a build by its Job's).
+fn applying(planned: &[Action]) -> BTreeSet<(&str, &str)> {
+    planned
+        .iter()
+        .filter_map(|a| match a {
+            Action::ApplyNamespace(ns) => Some(("", ns.name.as_str())),
+            Action::ApplyWorkload(w) => Some((w.namespace.as_str(), w.name.as_str())),
+            Action::ApplyManaged(m) => Some((m.namespace.as_str(), m.name.as_str())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether a call failed for want of an answer from the API server (it cannot be connected

@@ -4,7 +4,8 @@
 
 use k8s_openapi::api::{
     apps::v1::{Deployment, StatefulSet},
-    core::v1::{Namespace, Service},
+    batch::v1::Job,
+    core::v1::{Namespace, PersistentVolumeClaim, Secret, Service},
 };
 use kube::{
     Api,
@@ -31,9 +32,13 @@ fn desired() -> DesiredState {
                 name: "MODE".into(),
                 value: "prod".into(),
             }],
+            secrets: vec![EnvVar {
+                name: "API_KEY".into(),
+                value: "s3cr3t".into(),
+            }],
             ..fixtures::workload("web")
         }],
-        builds: vec![],
+        builds: vec![fixtures::build("web", 3)],
         managed: vec![fixtures::stateful("db")],
     }
 }
@@ -132,63 +137,120 @@ async fn every_change_made_behind_the_agents_back_is_restored_with_an_event() {
     );
     let deployments = Api::<Deployment>::namespaced(h.sim.client(), "ns");
 
-    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+    let restored = "DriftRepaired";
+    let cases: Vec<(&str, &str, serde_json::Value, &str, &str)> = vec![
         (
             "Deployment",
+            "web",
             json!({"spec": {"replicas": 0}}),
+            restored,
             "Deployment web: replica count changed outside Outpost; restored.",
         ),
         (
             "Deployment",
+            "web",
             json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "evil.example.com/miner:1"}]}}}}),
+            restored,
             "Deployment web: image changed outside Outpost; restored.",
         ),
         (
             "Service",
+            "web",
             json!({"spec": {"selector": {"outpost.dev/workload": "other"}}}),
+            restored,
             "Service web: field spec.selector.outpost.dev/workload changed outside Outpost; restored.",
         ),
         (
+            "Secret",
+            "web-secrets",
+            // base64 of "stolen"
+            json!({"data": {"API_KEY": "c3RvbGVu"}}),
+            restored,
+            "Secret web-secrets: changed outside Outpost; its values restored.",
+        ),
+        (
             "StatefulSet",
+            "db",
             json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "postgres:9"}]}}}}),
+            restored,
             "StatefulSet db: image changed outside Outpost; restored.",
         ),
         (
+            "Job",
+            "web-build-3",
+            json!({"spec": {"suspend": true}}),
+            restored,
+            "Job web-build-3: field spec.suspend changed outside Outpost; restored.",
+        ),
+        (
             "Namespace",
+            "ns",
             json!({"metadata": {"annotations": {"outpost.dev/environment": "tenants/other/projects/p/environments/e"}}}),
+            restored,
             "Namespace ns: field metadata.annotations.outpost.dev/environment changed outside Outpost; restored.",
         ),
+        // A claim cannot shrink: grown behind the agent's back, it is said and left.
+        (
+            "PersistentVolumeClaim",
+            "db-data",
+            json!({"spec": {"resources": {"requests": {"storage": "5Gi"}}}}),
+            "DriftNotRepaired",
+            "PersistentVolumeClaim db-data: field spec.resources.requests.storage changed outside Outpost and could not be restored.",
+        ),
     ];
-    for (kind, patch, message) in cases {
+    for (kind, name, patch, reason, message) in cases {
         let before = h.events().await.len();
         match kind {
-            "Deployment" => h.edit::<Deployment>("web", patch).await,
-            "Service" => h.edit::<Service>("web", patch).await,
-            "Namespace" => {
+            "Deployment" => h.edit::<Deployment>(name, patch).await,
+            "Service" => h.edit::<Service>(name, patch).await,
+            "Secret" => h.edit::<Secret>(name, patch).await,
+            "StatefulSet" => h.edit::<StatefulSet>(name, patch).await,
+            "Job" => h.edit::<Job>(name, patch).await,
+            "PersistentVolumeClaim" => h.edit::<PersistentVolumeClaim>(name, patch).await,
+            _ => {
                 Api::<Namespace>::all(h.sim.client())
-                    .patch("ns", &PatchParams::default(), &Patch::Strategic(patch))
+                    .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
                     .await
                     .expect("edited behind the agent's back");
             }
-            _ => h.edit::<StatefulSet>("db", patch).await,
         }
         h.pass().await;
         let events = h.events().await;
         let new: Vec<_> = events[before..].iter().collect();
         assert!(
-            new.iter()
-                .any(|(_, reason, m)| reason == "DriftRepaired" && m == message),
+            new.iter().any(|(_, r, m)| r == reason && m == message),
             "{kind}: {new:?}"
         );
-        // Restored, and nothing more to repair.
+        // Said once: restored, or left as it is until it changes again.
         h.pass().await;
         let after = h.events().await;
         let again: Vec<_> = after[events.len()..]
             .iter()
             .filter(|e| e.1.starts_with("Drift"))
             .collect();
-        assert!(again.is_empty(), "{kind}: repaired once, then {again:?}");
+        assert!(again.is_empty(), "{kind}: said once, then {again:?}");
     }
+    let key = Api::<Secret>::namespaced(h.sim.client(), "ns")
+        .get("web-secrets")
+        .await
+        .expect("secret");
+    assert_eq!(
+        key.data
+            .and_then(|d| d.get("API_KEY").cloned())
+            .map(|v| v.0),
+        Some(b"s3cr3t".to_vec()),
+        "the Secret's value restored"
+    );
+    let failed: Vec<_> = h
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.1 == "ManagedFailed")
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "a repair the cluster refuses does not fail the service: {failed:?}"
+    );
     let web = deployments.get("web").await.expect("web");
     assert_eq!(image(&web).as_deref(), Some("registry.example.com/web:1"));
     assert_eq!(web.spec.as_ref().and_then(|s| s.replicas), Some(2));

@@ -93,11 +93,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use kube::api::LogParams;
-    use outpost_domain::{
-        desired::{Build, Workload},
-        provider::Run,
-        resources::{EnvVar, GitSource},
-    };
+    use outpost_domain::{desired::Workload, provider::Run, resources::EnvVar};
 
     use super::*;
     use crate::{drivers::kube::logs::PodLogs, fixtures, plan::Action};
@@ -120,15 +116,7 @@ mod tests {
         if let Run::Stateful(run) = &mut managed.run {
             run.secrets = secret("POSTGRES_PASSWORD");
         }
-        let build = Build {
-            service: workload.service.clone(),
-            deployment: 2,
-            namespace: "ns".into(),
-            source: GitSource {
-                url: "https://git.example.com/shop/web.git".into(),
-                ..Default::default()
-            },
-        };
+        let build = fixtures::build(&workload.name, 2);
         vec![
             Action::ApplyNamespace(fixtures::namespace()),
             Action::ApplyWorkload(workload.clone()),

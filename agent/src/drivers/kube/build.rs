@@ -114,6 +114,8 @@ pub fn job(b: &Build, settings: &BuildSettings, images: &ImageSource) -> Job {
         },
         spec: Some(JobSpec {
             backoff_limit: Some(0),
+            // Set, so a build someone suspends is drift, and resumed.
+            suspend: Some(false),
             active_deadline_seconds: Some(BUILD_DEADLINE_SECS),
             ttl_seconds_after_finished: Some(KEEP_FINISHED_SECS),
             template: PodTemplateSpec {

@@ -302,11 +302,7 @@ mod tests {
     /// mirror when there is one.
     #[test]
     fn every_image_a_manifest_names_is_listed_or_the_services_own() {
-        use outpost_domain::{
-            desired::{Build, Workload},
-            provider::Run,
-            resources::GitSource,
-        };
+        use outpost_domain::{desired::Workload, provider::Run};
 
         let catalog = Catalog::with(&[]).expect("built-in catalog");
         let settings = build::BuildSettings::default();
@@ -315,15 +311,7 @@ mod tests {
             image: "nginx:1.27".into(),
             ..crate::fixtures::workload("api")
         };
-        let build = Build {
-            service: workload.service.clone(),
-            deployment: 1,
-            namespace: "ns".into(),
-            source: GitSource {
-                url: "https://git.example.com/api.git".into(),
-                ..Default::default()
-            },
-        };
+        let build = crate::fixtures::build("api", 1);
         let provider_images: Vec<&String> = catalog.all().flat_map(|p| p.images()).collect();
         assert!(!provider_images.is_empty());
         for source in [ImageSource::default(), mirror("mirror.site:5000/outpost")] {

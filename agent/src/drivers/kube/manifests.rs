@@ -299,33 +299,20 @@ pub fn service(w: &Workload) -> Service {
 
 /// Millicores of a Kubernetes CPU quantity (`2`, `500m`, `1.5`).
 pub fn parse_cpu_millis(q: &str) -> Option<i64> {
-    if let Some(m) = q.strip_suffix('m') {
-        return m.parse().ok();
-    }
-    let cores: f64 = q.parse().ok()?;
-    Some((cores * 1000.0).round() as i64)
+    quantity(q, 1000.0)
 }
 
-/// Bytes of a Kubernetes memory quantity (`16Gi`, `512Mi`, `1000k`, `1G`, `123`).
+/// Bytes of a Kubernetes memory quantity (`16Gi`, `512Mi`, `1.5Gi`, `1000k`, `1G`, `123`).
 pub fn parse_bytes(q: &str) -> Option<i64> {
-    const UNITS: [(&str, i64); 10] = [
-        ("Ki", 1 << 10),
-        ("Mi", 1 << 20),
-        ("Gi", 1 << 30),
-        ("Ti", 1 << 40),
-        ("Pi", 1 << 50),
-        ("k", 1_000),
-        ("M", 1_000_000),
-        ("G", 1_000_000_000),
-        ("T", 1_000_000_000_000),
-        ("P", 1_000_000_000_000_000),
-    ];
-    for (suffix, factor) in UNITS {
-        if let Some(n) = q.strip_suffix(suffix) {
-            return n.parse::<i64>().ok()?.checked_mul(factor);
-        }
-    }
-    q.parse().ok()
+    quantity(q, 1.0)
+}
+
+/// Quantity `q` in units of 1/`per`, rounded.
+fn quantity(q: &str, per: f64) -> Option<i64> {
+    let value = kube_quantity::ParsedQuantity::try_from(q)
+        .ok()?
+        .to_bytes_f64()?;
+    Some((value * per).round() as i64)
 }
 
 #[cfg(test)]

@@ -194,6 +194,7 @@ fn quantities_parse() {
     assert_eq!(parse_cpu_millis("1.5"), Some(1500));
     assert_eq!(parse_bytes("16Gi"), Some(16 << 30));
     assert_eq!(parse_bytes("1000k"), Some(1_000_000));
+    assert_eq!(parse_bytes("1.5Gi"), Some(3 << 29));
     assert_eq!(parse_bytes("123"), Some(123));
     assert_eq!(parse_bytes("x"), None);
 }
