@@ -385,7 +385,10 @@ mod tests {
         assert!(object(pvc, &claim("1Gi", "rbd", Some("pvc-1")), Some(&old)).is_ok());
         assert!(object(pvc, &claim("2048Mi", "rbd", None), Some(&old)).is_ok());
         for (changed, field) in [
-            (claim("512Mi", "rbd", None), "spec.resources.requests.storage"),
+            (
+                claim("512Mi", "rbd", None),
+                "spec.resources.requests.storage",
+            ),
             (claim("1Gi", "fast", None), "spec"),
         ] {
             let Err(ApiError::Invalid { causes, .. }) = object(pvc, &changed, Some(&old)) else {

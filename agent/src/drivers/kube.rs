@@ -50,6 +50,10 @@ pub struct KubeCluster {
     secrets: Arc<secrets::Applied>,
     /// How often each Secret is applied again to find drift in it.
     recheck: Duration,
+    /// The Deployments (namespace, name) whose replica count an operator handed to
+    /// something else (see [`manifests::SCALED_BY_ANNOTATION`]), as the last observation
+    /// found them.
+    scaled_elsewhere: Arc<std::sync::Mutex<BTreeSet<(String, String)>>>,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -77,6 +81,7 @@ impl KubeCluster {
             block_storage_class,
             secrets: Arc::default(),
             recheck: crate::plan::RECHECK,
+            scaled_elsewhere: Arc::default(),
         }
     }
 
@@ -137,11 +142,24 @@ impl KubeCluster {
             Some((key, failure))
         };
         let mut workloads = BTreeMap::new();
+        let mut scaled_elsewhere = BTreeSet::new();
         for d in Api::<Deployment>::all(self.client.clone())
             .list(&owned)
             .await?
         {
             keep_live(&mut live, &d);
+            let scaled = d
+                .metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(manifests::SCALED_BY_ANNOTATION));
+            if let (true, Some(ns), Some(name)) = (
+                scaled,
+                d.metadata.namespace.clone(),
+                d.metadata.name.clone(),
+            ) {
+                scaled_elsewhere.insert((ns, name));
+            }
             let pod = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
             if let Some((key, failure)) = judge(&d.metadata, pod) {
                 workloads.insert(
@@ -153,6 +171,10 @@ impl KubeCluster {
                 );
             }
         }
+        *self
+            .scaled_elsewhere
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = scaled_elsewhere;
         let managed_owned = ListParams::default().labels(managed::MANAGED_SELECTOR);
         let mut stateful = BTreeMap::new();
         for set in Api::<StatefulSet>::all(self.client.clone())
@@ -290,7 +312,7 @@ impl KubeCluster {
             );
         }
         for w in &desired.workloads {
-            let deployment = manifests::deployment(w, self.rollout.progress_deadline, &self.images);
+            let deployment = self.deployment(w);
             check(
                 &w.namespace,
                 &w.name,
@@ -338,6 +360,21 @@ impl KubeCluster {
             );
         }
         repairs
+    }
+
+    /// The Deployment the agent applies for `w`: without a replica count when an operator
+    /// handed it to something else, so that apply neither sets nor restores it.
+    fn deployment(&self, w: &outpost_domain::desired::Workload) -> Deployment {
+        let mut deployment = manifests::deployment(w, self.rollout.progress_deadline, &self.images);
+        let scaled_elsewhere = self
+            .scaled_elsewhere
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&(w.namespace.clone(), w.name.clone()));
+        if scaled_elsewhere && let Some(spec) = deployment.spec.as_mut() {
+            spec.replicas = None;
+        }
+        deployment
     }
 
     /// The Secrets of `desired` due to be applied again to find drift in them (see
@@ -437,8 +474,7 @@ impl KubeCluster {
                     }
                     None => self.delete_secret(&w.namespace, &secret_name).await?,
                 }
-                let deployment =
-                    manifests::deployment(w, self.rollout.progress_deadline, &self.images);
+                let deployment = self.deployment(w);
                 Api::<Deployment>::namespaced(self.client.clone(), &w.namespace)
                     .patch(&w.name, &apply, &Patch::Apply(deployment))
                     .await?;

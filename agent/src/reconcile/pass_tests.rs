@@ -275,6 +275,27 @@ async fn every_change_made_behind_the_agents_back_is_restored_with_an_event() {
             .map(String::as_str),
         Some("payments")
     );
+
+    // A replica count an operator handed to an autoscaler is the autoscaler's.
+    h.edit::<Deployment>(
+        "web",
+        json!({"metadata": {"annotations": {"outpost.dev/scaled-by": "hpa/web"}}, "spec": {"replicas": 5}}),
+    )
+    .await;
+    let before = h.events().await.len();
+    h.pass().await;
+    h.pass().await;
+    let drift: Vec<_> = h.events().await[before..]
+        .iter()
+        .filter(|e| e.1.starts_with("Drift"))
+        .cloned()
+        .collect();
+    assert!(
+        drift.is_empty(),
+        "an autoscaled count is no drift: {drift:?}"
+    );
+    let web = deployments.get("web").await.expect("web");
+    assert_eq!(web.spec.as_ref().and_then(|s| s.replicas), Some(5));
 }
 
 #[tokio::test]

@@ -39,6 +39,9 @@ pub const SERVICE_ANNOTATION: &str = "outpost.dev/service";
 pub const GENERATION_ANNOTATION: &str = "outpost.dev/generation";
 /// Annotation with the environment's full resource name, on namespaces.
 pub const ENVIRONMENT_ANNOTATION: &str = "outpost.dev/environment";
+/// Annotation an operator puts on an Outpost Deployment to hand its replica count to
+/// something else (a HorizontalPodAutoscaler): the agent then neither sets nor restores it.
+pub const SCALED_BY_ANNOTATION: &str = "outpost.dev/scaled-by";
 /// Pod-template annotation whose change rolls every pod (the one `kubectl rollout restart`
 /// sets).
 pub const RESTARTED_AT_ANNOTATION: &str = "kubectl.kubernetes.io/restartedAt";
