@@ -13,13 +13,144 @@ use outpost_domain::{
     deployment::FailureReason,
     desired::{Build, DesiredState, ManagedWorkload, NamespaceSpec, Workload},
     managed::Observation,
-    observed::WorkloadStatus,
+    observed::{WorkloadPhase, WorkloadStatus},
     provider::Run,
 };
 
 /// How often what the agent cannot list with its objects is compared again: a ready
 /// bucket's settings in Ceph (a few admin calls each) and each Secret (applied again).
 pub const RECHECK: Duration = Duration::from_secs(30);
+
+/// What the agent last reported about a workload, managed service or build: what a person
+/// or the lifecycle would notice change, and nothing more (not the revision, or every change
+/// in the datacenter would report every workload again). Kept in the local state as text
+/// (`Available/5/2/5`, `Ready/3`, `finished`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Summary {
+    /// A workload's phase, the generation rolled out, ready replicas and the generation
+    /// applied.
+    Workload {
+        /// Its phase.
+        phase: WorkloadPhase,
+        /// The generation rolled out.
+        observed_generation: i64,
+        /// Ready replicas.
+        ready_replicas: i64,
+        /// The generation applied.
+        generation: i64,
+    },
+    /// A managed service's phase at a generation.
+    Managed {
+        /// Its phase.
+        phase: ManagedPhase,
+        /// The generation observed.
+        generation: i64,
+    },
+    /// A build, reported once when it finished.
+    BuildFinished,
+}
+
+impl Summary {
+    /// The phase's name; a change of it is an event.
+    pub fn phase(&self) -> &'static str {
+        match self {
+            Self::Workload { phase, .. } => phase.as_str(),
+            Self::Managed { phase, .. } => phase.as_str(),
+            Self::BuildFinished => "Finished",
+        }
+    }
+
+    /// The summary `text` spells; `None` for anything else (then it is reported again).
+    pub fn parse(text: &str) -> Option<Self> {
+        if text == "finished" {
+            return Some(Self::BuildFinished);
+        }
+        let parts: Vec<&str> = text.split('/').collect();
+        match parts[..] {
+            [phase, observed, ready, generation] => Some(Self::Workload {
+                phase: WorkloadPhase::parse(phase),
+                observed_generation: observed.parse().ok()?,
+                ready_replicas: ready.parse().ok()?,
+                generation: generation.parse().ok()?,
+            }),
+            [phase, generation] => Some(Self::Managed {
+                phase: ManagedPhase::parse(phase)?,
+                generation: generation.parse().ok()?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Workload {
+                phase,
+                observed_generation,
+                ready_replicas,
+                generation,
+            } => write!(
+                f,
+                "{phase}/{observed_generation}/{ready_replicas}/{generation}"
+            ),
+            Self::Managed { phase, generation } => write!(f, "{}/{generation}", phase.as_str()),
+            Self::BuildFinished => f.write_str("finished"),
+        }
+    }
+}
+
+/// What the agent sees of a managed service, without the why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagedPhase {
+    /// Being converged.
+    Progressing,
+    /// Ready for clients.
+    Ready,
+    /// Stopped, its data kept.
+    Paused,
+    /// Removed, with its data.
+    Gone,
+    /// Cannot converge.
+    Failed,
+}
+
+impl ManagedPhase {
+    const ALL: [Self; 5] = [
+        Self::Progressing,
+        Self::Ready,
+        Self::Paused,
+        Self::Gone,
+        Self::Failed,
+    ];
+
+    /// The phase's name, in summaries and event reasons (`ManagedReady`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Progressing => "Progressing",
+            Self::Ready => "Ready",
+            Self::Paused => "Paused",
+            Self::Gone => "Gone",
+            Self::Failed => "Failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl From<&Observation> for ManagedPhase {
+    fn from(observation: &Observation) -> Self {
+        match observation {
+            Observation::Progressing => Self::Progressing,
+            Observation::Ready => Self::Ready,
+            Observation::Paused => Self::Paused,
+            Observation::Gone => Self::Gone,
+            Observation::Failed(_) => Self::Failed,
+        }
+    }
+}
 
 /// How a build Job stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,15 +504,15 @@ pub fn status_of(
     };
     let (phase, message, reason, o) = match observed {
         None => (
-            "Progressing",
+            WorkloadPhase::Progressing,
             "creating".to_owned(),
             None,
             ObservedWorkload::default(),
         ),
-        Some(o) if available(o) => ("Available", ready(o), None, o.clone()),
+        Some(o) if available(o) => (WorkloadPhase::Available, ready(o), None, o.clone()),
         // A verdict only about the version applied now, never about one before it.
         Some(o) if o.generation == Some(w.generation) && o.deadline_exceeded => (
-            "Failed",
+            WorkloadPhase::Failed,
             format!("{}; {}", FailureReason::TimedOut.explain(), ready(o)),
             Some(FailureReason::TimedOut),
             o.clone(),
@@ -391,15 +522,15 @@ pub fn status_of(
                 .failure
                 .clone()
                 .unwrap_or((FailureReason::TimedOut, String::new()));
-            ("Failed", why, Some(reason), o.clone())
+            (WorkloadPhase::Failed, why, Some(reason), o.clone())
         }
-        Some(o) => ("Progressing", ready(o), None, o.clone()),
+        Some(o) => (WorkloadPhase::Progressing, ready(o), None, o.clone()),
     };
     WorkloadStatus {
         service: w.service.clone(),
         revision,
         generation: w.generation,
-        observed_generation: if phase == "Available" {
+        observed_generation: if phase == WorkloadPhase::Available {
             w.generation
         } else {
             o.generation.unwrap_or(0).min(w.generation)
@@ -407,7 +538,7 @@ pub fn status_of(
         ready_replicas: o.ready_replicas,
         updated_replicas: o.updated_replicas,
         desired_replicas: i64::from(w.replicas),
-        phase: phase.to_owned(),
+        phase,
         message,
         reason,
         report_time: at,
@@ -592,7 +723,7 @@ mod tests {
     fn status_follows_the_rollout() {
         let w = workload("web", 5);
         let at = outpost_domain::Timestamp(0);
-        assert_eq!(status_of(&w, None, 3, at).phase, "Progressing");
+        assert_eq!(status_of(&w, None, 3, at).phase, WorkloadPhase::Progressing);
         let mut o = ObservedWorkload {
             generation: Some(5),
             rolled_out: true,
@@ -603,26 +734,58 @@ mod tests {
             failure: None,
         };
         let s = status_of(&w, Some(&o), 3, at);
-        assert_eq!((s.phase.as_str(), s.observed_generation), ("Available", 5));
+        assert_eq!(
+            (s.phase, s.observed_generation),
+            (WorkloadPhase::Available, 5)
+        );
         o.ready_replicas = 1;
-        assert_eq!(status_of(&w, Some(&o), 3, at).phase, "Progressing");
+        assert_eq!(
+            status_of(&w, Some(&o), 3, at).phase,
+            WorkloadPhase::Progressing
+        );
         o.failure = Some((FailureReason::OutOfMemory, "killed".into()));
         let s = status_of(&w, Some(&o), 3, at);
         assert_eq!(
-            (s.phase.as_str(), s.reason),
-            ("Failed", Some(FailureReason::OutOfMemory))
+            (s.phase, s.reason),
+            (WorkloadPhase::Failed, Some(FailureReason::OutOfMemory))
         );
         o.deadline_exceeded = true;
         let s = status_of(&w, Some(&o), 3, at);
         assert_eq!(
-            (s.phase.as_str(), s.reason),
-            ("Failed", Some(FailureReason::TimedOut))
+            (s.phase, s.reason),
+            (WorkloadPhase::Failed, Some(FailureReason::TimedOut))
         );
         o.generation = Some(4);
         assert_eq!(
             status_of(&w, Some(&o), 3, at).phase,
-            "Progressing",
+            WorkloadPhase::Progressing,
             "no verdict on a version before the one applied"
         );
+    }
+
+    #[test]
+    fn summaries_read_back_as_written() {
+        for summary in [
+            Summary::Workload {
+                phase: WorkloadPhase::Available,
+                observed_generation: 5,
+                ready_replicas: 2,
+                generation: 5,
+            },
+            Summary::Managed {
+                phase: ManagedPhase::Paused,
+                generation: 3,
+            },
+            Summary::BuildFinished,
+        ] {
+            assert_eq!(Summary::parse(&summary.to_string()), Some(summary));
+        }
+        assert_eq!(
+            Summary::parse("Available/5/2/5").map(|s| s.phase()),
+            Some("Available")
+        );
+        for unreadable in ["", "Ready", "Sleeping/3", "Ready/x", "a/b/c"] {
+            assert_eq!(Summary::parse(unreadable), None, "{unreadable}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use outpost_domain::{
     desired::{Build, DesiredState, ManagedWorkload},
     managed::Observation,
-    observed::{AgentReport, BuildOutcome, ManagedReport},
+    observed::{AgentReport, BuildOutcome, ManagedReport, WorkloadPhase},
     provider::Run,
 };
 use outpost_proto::agent::v1::ClusterReach;
@@ -27,7 +27,10 @@ use crate::{
             managed,
         },
     },
-    plan::{Action, JobState, LiveKey, Observed, managed_observation, plan, status_of},
+    plan::{
+        Action, JobState, LiveKey, ManagedPhase, Observed, Summary, managed_observation, plan,
+        status_of,
+    },
     state::LocalState,
 };
 
@@ -131,8 +134,10 @@ async fn pass(
     let Some(desired) = state.desired().await? else {
         return Ok(false);
     };
-    let mut busy = false;
     let observed = cluster.observe().await?;
+    // Outcomes known now are reported before anything is applied, so no apply, however
+    // slow, holds back the report of a rollout that already ended.
+    report_workloads(state, cluster, &desired, &observed, outbox).await?;
     // Forget what is gone, so the record of repairs that did not take stays bounded.
     stuck.retain(|key, _| observed.live.contains_key(key));
     let mut actions = plan(&desired, &observed);
@@ -153,40 +158,7 @@ async fn pass(
         cluster.observe().await?
     };
     note_repairs(state, cluster, &desired, &observed, &repairs, stuck, outbox).await?;
-    let now = crate::state::now();
-    for w in &desired.workloads {
-        let status = status_of(
-            w,
-            observed
-                .workloads
-                .get(&(w.namespace.clone(), w.name.clone())),
-            desired.revision,
-            now,
-        );
-        busy |= status.phase == "Progressing";
-        let service = w.service.to_string();
-        // What a person or the lifecycle would notice; not the revision, or every change in
-        // the datacenter would re-report every workload.
-        let summary = format!(
-            "{}/{}/{}/{}",
-            status.phase, status.observed_generation, status.ready_replicas, status.generation
-        );
-        let last = state.reported(&service).await?;
-        if last.as_deref() == Some(summary.as_str()) {
-            continue;
-        }
-        let mut entries = Vec::new();
-        if last.as_deref().and_then(|l| l.split('/').next()) != Some(status.phase.as_str()) {
-            entries.push(AgentReport::Event {
-                resource: service.clone(),
-                reason: format!("Workload{}", status.phase),
-                message: format!("{}: {}.", status.phase, status.message),
-            });
-        }
-        entries.push(AgentReport::Status(status));
-        state.report(&service, &summary, &entries).await?;
-        outbox.notify_one();
-    }
+    let mut busy = report_workloads(state, cluster, &desired, &observed, outbox).await?;
     for m in &desired.managed {
         let refusal = refused.get(&(m.namespace.clone(), m.name.clone()));
         busy |= report_managed(state, m, &observed, refusal, buckets, stalls, outbox).await?;
@@ -203,6 +175,54 @@ async fn pass(
             .iter()
             .any(|m| m.generation == generation && m.service.to_string() == service)
     });
+    Ok(busy)
+}
+
+/// Reports what changed of each workload's rollout and each build in `observed`; true while
+/// one is under way. Only a change is reported, so calling it twice in a pass costs a read of
+/// the local state per workload.
+async fn report_workloads(
+    state: &LocalState,
+    cluster: &KubeCluster,
+    desired: &DesiredState,
+    observed: &Observed,
+    outbox: &Notify,
+) -> anyhow::Result<bool> {
+    let mut busy = false;
+    let now = crate::state::now();
+    for w in &desired.workloads {
+        let status = status_of(
+            w,
+            observed
+                .workloads
+                .get(&(w.namespace.clone(), w.name.clone())),
+            desired.revision,
+            now,
+        );
+        busy |= status.phase == WorkloadPhase::Progressing;
+        let service = w.service.to_string();
+        let summary = Summary::Workload {
+            phase: status.phase,
+            observed_generation: status.observed_generation,
+            ready_replicas: status.ready_replicas,
+            generation: status.generation,
+        };
+        let last = state.reported(&service).await?;
+        if last == Some(summary) {
+            continue;
+        }
+        let mut entries = Vec::new();
+        if last.map(|l| l.phase()) != Some(summary.phase()) {
+            entries.push(AgentReport::Event {
+                resource: service.clone(),
+                reason: format!("Workload{}", status.phase),
+                message: format!("{}: {}.", status.phase, status.message),
+            });
+        }
+        entries.push(AgentReport::Status(status));
+        state.report(&service, summary, &entries).await?;
+        outbox.notify_one();
+    }
     for b in &desired.builds {
         let job = observed.jobs.get(&(b.namespace.clone(), b.job_name()));
         let Some(outcome) = build_outcome(b, job, cluster.build_settings()) else {
@@ -226,7 +246,11 @@ async fn pass(
             message: format!("Build of deployment {}: {}", b.deployment, outcome.message),
         };
         state
-            .report(&key, "finished", &[event, AgentReport::Build(outcome)])
+            .report(
+                &key,
+                Summary::BuildFinished,
+                &[event, AgentReport::Build(outcome)],
+            )
             .await?;
         outbox.notify_one();
     }
@@ -417,17 +441,6 @@ fn is_refusal(code: u16) -> bool {
     (400..500).contains(&code) && !matches!(code, 404 | 409 | 429)
 }
 
-/// The spelling of an observation in the agent's report summaries and event reasons.
-fn phase(observation: &Observation) -> &'static str {
-    match observation {
-        Observation::Ready => "Ready",
-        Observation::Paused => "Paused",
-        Observation::Gone => "Gone",
-        Observation::Failed(_) => "Failed",
-        Observation::Progressing => "Progressing",
-    }
-}
-
 /// Observes managed service `m` (converging it first if it is a bucket) and reports what
 /// changed; true while it is under way. An operation without headway for the progress
 /// deadline fails, so nothing waits forever on a claim that never binds or a Ceph that
@@ -459,11 +472,8 @@ async fn report_managed(
         }
         Run::Bucket(run) => {
             // Converged once per generation: a final report for it means done.
-            let settled = last.as_deref().is_some_and(|l| {
-                l.split_once('/').is_some_and(|(phase, generation)| {
-                    phase != "Progressing" && generation == m.generation.to_string()
-                })
-            });
+            let settled = matches!(last, Some(Summary::Managed { phase, generation })
+                if phase != ManagedPhase::Progressing && generation == m.generation);
             if settled {
                 repair_bucket(state, m, run, buckets, outbox).await?;
                 return Ok(false);
@@ -483,16 +493,19 @@ async fn report_managed(
         }
     };
     let busy = observation == Observation::Progressing;
-    let summary = format!("{}/{}", phase(&observation), m.generation);
-    if last.as_deref() == Some(summary.as_str()) {
+    let summary = Summary::Managed {
+        phase: ManagedPhase::from(&observation),
+        generation: m.generation,
+    };
+    if last == Some(summary) {
         return Ok(busy);
     }
     let mut entries = Vec::new();
-    if last.as_deref().and_then(|l| l.split('/').next()) != Some(phase(&observation)) {
+    if last.map(|l| l.phase()) != Some(summary.phase()) {
         entries.push(AgentReport::Event {
             resource: key.clone(),
-            reason: format!("Managed{}", phase(&observation)),
-            message: format!("{}: {message}.", phase(&observation)),
+            reason: format!("Managed{}", summary.phase()),
+            message: format!("{}: {message}.", summary.phase()),
         });
     }
     entries.push(AgentReport::Managed(ManagedReport {
@@ -502,7 +515,7 @@ async fn report_managed(
         message,
         details,
     }));
-    state.report(&key, &summary, &entries).await?;
+    state.report(&key, summary, &entries).await?;
     outbox.notify_one();
     Ok(busy)
 }

@@ -16,6 +16,8 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 use sqlx::{SqlitePool, sqlite::SqliteConnectOptions};
 
+use crate::plan::Summary;
+
 /// Where the agent enrolled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
@@ -212,14 +214,15 @@ impl LocalState {
         Ok(())
     }
 
-    /// The summary last reported for `service`.
-    pub async fn reported(&self, service: &str) -> anyhow::Result<Option<String>> {
-        Ok(
+    /// The summary last reported for `service`; `None` also for one this build cannot read,
+    /// which is then reported again.
+    pub async fn reported(&self, service: &str) -> anyhow::Result<Option<Summary>> {
+        let text: Option<String> =
             sqlx::query_scalar("SELECT summary FROM reported WHERE service = $1")
                 .bind(service)
                 .fetch_optional(&self.db)
-                .await?,
-        )
+                .await?;
+        Ok(text.as_deref().and_then(Summary::parse))
     }
 
     /// Queues `entries` and records `summary` as reported for `service`, atomically: after a
@@ -227,14 +230,14 @@ impl LocalState {
     pub async fn report(
         &self,
         service: &str,
-        summary: &str,
+        summary: Summary,
         entries: &[AgentReport],
     ) -> anyhow::Result<()> {
         let mut tx = self.db.begin().await?;
         queue_in(&mut tx, entries).await?;
         sqlx::query("INSERT INTO reported (service, summary) VALUES ($1, $2) ON CONFLICT (service) DO UPDATE SET summary = $2")
             .bind(service)
-            .bind(summary)
+            .bind(summary.to_string())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

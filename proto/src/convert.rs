@@ -436,7 +436,7 @@ impl From<&pb::Service> for d::ServiceSpec {
 impl From<&outpost_domain::observed::WorkloadStatus> for pb::ServiceStatus {
     fn from(s: &outpost_domain::observed::WorkloadStatus) -> Self {
         Self {
-            phase: s.phase.clone(),
+            phase: s.phase.as_str().to_owned(),
             message: s.message.clone(),
             ready_replicas: i32::try_from(s.ready_replicas).unwrap_or(i32::MAX),
             desired_replicas: i32::try_from(s.desired_replicas).unwrap_or(i32::MAX),

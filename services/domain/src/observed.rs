@@ -21,14 +21,53 @@ pub struct WorkloadStatus {
     pub updated_replicas: i64,
     /// Wanted replicas.
     pub desired_replicas: i64,
-    /// `Progressing`, `Available`, `Failed` or `Unknown`.
-    pub phase: String,
+    /// Where its rollout stands.
+    pub phase: WorkloadPhase,
     /// Why.
     pub message: String,
     /// Why it failed, when `phase` is `Failed`.
     pub reason: Option<crate::deployment::FailureReason>,
     /// When the agent observed it.
     pub report_time: Timestamp,
+}
+
+/// Where a workload's rollout stands, as the agent sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkloadPhase {
+    /// Being rolled out, or not yet observed at its generation.
+    Progressing,
+    /// Every wanted replica ready on the current version.
+    Available,
+    /// The current version cannot roll out (see the status's reason).
+    Failed,
+    /// A phase this build does not know (from a newer agent).
+    Unknown,
+}
+
+impl WorkloadPhase {
+    /// The phase's name, as reported and shown (`Available`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Progressing => "Progressing",
+            Self::Available => "Available",
+            Self::Failed => "Failed",
+            Self::Unknown => "Unknown",
+        }
+    }
+
+    /// The phase named `s`; [`WorkloadPhase::Unknown`] for any other name.
+    pub fn parse(s: &str) -> Self {
+        [Self::Progressing, Self::Available, Self::Failed]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .unwrap_or(Self::Unknown)
+    }
+}
+
+impl std::fmt::Display for WorkloadPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How a build ended.
@@ -196,11 +235,13 @@ impl WorkloadStatus {
     /// What the report means for the lifecycle.
     pub fn outcome(&self) -> crate::deployment::WorkloadOutcome {
         use crate::deployment::{FailureReason, WorkloadOutcome};
-        match self.phase.as_str() {
-            "Available" => WorkloadOutcome::Available,
+        match self.phase {
+            WorkloadPhase::Available => WorkloadOutcome::Available,
             // A failure the agent could not classify took too long to resolve.
-            "Failed" => WorkloadOutcome::Failed(self.reason.unwrap_or(FailureReason::TimedOut)),
-            _ => WorkloadOutcome::Progressing,
+            WorkloadPhase::Failed => {
+                WorkloadOutcome::Failed(self.reason.unwrap_or(FailureReason::TimedOut))
+            }
+            WorkloadPhase::Progressing | WorkloadPhase::Unknown => WorkloadOutcome::Progressing,
         }
     }
 }

@@ -755,7 +755,7 @@ impl StatusRow {
             ready_replicas: self.ready_replicas,
             updated_replicas: self.updated_replicas,
             desired_replicas: self.desired_replicas,
-            phase: self.phase,
+            phase: outpost_domain::observed::WorkloadPhase::parse(&self.phase),
             message: self.message,
             report_time: Timestamp(self.report_time),
         };
@@ -821,7 +821,7 @@ async fn workload_status_put(conn: &mut AnyConnection, dc: &str, s: &WorkloadSta
     .bind(s.ready_replicas)
     .bind(s.updated_replicas)
     .bind(s.desired_replicas)
-    .bind(&s.phase)
+    .bind(s.phase.as_str())
     .bind(&s.message)
     .bind(s.report_time.0)
     .bind(s.generation)

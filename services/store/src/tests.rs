@@ -676,7 +676,7 @@ async fn reports_apply_once_and_only_within_the_agents_datacenter(store: Store) 
             ready_replicas: ready,
             updated_replicas: ready,
             desired_replicas: 1,
-            phase: "Available".into(),
+            phase: outpost_domain::observed::WorkloadPhase::Available,
             message: String::new(),
             generation: 0,
             reason: None,
@@ -789,7 +789,7 @@ async fn deployments_follow_the_lifecycle(store: Store) {
         deployment::{
             DeploymentSpec, DeploymentStatus, FailureReason, ServiceAction, ServiceStatus,
         },
-        observed::{AgentReport, WorkloadStatus},
+        observed::{AgentReport, WorkloadPhase, WorkloadStatus},
     };
     let project = seed(&store, "t").await;
     let web = svc_of(&project, "production", "web");
@@ -817,7 +817,7 @@ async fn deployments_follow_the_lifecycle(store: Store) {
         out
     };
     let sequence = std::sync::atomic::AtomicU64::new(0);
-    let report = async |phase: &str, reason: Option<FailureReason>| {
+    let report = async |phase: WorkloadPhase, reason: Option<FailureReason>| {
         let generation = store
             .reader()
             .await
@@ -836,7 +836,7 @@ async fn deployments_follow_the_lifecycle(store: Store) {
             ready_replicas: 1,
             updated_replicas: 1,
             desired_replicas: 1,
-            phase: phase.into(),
+            phase,
             message: "1 of 1 replicas ready".into(),
             reason,
             report_time: Timestamp(5),
@@ -868,9 +868,9 @@ async fn deployments_follow_the_lifecycle(store: Store) {
     assert_eq!(first.deployment.status, DeploymentStatus::Deploying);
     assert_eq!(service().await.rollout.status, ServiceStatus::Deploying);
     assert_eq!(target_image().await.as_deref(), Some("web:1"));
-    report("Progressing", None).await;
+    report(WorkloadPhase::Progressing, None).await;
     assert_eq!(service().await.rollout.status, ServiceStatus::Deploying);
-    report("Available", None).await;
+    report(WorkloadPhase::Available, None).await;
     let s = service().await;
     assert_eq!(
         (s.rollout.status, s.rollout.live_deployment),
@@ -888,7 +888,7 @@ async fn deployments_follow_the_lifecycle(store: Store) {
         .unwrap();
     assert_eq!(target_image().await.as_deref(), Some("web:2-fail-pull"));
     let generation_before = service().await.rollout.generation;
-    report("Failed", Some(FailureReason::ImagePullFailed)).await;
+    report(WorkloadPhase::Failed, Some(FailureReason::ImagePullFailed)).await;
     let failed = store
         .reader()
         .await
@@ -934,7 +934,7 @@ async fn deployments_follow_the_lifecycle(store: Store) {
                     ready_replicas: 0,
                     updated_replicas: 0,
                     desired_replicas: 1,
-                    phase: "Available".into(),
+                    phase: WorkloadPhase::Available,
                     message: String::new(),
                     reason: None,
                     report_time: Timestamp(6),
@@ -953,7 +953,7 @@ async fn deployments_follow_the_lifecycle(store: Store) {
     let v3 = deploy("web:3", ServiceAction::Deploy).await.unwrap();
     let v4 = deploy("web:4", ServiceAction::Deploy).await.unwrap();
     assert_eq!(v4.deployment.status, DeploymentStatus::Queued);
-    report("Available", None).await;
+    report(WorkloadPhase::Available, None).await;
     let reader_get = async |d: &outpost_domain::DeploymentName| {
         store
             .reader()
@@ -982,7 +982,7 @@ async fn deployments_follow_the_lifecycle(store: Store) {
     tx.commit().await.unwrap();
     assert_eq!(canceling.status, DeploymentStatus::Canceling);
     assert_eq!(target_image().await.as_deref(), Some("web:3"));
-    report("Available", None).await;
+    report(WorkloadPhase::Available, None).await;
     assert_eq!(
         reader_get(&v4.deployment.name).await.status,
         DeploymentStatus::Canceled
@@ -1000,7 +1000,7 @@ async fn deployments_follow_the_lifecycle(store: Store) {
     tx.service_stop(&web, ACTOR).await.unwrap();
     tx.commit().await.unwrap();
     assert!(store.desired_inputs(&dc1).await.unwrap().targets[0].stopped);
-    report("Available", None).await;
+    report(WorkloadPhase::Available, None).await;
     assert_eq!(service().await.rollout.status, ServiceStatus::Stopped);
     let mut tx = store.begin().await.unwrap();
     let err = tx.service_restart(&web, ACTOR).await.unwrap_err();
@@ -1008,7 +1008,7 @@ async fn deployments_follow_the_lifecycle(store: Store) {
     assert!(err.to_string().contains("STOPPED"), "{err}");
     let resumed = deploy("web:3", ServiceAction::Redeploy).await.unwrap();
     assert!(resumed.changed, "a stopped service starts again");
-    report("Available", None).await;
+    report(WorkloadPhase::Available, None).await;
     let s = service().await;
     assert_eq!(
         (s.rollout.status, s.rollout.stopped),
@@ -1021,7 +1021,7 @@ async fn deployments_follow_the_lifecycle(store: Store) {
     tx.commit().await.unwrap();
     assert_eq!(restarting.rollout.status, ServiceStatus::Restarting);
     assert!(store.desired_inputs(&dc1).await.unwrap().targets[0].restart_time > 0);
-    report("Available", None).await;
+    report(WorkloadPhase::Available, None).await;
     assert_eq!(service().await.rollout.status, ServiceStatus::Restarted);
 
     // History is kept, newest first.
