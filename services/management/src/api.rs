@@ -388,12 +388,7 @@ pub(crate) fn page_request(
     if page_token.is_empty() {
         return Ok(PageRequest { after: None, limit });
     }
-    let bad = || {
-        ApiError::field(
-            "page_token",
-            "is not a token from a previous call with the same parent",
-        )
-    };
+    let bad = || ApiError::field("page_token", outpost_store::PAGE_TOKEN_MISMATCH);
     let decoded = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| bad())?;
     let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
     let (token_parent, after) = decoded.split_once('\n').ok_or_else(bad)?;

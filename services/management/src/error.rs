@@ -123,6 +123,9 @@ impl From<StoreError> for ApiError {
                 description: format!("{kind} {name} {detail}"),
                 subject: name,
             },
+            StoreError::InvalidPageToken => {
+                Self::field("page_token", outpost_store::PAGE_TOKEN_MISMATCH)
+            }
             StoreError::NotAllowed { kind, name, detail } => Self::FailedPrecondition {
                 description: format!("{kind} {name}: {detail}"),
                 subject: name,

@@ -129,7 +129,7 @@ pub trait DeploymentQueries: Queries {
         async move {
             service_get_in(self.conn(), service).await?;
             let after: i64 = match &page.after {
-                Some(a) => a.parse().map_err(|_| corrupt("deployment page key"))?,
+                Some(a) => a.parse().map_err(|_| StoreError::InvalidPageToken)?,
                 None => i64::MAX,
             };
             let rows: Vec<DeploymentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

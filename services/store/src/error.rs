@@ -50,6 +50,9 @@ pub enum StoreError {
     /// A referenced resource vanished, or a dependent appeared, in a concurrent transaction.
     #[error("a related resource was created or deleted concurrently; retry")]
     ConcurrentChange(#[source] sqlx::Error),
+    /// A page token whose key cannot be one this list hands out: a client's mistake.
+    #[error("page_token {PAGE_TOKEN_MISMATCH}")]
+    InvalidPageToken,
     /// A stored row could not be decoded.
     #[error("stored {what} is corrupt")]
     Corrupt {
@@ -70,6 +73,9 @@ pub enum StoreError {
     #[error("database query failed")]
     Backend(#[source] sqlx::Error),
 }
+
+/// Why a page token is refused.
+pub const PAGE_TOKEN_MISMATCH: &str = "is not a token from a previous call with the same parent";
 
 impl StoreError {
     /// Classifies a failed write: constraint violations become [`StoreError::AlreadyExists`]

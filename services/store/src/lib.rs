@@ -47,7 +47,7 @@ pub use agents::{
     ReportedStatus, SealedAuthority, SealedSecret,
 };
 pub use deployments::{DeployOutcome, DeploymentQueries};
-pub use error::StoreError;
+pub use error::{PAGE_TOKEN_MISMATCH, StoreError};
 pub use identity::IdentityQueries;
 pub use managed::{DELETED_RETENTION_MS, ManagedQueries, NewManaged};
 pub use platform::PlatformQueries;

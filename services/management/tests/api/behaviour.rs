@@ -595,6 +595,27 @@ async fn pages_walk_a_list_and_tokens_are_bound_to_their_query() {
     }
 }
 
+/// A crafted token with the right parent but a key no list hands out is the caller's
+/// mistake, answered as such (not an internal error, and not logged as one).
+#[tokio::test]
+async fn a_crafted_page_token_is_invalid_argument_not_internal() {
+    use base64::Engine as _;
+    let server = seeded().await;
+    let crafted =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{SERVICE}\nnot-a-number"));
+    let err = server
+        .call(
+            &server.admin_token,
+            "DeploymentService/ListDeployments",
+            &json!({"parent": SERVICE, "page_token": crafted}).to_string(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    let bad = err.get_details_bad_request().expect("BadRequest detail");
+    assert_eq!(bad.field_violations[0].field, "page_token");
+}
+
 #[tokio::test]
 async fn secret_values_are_never_returned_stored_in_clear_or_put_in_events() {
     let server = seeded().await;
