@@ -179,13 +179,13 @@ async fn main() -> ExitCode {
         Ok(t) => t,
         Err(e) => {
             eprintln!("outpost-agent: {e:#}");
-            return ExitCode::from(64);
+            return ExitCode::from(outpost_process::EXIT_USAGE);
         }
     };
     let code = match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "outpost-agent failed");
+            tracing::error!(error = %outpost_process::ErrorChain(e.as_ref()), "outpost-agent failed");
             ExitCode::FAILURE
         }
     };
@@ -258,9 +258,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
-        if let Err(e) = shutdown_signal().await {
-            tracing::warn!(error = %e, "cannot listen for signals; stopping");
-        }
+        outpost_process::stop_signal().await;
         on_signal.cancel();
     });
     let options = runtime::Options {
@@ -284,8 +282,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         |identity| {
             if let Some(path) = ready_file {
                 let ready = serde_json::json!({ "datacenter": identity.datacenter }).to_string();
-                if let Err(e) = std::fs::write(&path, ready) {
-                    tracing::warn!(error = %e, path = %path.display(), "cannot write the ready file");
+                if let Err(e) = outpost_process::write_atomically(&path, ready.as_bytes(), false) {
+                    tracing::warn!(error = %outpost_process::ErrorChain(&e), path = %path.display(), "cannot write the ready file");
                 }
             }
         },
@@ -323,14 +321,5 @@ fn probe(state_dir: &std::path::Path, max_age: Duration) -> anyhow::Result<()> {
         humantime::format_duration(Duration::from_secs(age.as_secs())),
         humantime::format_duration(max_age)
     );
-    Ok(())
-}
-
-async fn shutdown_signal() -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
     Ok(())
 }

@@ -71,7 +71,7 @@ pub async fn run(
             Ok(true) => BUSY_RESYNC,
             Ok(false) => RESYNC,
             Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "reconcile pass failed; retrying");
+                tracing::warn!(error = %outpost_process::ErrorChain(e.as_ref()), "reconcile pass failed; retrying");
                 RESYNC
             }
         };
@@ -108,10 +108,7 @@ fn note_reach(reach: &watch::Sender<ClusterReach>, outcome: &anyhow::Result<bool
         (Some(e), since) => {
             // A newer wording of the same failure is sent with the next change, not alone.
             let newly = since.is_none();
-            current.error = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(": ");
+            current.error = outpost_process::ErrorChain(e).to_string();
             if newly {
                 tracing::warn!(error = %current.error, "the cluster's API server does not answer; changes wait until it does");
                 current.unreachable_since = Some(std::time::SystemTime::now().into());
@@ -189,7 +186,7 @@ async fn report_workloads(
     outbox: &Notify,
 ) -> anyhow::Result<bool> {
     let mut busy = false;
-    let now = crate::state::now();
+    let now = outpost_domain::Timestamp::now();
     for w in &desired.workloads {
         let status = status_of(
             w,
@@ -296,7 +293,7 @@ async fn execute_all<'a>(
                 }
                 (Err(e), _) if crate::drivers::kube::is_unanswered(&e) => unanswered = Some(e),
                 (Err(e), _) => {
-                    tracing::warn!(%action, error = %e, "a change failed; it is tried again next pass");
+                    tracing::warn!(%action, error = %outpost_process::ErrorChain(&e), "a change failed; it is tried again next pass");
                 }
             }
         }
@@ -356,7 +353,7 @@ async fn recheck_secrets(
             }
             Err(e) if crate::drivers::kube::is_unanswered(&e) => return Err(e.into()),
             Err(e) => {
-                tracing::warn!(secret = name, namespace = %due.namespace, error = %e, "cannot apply a Secret again; tried again next pass");
+                tracing::warn!(secret = name, namespace = %due.namespace, error = %outpost_process::ErrorChain(&e), "cannot apply a Secret again; tried again next pass");
             }
         }
     }
@@ -532,7 +529,7 @@ async fn repair_bucket(
     let changed = match buckets.repair(m, run, crate::plan::RECHECK).await {
         Ok(changed) => changed,
         Err(e) => {
-            tracing::warn!(bucket = %m.name, error = %e, "cannot compare a bucket with Ceph now");
+            tracing::warn!(bucket = %m.name, error = %outpost_process::ErrorChain(&e), "cannot compare a bucket with Ceph now");
             return Ok(());
         }
     };

@@ -231,7 +231,9 @@ async fn measure(cluster: &KubeCluster, ceph: Option<&Ceph>) -> outpost_proto::a
                 capacity.storage_bytes = i64::try_from(c.total_bytes).unwrap_or(i64::MAX);
                 capacity.storage_used_bytes = i64::try_from(c.used_bytes).unwrap_or(i64::MAX);
             }
-            Err(e) => tracing::warn!(error = %e, "Ceph capacity unknown for now"),
+            Err(e) => {
+                tracing::warn!(error = %outpost_process::ErrorChain(&e), "Ceph capacity unknown for now")
+            }
         }
     }
     capacity

@@ -4,10 +4,7 @@
 //!   (mode 0600, never leaves the machine), `agent.crt` and `ca.crt`;
 //! - `agent.db` (SQLite): the last desired state stored and the outbox of reports.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use outpost_domain::{desired::DesiredState, observed::AgentReport};
@@ -87,7 +84,7 @@ impl LocalState {
     /// Marks the agent alive now: its reconcile loop has turned (see [`alive_age`]).
     pub fn mark_alive(&self) {
         if let Err(e) = std::fs::write(self.path(ALIVE_MARK), b"") {
-            tracing::debug!(error = %e, "cannot mark the agent alive");
+            tracing::debug!(error = %outpost_process::ErrorChain(&e), "cannot mark the agent alive");
         }
     }
 
@@ -266,7 +263,7 @@ async fn queue_in(
 ) -> anyhow::Result<()> {
     for entry in entries {
         sqlx::query("INSERT INTO outbox (body) VALUES ($1)")
-            .bind(report(0, entry, now()).encode_to_vec())
+            .bind(report(0, entry, outpost_domain::Timestamp::now()).encode_to_vec())
             .execute(&mut **tx)
             .await?;
     }
@@ -283,30 +280,10 @@ pub fn alive_age(dir: &Path) -> std::io::Result<std::time::Duration> {
     Ok(modified.elapsed().unwrap_or_default())
 }
 
-/// Current time as the domain's timestamp.
-pub fn now() -> outpost_domain::Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    outpost_domain::Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
-}
-
-/// Writes a file atomically (temp file + rename); `private` makes it mode 0600.
+/// Writes a file atomically; `private` makes it mode 0600.
 fn write_file(path: &Path, content: &str, private: bool) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    if private {
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    }
-    let mut file = options
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    file.write_all(content.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    outpost_process::write_atomically(path, content.as_bytes(), private)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

@@ -30,14 +30,12 @@ use outpost_agent::{
     runtime::{self, CephArgs},
     state::LocalState,
 };
-use outpost_kube_sim::{Sim, SimConfig, kubeconfig, serve_until, write_ready_file};
+use outpost_kube_sim::{Sim, SimConfig, kubeconfig, serve_until};
 use outpost_management::{bootstrap, config::Config, instance::Instance, server::BindError};
+use outpost_process::write_atomically;
 use tokio_util::sync::CancellationToken;
 
 use crate::{admin::Admin, ceph::Offer, parts::Parts};
-
-/// Exit code for unusable flags, as for the other Outpost binaries.
-const EXIT_BAD_CONFIG: u8 = 64;
 
 /// How long the agent may take to show as connected before the start counts as failed.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -158,7 +156,7 @@ async fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(EXIT_BAD_CONFIG)
+                ExitCode::from(outpost_process::EXIT_USAGE)
             } else {
                 ExitCode::SUCCESS
             };
@@ -166,7 +164,7 @@ async fn main() -> ExitCode {
     };
     if let Err(e) = args.validate() {
         eprintln!("outpost-local: {e}");
-        return ExitCode::from(EXIT_BAD_CONFIG);
+        return ExitCode::from(outpost_process::EXIT_USAGE);
     }
     let telemetry = outpost_telemetry::TelemetryConfig {
         log_filter: args.log.clone(),
@@ -177,7 +175,7 @@ async fn main() -> ExitCode {
         Ok(t) => t,
         Err(e) => {
             eprintln!("outpost-local: {e:#}");
-            return ExitCode::from(EXIT_BAD_CONFIG);
+            return ExitCode::from(outpost_process::EXIT_USAGE);
         }
     };
     let stop = CancellationToken::new();
@@ -199,13 +197,10 @@ async fn main() -> ExitCode {
 /// part takes its full grace period to stop. The handlers are installed before this
 /// returns, so a signal during start-up also stops the parts in order.
 fn stop_on_signal(stop: CancellationToken) -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
+    let mut signals = outpost_process::StopSignals::install()?;
     tokio::spawn(async move {
         tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
+            () = signals.recv() => {}
             // A part failed; the stop is under way already.
             () = stop.cancelled() => {}
         }
@@ -213,10 +208,7 @@ fn stop_on_signal(stop: CancellationToken) -> std::io::Result<()> {
             tracing::info!("stopping (signal again to exit at once)");
             stop.cancel();
         }
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
+        signals.recv().await;
         tracing::warn!("second signal; exiting without waiting for the parts to stop");
         std::process::exit(130);
     });
@@ -261,7 +253,7 @@ async fn start(args: &Args, parts: &mut Parts) -> anyhow::Result<()> {
         .await
         .map_err(|e| bind_error(kube, "simulated Kubernetes API", e))?;
     let kube_url = format!("http://{}", listener.local_addr()?);
-    write_ready_file(&layout.kubeconfig, &kubeconfig(&kube_url))
+    write_atomically(&layout.kubeconfig, kubeconfig(&kube_url).as_bytes(), false)
         .with_context(|| format!("writing {}", layout.kubeconfig.display()))?;
     tracing::info!(url = %kube_url, state = %layout.cluster_state.display(), "simulated Kubernetes listening");
     parts.spawn("simulated Kubernetes", |stop| {
@@ -290,10 +282,7 @@ async fn start(args: &Args, parts: &mut Parts) -> anyhow::Result<()> {
     let field = |key: &str| endpoints[key].as_str().unwrap_or_default().to_owned();
     let (api_addr, gateway_addr) = (field("api"), field("gateway"));
     parts.spawn("management service", |stop| {
-        instance.serve(async move {
-            stop.cancelled().await;
-            Ok(())
-        })
+        instance.serve(async move { stop.cancelled().await })
     });
 
     let token_file = layout.root.join(bootstrap::ADMIN_TOKEN_FILE);
@@ -338,7 +327,7 @@ async fn start(args: &Args, parts: &mut Parts) -> anyhow::Result<()> {
     };
     banner::print(&ready)?;
     if let Some(path) = &args.ready_file {
-        write_ready_file(path, &ready.json().to_string())
+        write_atomically(path, ready.json().to_string().as_bytes(), false)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     tracing::info!(api = %api_addr, datacenter = %datacenter.name, "outpost-local ready");

@@ -69,7 +69,7 @@ impl Parts {
                 } else {
                     tracing::error!(
                         part = part.name,
-                        error = format!("{e:#}"),
+                        error = %outpost_process::ErrorChain(e.as_ref()),
                         "stopping failed"
                     );
                 }

@@ -31,7 +31,7 @@ pub async fn enroll(
                 break;
             }
             Err(e) => {
-                tracing::warn!(management = %address, error = format!("{e:#}"), "gateway unreachable; trying the next");
+                tracing::warn!(management = %address, error = %outpost_process::ErrorChain(e.as_ref()), "gateway unreachable; trying the next");
                 unreachable = Some(e);
             }
         }

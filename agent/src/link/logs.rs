@@ -171,7 +171,7 @@ async fn answer(pods: &PodLogs, request: &pb::LogRequest, chunks: &ChunkSender) 
     let targets = match tokio::time::timeout_at(deadline, listing).await {
         Ok(Ok(targets)) => targets,
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, "listing pods for a log request failed");
+            tracing::debug!(error = %outpost_process::ErrorChain(&e), "listing pods for a log request failed");
             return end(pb::LogEndCode::Unavailable, format!("listing pods: {e}"));
         }
         Err(_) => {
@@ -203,7 +203,9 @@ async fn answer(pods: &PodLogs, request: &pb::LogRequest, chunks: &ChunkSender) 
         {
             Ok(Ok(reader)) => readers.push(lines_of(index, reader).boxed()),
             // A container that has not started has no log yet: nothing to show, not an error.
-            Ok(Err(e)) => tracing::debug!(error = %e, "pod log not readable"),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %outpost_process::ErrorChain(&e), "pod log not readable")
+            }
             Err(_) => tracing::debug!("opening a pod log timed out"),
         }
     }
@@ -225,7 +227,7 @@ async fn answer(pods: &PodLogs, request: &pb::LogRequest, chunks: &ChunkSender) 
             }
             next = lines.next() => match next {
                 None => break,
-                Some((_, Err(e))) => tracing::debug!(error = %e, "a pod log ended early"),
+                Some((_, Err(e))) => tracing::debug!(error = %outpost_process::ErrorChain(&e), "a pod log ended early"),
                 Some((index, Ok(text))) => {
                     let (time, text) = split_time(&text);
                     let line = pb::LogLine { time: time.map(timestamp), text: text.to_owned() };

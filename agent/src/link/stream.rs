@@ -86,7 +86,7 @@ pub async fn run(
                 // or at another address, would only storm the management side.
                 tracing::error!(
                     management = %address,
-                    error = format!("{e:#}"),
+                    error = %outpost_process::ErrorChain(e.as_ref()),
                     retry_in_secs = REFUSED_RETRY.as_secs(),
                     "the management side refuses this agent's certificate (revoked, unknown to it, or expired): \
                      the link stays down and the stored desired state keeps running. Enroll again: stop the agent, \
@@ -99,13 +99,13 @@ pub async fn run(
             }
             Err(e) if class_of(&e) == Failure::LocalState => {
                 tracing::error!(
-                    error = format!("{e:#}"),
+                    error = %outpost_process::ErrorChain(e.as_ref()),
                     "the agent's local state failed; the link is retried"
                 );
                 failed_in_a_row += 1;
             }
             Err(e) => {
-                tracing::warn!(management = %address, error = format!("{e:#}"), "link failed; reconnecting");
+                tracing::warn!(management = %address, error = %outpost_process::ErrorChain(e.as_ref()), "link failed; reconnecting");
                 failed_in_a_row += 1;
                 current += 1;
                 // Another gateway may answer at once; only a whole round of failures waits.

@@ -14,7 +14,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use outpost_kube_sim::{Sim, SimConfig, kubeconfig, serve_until, write_ready_file};
+use outpost_kube_sim::{Sim, SimConfig, kubeconfig, serve_until};
 use tokio_util::sync::CancellationToken;
 
 /// How long the cluster gets to finish requests in flight when it stops.
@@ -41,9 +41,10 @@ impl Cluster {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let kubeconfig_path = dir.join("kubeconfig");
-        write_ready_file(
+        outpost_process::write_atomically(
             &kubeconfig_path,
-            &kubeconfig(&format!("http://{}", listener.local_addr()?)),
+            kubeconfig(&format!("http://{}", listener.local_addr()?)).as_bytes(),
+            false,
         )
         .with_context(|| format!("writing {}", kubeconfig_path.display()))?;
         let stop = CancellationToken::new();

@@ -118,12 +118,8 @@ impl Installation {
                 .with_context(|| format!("the management service reports no {key}"))
         };
         let (api, gateway) = (field("api")?, field("gateway")?);
-        let management = Running::spawn(|stop| {
-            instance.serve(async move {
-                stop.cancelled().await;
-                Ok(())
-            })
-        });
+        let management =
+            Running::spawn(|stop| instance.serve(async move { stop.cancelled().await }));
 
         let client = Client::connect(
             api.parse().context("the API address")?,

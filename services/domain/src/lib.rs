@@ -31,3 +31,14 @@ pub use validate::{FieldViolation, Violations};
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The wall clock now: the one place Outpost reads it for rows, reports and expiries.
+    pub fn now() -> Self {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        Self(i64::try_from(ms).unwrap_or(i64::MAX))
+    }
+}

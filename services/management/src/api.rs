@@ -351,7 +351,7 @@ impl Api {
         T::decode(stored.response.as_slice())
             .map(Some)
             .map_err(|e| {
-                tracing::error!(error = %e, "stored idempotent answer does not decode");
+                tracing::error!(error = %outpost_process::ErrorChain(&e), "stored idempotent answer does not decode");
                 ApiError::Internal
             })
     }

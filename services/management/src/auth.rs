@@ -75,7 +75,7 @@ impl Authenticator {
         }
         let principal = self
             .store
-            .principal_for_token(&hash, outpost_store::now())
+            .principal_for_token(&hash, outpost_domain::Timestamp::now())
             .await?
             .ok_or(ApiError::Unauthenticated(
                 "the token is unknown, expired or revoked",

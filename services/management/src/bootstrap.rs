@@ -50,7 +50,7 @@ pub async fn ensure_admin(store: &Store, data_dir: &Path) -> anyhow::Result<Opti
         user: admin,
         api_token: "bootstrap".into(),
     };
-    let expire = Timestamp(outpost_store::now().0 + BOOTSTRAP_TTL_MS);
+    let expire = Timestamp(outpost_domain::Timestamp::now().0 + BOOTSTRAP_TTL_MS);
     tx.api_token_create(&name, "bootstrap token", &hash, expire, "system")
         .await?;
     write_secret_file(&data_dir.join(ADMIN_TOKEN_FILE), &token)?;

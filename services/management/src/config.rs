@@ -15,9 +15,6 @@ use figment::{
 use outpost_telemetry::TelemetryConfig;
 use serde::{Deserialize, Serialize};
 
-/// Exit code for bad configuration (`EX_CONFIG`-style, as sysexits' EX_USAGE).
-pub const EXIT_BAD_CONFIG: i32 = 64;
-
 /// Top-level sections, the only `OUTPOST_*` variables read as configuration; other
 /// `OUTPOST_*` variables (used by tests and scripts) are not this binary's business.
 const SECTIONS: [&str; 8] = [

@@ -110,7 +110,7 @@ impl Instance {
 
     /// Serves until `stop` resolves (or a server fails), then drains calls in flight for at
     /// most `api.shutdown_grace_secs` and closes the store.
-    pub async fn serve(self, stop: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    pub async fn serve(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
         let info = self.ready_info()?;
         tracing::info!(api = info["api"].as_str().unwrap_or_default(), api_tls = self.api_tls.is_some(),
             gateway = info["gateway"].as_str().unwrap_or_default(),
@@ -164,7 +164,7 @@ impl Instance {
             shutdown.clone(),
         ));
         tokio::select! {
-            stopped = stop => { stopped?; tracing::info!("shutting down"); }
+            () = stop => { tracing::info!("shutting down"); }
             Some(result) = tasks.join_next() => { result??; }
         }
         shutdown.cancel();

@@ -5,11 +5,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::Parser;
-use outpost_management::{
-    bootstrap,
-    config::{Config, EXIT_BAD_CONFIG},
-    instance::Instance,
-};
+use outpost_management::{bootstrap, config::Config, instance::Instance};
 use outpost_telemetry::Telemetry;
 
 /// The Outpost management service.
@@ -31,7 +27,7 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("outpost-management: {e}");
-            return ExitCode::from(EXIT_BAD_CONFIG as u8);
+            return ExitCode::from(outpost_process::EXIT_USAGE);
         }
     };
     match run(args, config).await {
@@ -68,21 +64,11 @@ async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         }
     }
     if let Some(path) = &args.ready_file {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, instance.ready_info()?.to_string())
+        let ready = instance.ready_info()?.to_string();
+        outpost_process::write_atomically(path, ready.as_bytes(), false)
             .context("writing the ready file")?;
-        std::fs::rename(&tmp, path).context("writing the ready file")?;
     }
-    let result = instance.serve(shutdown_signal()).await;
+    let result = instance.serve(outpost_process::stop_signal()).await;
     telemetry.shutdown().await;
     result
-}
-
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

@@ -66,7 +66,7 @@ pub fn incoming(
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
                     Err(e) => {
-                        tracing::warn!(error = %e, clients, "accepting a connection failed");
+                        tracing::warn!(error = %outpost_process::ErrorChain(&e), clients, "accepting a connection failed");
                         continue;
                     }
                 },
@@ -81,7 +81,7 @@ pub fn incoming(
                     }
                     // A client's failure, not ours: refused certificates land here.
                     Ok(Err(e)) => {
-                        tracing::debug!(peer = %peer, error = %e, clients, "TLS handshake refused")
+                        tracing::debug!(peer = %peer, error = %outpost_process::ErrorChain(&e), clients, "TLS handshake refused")
                     }
                     Err(_) => tracing::debug!(peer = %peer, clients, "TLS handshake timed out"),
                 }

@@ -15,9 +15,7 @@ use outpost_domain::{
 use sqlx::{AnyConnection, FromRow};
 use tokio::sync::broadcast;
 
-use crate::{
-    Result, Store, StoreError, Tx, error::backend, now, records::event_add, rows::MetaRow,
-};
+use crate::{Result, Store, StoreError, Tx, error::backend, records::event_add, rows::MetaRow};
 
 /// A notice that datacenters' desired state may have changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +72,7 @@ impl ListenerTask {
                         let _ = changes.send(DatacenterChange::All);
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "change listener failed; retrying");
+                        tracing::warn!(error = %outpost_process::ErrorChain(&e), "change listener failed; retrying");
                         let _ = changes.send(DatacenterChange::All);
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     }
@@ -439,7 +437,7 @@ impl Store {
         )
         .bind(&candidate.cert_pem)
         .bind(candidate.sealed_key.clone())
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .execute(&self.write)
         .await
         .map_err(backend)?;
@@ -505,7 +503,7 @@ impl Store {
         sqlx::query(
             "UPDATE agents SET last_seen = $1, cluster_unreachable_since = $2, cluster_error = $3 WHERE datacenter = $4",
         )
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(cluster.unreachable_since.map_or(0, |t| t.0))
         .bind(&cluster.error)
         .bind(dc)
@@ -521,7 +519,7 @@ impl Store {
             "UPDATE agents SET last_seen = $1, cpu_millis = $2, memory_bytes = $3, storage_bytes = $4, \
              storage_used_bytes = $5, object_storage = $6 WHERE datacenter = $7",
         )
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(capacity.cpu_millis)
         .bind(capacity.memory_bytes)
         .bind(capacity.storage_bytes)
@@ -540,7 +538,7 @@ impl Store {
             "UPDATE agents SET last_seen = $1, stored_revision = CASE WHEN $2 > stored_revision THEN $2 ELSE stored_revision END \
              WHERE datacenter = $3",
         )
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(stored_revision.unwrap_or(-1))
         .bind(dc)
         .execute(&self.write)
@@ -552,7 +550,7 @@ impl Store {
     /// Records that `dc`'s agent stream closed.
     pub async fn agent_disconnected(&self, dc: &str) -> Result<()> {
         sqlx::query("UPDATE agents SET connected = 0, last_seen = $1 WHERE datacenter = $2")
-            .bind(now().0)
+            .bind(Timestamp::now().0)
             .bind(dc)
             .execute(&self.write)
             .await
@@ -641,7 +639,7 @@ impl Store {
         }
         sqlx::query("UPDATE agents SET report_sequence = $1, last_seen = $2 WHERE datacenter = $3")
             .bind(i64::try_from(highest).unwrap_or(i64::MAX))
-            .bind(now().0)
+            .bind(Timestamp::now().0)
             .bind(dc)
             .execute(&mut *tx.tx)
             .await
@@ -710,7 +708,7 @@ const STATUS_FROM: &str =
 pub struct ReportedStatus {
     /// What the agent last reported.
     pub status: WorkloadStatus,
-    /// False when the datacenter's agent is not linked now, or does not reach its cluster:
+    /// False when the datacenter's agent is not linked or does not reach its cluster:
     /// the report may be out of date.
     pub current: bool,
 }
@@ -739,7 +737,7 @@ impl StatusRow {
         let current = outpost_domain::observed::link_is_live(
             self.agent_connected == 1,
             Timestamp(self.agent_last_seen),
-            now(),
+            Timestamp::now(),
         ) && self.agent_cluster_unreachable_since == 0;
         let status = WorkloadStatus {
             service: ServiceName {
@@ -844,7 +842,7 @@ impl Tx {
         sqlx::query("INSERT INTO join_tokens (secret_sha256, datacenter, create_time, expire_time) VALUES ($1, $2, $3, $4)")
             .bind(secret_sha256)
             .bind(&dc.datacenter)
-            .bind(now().0)
+            .bind(Timestamp::now().0)
             .bind(expire_time.0)
             .execute(&mut *self.tx)
             .await
@@ -895,7 +893,7 @@ impl Tx {
         .bind(&dc.datacenter)
         .bind(serial)
         .bind(not_after.0)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(version)
         .execute(&mut *self.tx)
         .await
@@ -954,7 +952,7 @@ impl Tx {
         sqlx::query("INSERT INTO revoked_certificates (serial, datacenter, revoke_time) VALUES ($1, $2, $3) ON CONFLICT (serial) DO NOTHING")
             .bind(&agent.serial)
             .bind(dc)
-            .bind(now().0)
+            .bind(Timestamp::now().0)
             .execute(&mut *self.tx)
             .await
             .map_err(backend)?;

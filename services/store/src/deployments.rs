@@ -17,7 +17,7 @@ use sqlx::{AnyConnection, FromRow};
 use crate::{
     Actor, Page, PageRequest, Queries, Result, StoreError, Tx,
     error::backend,
-    fetch_limit, new_uid, now,
+    fetch_limit, new_uid,
     records::event_add,
     rows::{MetaRow, corrupt},
     split_page,
@@ -304,7 +304,7 @@ impl Tx {
         .await
         .map_err(backend)?;
         let spec_json = serde_json::to_string(spec).map_err(|_| corrupt("deployment spec"))?;
-        let t = now().0;
+        let t = Timestamp::now().0;
         sqlx::query(
             "INSERT INTO deployments (tenant, project, environment, service, number, uid, kind, origin, spec, \
                status, reason, message, generation, history, actor, create_time, update_time, end_time, version) \
@@ -376,7 +376,7 @@ impl Tx {
         )
         .await?;
         // From the first deployment on, the environment's datacenter is fixed.
-        self.environment_mark_deployed(&name.environment_name(), now())
+        self.environment_mark_deployed(&name.environment_name(), Timestamp::now())
             .await?;
         self.touch_service(name).await
     }
@@ -551,7 +551,7 @@ impl Tx {
                     "Rolling restart by {actor}: pods are replaced one by one, without a config change."
                 ),
                 None,
-                Some(now()),
+                Some(Timestamp::now()),
             )
         };
         self.rollout_set(
@@ -662,7 +662,7 @@ impl Tx {
         actor: Actor<'_>,
     ) -> Result<Service> {
         let current = service_get_in(&mut self.tx, service).await?;
-        let t = now().0;
+        let t = Timestamp::now().0;
         sqlx::query(
             "INSERT INTO service_secrets (tenant, project, environment, service, name, sealed, update_time) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -738,7 +738,7 @@ impl Tx {
                     current: 0,
                 },
                 None,
-                Some(now()),
+                Some(Timestamp::now()),
             )
             .await?;
             format!("{what}; rolling restart so the pods see it.")
@@ -754,7 +754,7 @@ impl Tx {
                     current: r.current_deployment,
                 },
                 None,
-                Some(now()),
+                Some(Timestamp::now()),
             )
             .await?;
             if r.current_deployment > 0 {
@@ -959,7 +959,7 @@ impl Tx {
         message: &str,
         generation: i64,
     ) -> Result<()> {
-        let t = now().0;
+        let t = Timestamp::now().0;
         let history: String = sqlx::query_scalar(
             "SELECT history FROM deployments \
              WHERE tenant = $1 AND project = $2 AND environment = $3 AND service = $4 AND number = $5",

@@ -11,7 +11,7 @@ use sqlx::{AnyConnection, FromRow};
 use crate::{
     Actor, Page, PageRequest, Queries, Result, Store, StoreError, Tx,
     error::backend,
-    fetch_limit, new_uid, now,
+    fetch_limit, new_uid,
     records::event_add,
     rows::{MetaRow, check_version, corrupt, expect_one_row},
     split_page,
@@ -490,7 +490,7 @@ impl Tx {
         .bind(new_uid())
         .bind(display_name)
         .bind(email)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .execute(&mut *self.tx)
         .await
         .map_err(StoreError::from_write("user", name))?;
@@ -521,7 +521,7 @@ impl Tx {
         )
         .bind(display_name)
         .bind(email)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(scope(name))
         .bind(&name.user)
         .bind(version)
@@ -612,7 +612,7 @@ impl Tx {
         .bind(&name.team)
         .bind(new_uid())
         .bind(display_name)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .execute(&mut *self.tx)
         .await
         .map_err(StoreError::from_write("team", name))?;
@@ -643,7 +643,7 @@ impl Tx {
              WHERE tenant = $3 AND name = $4 AND version = $5",
         )
         .bind(display_name)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(&name.tenant)
         .bind(&name.team)
         .bind(version)
@@ -715,7 +715,7 @@ impl Tx {
         .bind(&name.api_token)
         .bind(display_name)
         .bind(secret_sha256)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(expire_time.0)
         .execute(&mut *self.tx)
         .await
@@ -745,7 +745,7 @@ impl Tx {
         sqlx::query(
             "UPDATE api_tokens SET revoke_time = $1 WHERE tenant = $2 AND owner = $3 AND name = $4",
         )
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(scope(&name.user))
         .bind(&name.user.user)
         .bind(&name.api_token)
@@ -791,7 +791,7 @@ impl Tx {
         .bind(member_user)
         .bind(member_team)
         .bind(role.as_str())
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .execute(&mut *self.tx)
         .await
         .map_err(StoreError::from_write("role binding", name))?;

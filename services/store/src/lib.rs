@@ -32,13 +32,8 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-use std::{
-    collections::BTreeSet,
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{collections::BTreeSet, sync::Arc};
 
-use outpost_domain::Timestamp;
 use sqlx::{AnyConnection, AnyPool, Executor, any::AnyPoolOptions, pool::PoolConnection};
 use tokio::sync::broadcast;
 
@@ -345,15 +340,6 @@ impl Queries for Tx {
     fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
-}
-
-/// Current time for rows written now.
-pub fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 /// A new random id for `uid` columns.

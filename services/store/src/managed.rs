@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, FromRow};
 use crate::{
     Actor, Page, PageRequest, Queries, Result, StoreError, Tx,
     error::backend,
-    fetch_limit, new_uid, now,
+    fetch_limit, new_uid,
     records::event_add,
     rows::{MetaRow, corrupt},
     split_page,
@@ -127,7 +127,7 @@ pub trait ManagedQueries: Queries {
             .bind(&environment.environment)
             .bind(page.after.as_deref().unwrap_or_default())
             .bind(fetch_limit(page))
-            .bind(now().0 - DELETED_RETENTION_MS)
+            .bind(Timestamp::now().0 - DELETED_RETENTION_MS)
             .fetch_all(self.conn())
             .await
             .map_err(backend)?;
@@ -231,7 +231,7 @@ impl Tx {
         actor: Actor<'_>,
     ) -> Result<ManagedService> {
         let env = crate::workloads::environment_get(&mut self.tx, &name.environment_name()).await?;
-        let t = now().0;
+        let t = Timestamp::now().0;
         sqlx::query(
             "INSERT INTO managed_services (tenant, project, environment, name, uid, provider, display_name, config, \
                sealed_secrets, status, status_message, generation, details, delete_time, create_time, update_time, version) \
@@ -352,7 +352,7 @@ impl Tx {
         .bind(&message)
         .bind(config.map(Value::to_string))
         .bind(sealed_secrets)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(&current.meta.uid)
         .bind(current.meta.version)
         .execute(&mut *self.tx)
@@ -494,7 +494,7 @@ impl Tx {
                 format!("Running as configured: {}.", report.message),
             ),
         };
-        let t = now().0;
+        let t = Timestamp::now().0;
         let details = match next {
             ManagedStatus::Synchronized => Some(Value::Object(report.details.clone()).to_string()),
             ManagedStatus::Deleted => Some("{}".to_owned()),

@@ -1,7 +1,7 @@
 //! Platform-level resources: tenants and datacenters.
 
 use outpost_domain::{
-    DatacenterName, TenantName,
+    DatacenterName, TenantName, Timestamp,
     resources::{Datacenter, Tenant},
 };
 use sqlx::{AnyConnection, FromRow};
@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, FromRow};
 use crate::{
     Actor, Page, PageRequest, Queries, Result, StoreError, Tx,
     error::backend,
-    fetch_limit, new_uid, now,
+    fetch_limit, new_uid,
     records::event_add,
     rows::{MetaRow, check_version, expect_one_row},
     split_page,
@@ -176,7 +176,7 @@ impl Tx {
         display_name: &str,
         actor: Actor<'_>,
     ) -> Result<Tenant> {
-        let t = now().0;
+        let t = Timestamp::now().0;
         sqlx::query(
             "INSERT INTO tenants (name, uid, display_name, create_time, update_time, version) \
              VALUES ($1, $2, $3, $4, $4, 1)",
@@ -213,7 +213,7 @@ impl Tx {
              WHERE name = $3 AND version = $4",
         )
         .bind(display_name)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(&name.tenant)
         .bind(version)
         .execute(&mut *self.tx)
@@ -338,7 +338,7 @@ impl Tx {
         .bind(new_uid())
         .bind(display_name)
         .bind(location)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .execute(&mut *self.tx)
         .await
         .map_err(StoreError::from_write("datacenter", name))?;
@@ -369,7 +369,7 @@ impl Tx {
         )
         .bind(display_name)
         .bind(location)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(&name.datacenter)
         .bind(version)
         .execute(&mut *self.tx)
@@ -420,7 +420,7 @@ impl Tx {
              SELECT serial, datacenter, $2 FROM agents WHERE datacenter = $1",
         )
         .bind(&name.datacenter)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .execute(&mut *self.tx)
         .await
         .map_err(backend)?;

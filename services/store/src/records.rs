@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, FromRow};
 
 use crate::{
     Page, PageRequest, Queries, Result, Store, StoreError, Tx, error::backend, fetch_limit,
-    new_time_ordered_id, now, split_page,
+    new_time_ordered_id, split_page,
 };
 
 #[derive(FromRow)]
@@ -54,7 +54,7 @@ pub(crate) async fn event_add(
     .bind(reason)
     .bind(message)
     .bind(actor)
-    .bind(now().0)
+    .bind(Timestamp::now().0)
     .execute(conn)
     .await
     .map_err(backend)?;
@@ -148,7 +148,7 @@ impl Store {
         .bind(&record.result)
         .bind(&record.peer)
         .bind(&record.request_id)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .execute(&self.write)
         .await
         .map_err(backend)?;
@@ -223,7 +223,7 @@ impl Tx {
         .bind(request_id)
         .bind(method)
         .bind(response.to_vec())
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .execute(&mut *self.tx)
         .await
         .map_err(StoreError::from_write("request", request_id))?;

@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, FromRow};
 use crate::{
     Actor, Page, PageRequest, Queries, Result, StoreError, Tx,
     error::backend,
-    fetch_limit, new_uid, now,
+    fetch_limit, new_uid,
     platform::PlatformQueries,
     records::event_add,
     rows::{
@@ -313,7 +313,7 @@ impl Tx {
     ) -> Result<Project> {
         self.tenant_get(&name.tenant_name()).await?;
         self.datacenter_get(default_datacenter).await?;
-        let t = now().0;
+        let t = Timestamp::now().0;
         sqlx::query(
             "INSERT INTO projects (tenant, name, uid, display_name, default_datacenter, create_time, update_time, version) \
              VALUES ($1, $2, $3, $4, $5, $6, $6, 1)",
@@ -365,7 +365,7 @@ impl Tx {
         )
         .bind(display_name)
         .bind(&default_datacenter.datacenter)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(&name.tenant)
         .bind(&name.project)
         .bind(version)
@@ -476,7 +476,7 @@ impl Tx {
         .bind(new_uid())
         .bind(display_name)
         .bind(&datacenter.datacenter)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .execute(&mut *self.tx)
         .await
         .map_err(StoreError::from_write("environment", name))?;
@@ -540,7 +540,7 @@ impl Tx {
         )
         .bind(display_name)
         .bind(&datacenter.datacenter)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(&name.tenant)
         .bind(&name.project)
         .bind(&name.environment)
@@ -683,7 +683,7 @@ impl Tx {
         .bind(&name.service)
         .bind(new_uid())
         .bind(encode_spec(spec)?)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .execute(&mut *self.tx)
         .await
         .map_err(StoreError::from_write("service", name))?;
@@ -712,7 +712,7 @@ impl Tx {
              WHERE tenant = $3 AND project = $4 AND environment = $5 AND name = $6 AND version = $7",
         )
         .bind(encode_spec(spec)?)
-        .bind(now().0)
+        .bind(Timestamp::now().0)
         .bind(&name.tenant)
         .bind(&name.project)
         .bind(&name.environment)

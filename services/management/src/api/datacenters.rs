@@ -40,7 +40,7 @@ fn agent_status(agent: Option<&AgentRecord>, revision: i64) -> pb::AgentStatus {
     let live = outpost_domain::observed::link_is_live(
         a.connected == 1,
         outpost_domain::Timestamp(a.last_seen),
-        outpost_store::now(),
+        outpost_domain::Timestamp::now(),
     );
     let state = if live {
         State::Connected
@@ -303,7 +303,7 @@ impl DatacenterService for DatacenterApi {
             }
             let token = outpost_ca::JoinToken::generate();
             let expire = outpost_domain::Timestamp(
-                outpost_store::now().0.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+                outpost_domain::Timestamp::now().0.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
             );
             let actor = ctx.actor();
             let mut tx = api.store().begin().await?;

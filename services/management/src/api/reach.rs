@@ -22,7 +22,7 @@ pub(crate) async fn of_datacenter(
     Ok(Unreachable::of(
         datacenter,
         agent.as_ref().map(agent_reach),
-        outpost_store::now(),
+        outpost_domain::Timestamp::now(),
     ))
 }
 

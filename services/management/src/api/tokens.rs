@@ -143,7 +143,7 @@ impl ApiTokenService for ApiTokenApi {
                 api_token: new_token_id(),
             };
             let expire_time = Timestamp(
-                outpost_store::now()
+                outpost_domain::Timestamp::now()
                     .0
                     .saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
             );

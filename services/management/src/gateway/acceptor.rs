@@ -87,7 +87,7 @@ pub async fn refresh_on_revocation(
                     revoked = count;
                 }
                 Err(e) => tracing::error!(
-                    error = format!("{e:#}"),
+                    error = %outpost_process::ErrorChain(e.as_ref()),
                     "rebuilding the gateway TLS configuration failed"
                 ),
             }

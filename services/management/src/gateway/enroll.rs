@@ -43,7 +43,7 @@ impl pb::enrollment_service_server::EnrollmentService for EnrollmentApi {
         let hash = outpost_ca::join_token_hash(r.join_token.trim());
         let mut tx = self.store.begin().await.map_err(internal)?;
         let Some(dc) = tx
-            .join_token_consume(&hash, outpost_store::now())
+            .join_token_consume(&hash, outpost_domain::Timestamp::now())
             .await
             .map_err(internal)?
         else {

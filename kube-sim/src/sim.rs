@@ -192,7 +192,7 @@ fn fresh_store(now: Timestamp) -> Store {
         if store.get(&Key::new(Resource::Namespace, "", ns)).is_none()
             && let Err(e) = store.object_create(Resource::Namespace, "", obj, Part::All, opts)
         {
-            tracing::error!(error = %e, "creating an initial namespace failed");
+            tracing::error!(error = %outpost_process::ErrorChain(&e), "creating an initial namespace failed");
         }
     }
     // One node, so that what reads cluster capacity (the agent) sees a cluster's worth.
@@ -207,7 +207,7 @@ fn fresh_store(now: Timestamp) -> Store {
     if store.get(&Key::new(Resource::Node, "", SIM_NODE)).is_none()
         && let Err(e) = store.object_create(Resource::Node, "", node, Part::All, opts)
     {
-        tracing::error!(error = %e, "creating the simulated node failed");
+        tracing::error!(error = %outpost_process::ErrorChain(&e), "creating the simulated node failed");
     }
     store
 }
@@ -333,7 +333,7 @@ async fn step_periodically(shared: Arc<Shared>, interval: Duration) {
             _ = ticks.tick() => {}
         }
         if let Err(e) = shared.step() {
-            tracing::warn!(error = %crate::error_chain(&e), "simulation step failed");
+            tracing::warn!(error = %outpost_process::ErrorChain(&e), "simulation step failed");
         }
     }
 }

@@ -3,7 +3,6 @@
 //! server.
 
 use std::io;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -38,7 +37,7 @@ pub async fn serve_until(
         tracing::info!("kube-sim shutting down; draining");
         // Ends open watches and log streams, so the drain below can complete.
         if let Err(e) = signal_sim.shutdown().await {
-            tracing::error!(error = %crate::error_chain(&e), "saving state at shutdown failed");
+            tracing::error!(error = %outpost_process::ErrorChain(&e), "saving state at shutdown failed");
         }
     };
     let server = serve(listener, sim.router(), graceful);
@@ -75,13 +74,4 @@ users:
   user: {{}}
 "
     )
-}
-
-/// Writes `contents` to `path` atomically (temporary file, then rename), so a reader
-/// polling for the file never sees it half-written.
-pub fn write_ready_file(path: &Path, contents: &str) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path)
 }

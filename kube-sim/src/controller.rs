@@ -115,7 +115,7 @@ impl Ctx<'_> {
         {
             Ok(created) => Some(created),
             Err(e) => {
-                tracing::debug!(error = %e, resource = %resource, "controller create skipped");
+                tracing::debug!(error = %outpost_process::ErrorChain(&e), resource = %resource, "controller create skipped");
                 None
             }
         }
@@ -138,7 +138,7 @@ impl Ctx<'_> {
             .store
             .object_update(key, Part::All, false, opts, |_| Ok(new));
         if let Err(e) = result {
-            tracing::debug!(error = %e, resource = %key.resource, "controller update skipped");
+            tracing::debug!(error = %outpost_process::ErrorChain(&e), resource = %key.resource, "controller update skipped");
         }
     }
 
@@ -166,7 +166,7 @@ impl Ctx<'_> {
             resource_version: None,
         };
         if let Err(e) = self.store.object_delete(key, &opts) {
-            tracing::debug!(error = %e, resource = %key.resource, "controller delete skipped");
+            tracing::debug!(error = %outpost_process::ErrorChain(&e), resource = %key.resource, "controller delete skipped");
         }
     }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use outpost_kube_sim::{Sim, SimConfig, kubeconfig, serve_until, write_ready_file};
+use outpost_kube_sim::{Sim, SimConfig, kubeconfig, serve_until};
+use outpost_process::{EXIT_USAGE, ErrorChain, stop_signal, write_atomically};
 use tokio::net::TcpListener;
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -41,7 +42,7 @@ async fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) if e.use_stderr() => {
             let _ = e.print();
-            return ExitCode::from(64);
+            return ExitCode::from(EXIT_USAGE);
         }
         Err(e) => {
             let _ = e.print();
@@ -57,7 +58,7 @@ async fn main() -> ExitCode {
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "kube-sim failed");
+            tracing::error!(error = %ErrorChain(e.as_ref()), "kube-sim failed");
             ExitCode::FAILURE
         }
     }
@@ -74,30 +75,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let url = format!("http://{}", listener.local_addr()?);
     if let Some(path) = &args.kubeconfig_out {
-        write_ready_file(path, &kubeconfig(&url))
+        write_atomically(path, kubeconfig(&url).as_bytes(), false)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.ready_file {
         let ready = serde_json::json!({ "url": url }).to_string();
-        write_ready_file(path, &ready).with_context(|| format!("writing {}", path.display()))?;
+        write_atomically(path, ready.as_bytes(), false)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), %url, state = ?args.state, step_ms = args.step_ms, "kube-sim listening");
-    serve_until(sim, listener, shutdown_signal(), DRAIN_DEADLINE).await?;
+    serve_until(sim, listener, stop_signal(), DRAIN_DEADLINE).await?;
     tracing::info!("kube-sim stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }

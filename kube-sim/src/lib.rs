@@ -53,18 +53,6 @@ mod validate;
 mod watch;
 
 pub use faults::{FAULT_ANNOTATION, Fault};
-pub use serve::{kubeconfig, serve, serve_until, write_ready_file};
+pub use serve::{kubeconfig, serve, serve_until};
 pub use sim::{Access, Sim, SimConfig, SimError, StepReport, Stepping};
 pub use store::persist::PersistError;
-
-/// Formats an error and its sources as `outer: inner: innermost`.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
