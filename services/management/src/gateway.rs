@@ -27,6 +27,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
+/// How long the gateway waits, when it stops, for its links to record their disconnects.
+const LINKS_DRAIN: Duration = Duration::from_secs(5);
+
 pub use authority::Authority;
 
 /// Gateway settings.
@@ -80,6 +83,7 @@ pub async fn serve(
         authority: authority.clone(),
         certificate_ttl: settings.certificate_ttl,
     };
+    let links = tokio_util::task::TaskTracker::new();
     let link = link::LinkApi::new(
         store,
         authority,
@@ -88,6 +92,7 @@ pub async fn serve(
         catalog,
         settings.clone(),
         shutdown.clone(),
+        links.clone(),
     );
     let result = Server::builder()
         .http2_keepalive_interval(Some(settings.keepalive))
@@ -103,5 +108,16 @@ pub async fn serve(
         .context("serving the agent gateway");
     refresher.abort();
     routing.abort();
+    // Links end with `shutdown`, recording their disconnect; wait for that, bounded.
+    links.close();
+    if tokio::time::timeout(LINKS_DRAIN, links.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            links = links.len(),
+            "agent links still closing after the grace period; stopping anyway"
+        );
+    }
     result
 }

@@ -17,6 +17,9 @@ use tokio_util::sync::CancellationToken;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshaken connections waiting for the gRPC server.
 const ACCEPT_QUEUE: usize = 256;
+/// TLS handshakes under way at once. More connections wait in the kernel's backlog, so a
+/// flood of slow or hostile clients costs a bounded number of tasks and buffers.
+const MAX_HANDSHAKES: usize = 512;
 
 /// The current server configuration, replaced as a whole (the gateway's, when its revocations
 /// change); a handshake uses the one current when it starts.
@@ -50,8 +53,10 @@ impl TlsSwitch {
 }
 
 /// Accepts TCP connections, completes TLS on each in its own task (a slow client delays
-/// nobody else), and yields the established streams to the gRPC server. `clients` names
-/// the peers in log lines (`agent`, `API client`).
+/// nobody else, and at most [`MAX_HANDSHAKES`] run at once), and yields the established
+/// streams to the gRPC server. `clients` names the peers in log lines (`agent`, `API
+/// client`). The accept loop owns the handshakes, and ends with them at `shutdown` or when
+/// the server drops the stream.
 pub fn incoming(
     listener: TcpListener,
     tls: Arc<TlsSwitch>,
@@ -60,9 +65,22 @@ pub fn incoming(
 ) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(ACCEPT_QUEUE);
     tokio::spawn(async move {
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+        let mut running = tokio::task::JoinSet::new();
         loop {
+            // Finished handshakes are reaped as they go, so the set stays as small as the cap.
+            while running.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                () = sender.closed() => return,
+                permit = handshakes.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
             let (tcp, peer) = tokio::select! {
                 _ = shutdown.cancelled() => return,
+                () = sender.closed() => return,
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
                     Err(e) => {
@@ -74,7 +92,8 @@ pub fn incoming(
             let _ = tcp.set_nodelay(true);
             let acceptor = TlsAcceptor::from(tls.current());
             let sender = sender.clone();
-            tokio::spawn(async move {
+            running.spawn(async move {
+                let _permit = permit;
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
                         let _ = sender.send(Ok(stream)).await;

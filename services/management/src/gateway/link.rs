@@ -21,7 +21,7 @@ use outpost_proto::{
 use outpost_store::Store;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::{StreamExt, wrappers::ReceiverStream};
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
@@ -42,11 +42,18 @@ pub struct LinkApi {
     catalog: Arc<Catalog>,
     settings: GatewaySettings,
     shutdown: CancellationToken,
+    /// Every link's task, so the gateway waits for them when it stops.
+    links: TaskTracker,
 }
 
 impl LinkApi {
     /// The service; streams end when `shutdown` is cancelled, take log requests from
-    /// `log_relay` and render managed services with `catalog`.
+    /// `log_relay` and render managed services with `catalog`; each link runs in a task of
+    /// `links`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one constructor call, in the gateway, naming each part"
+    )]
     pub fn new(
         store: Store,
         authority: Arc<Authority>,
@@ -55,6 +62,7 @@ impl LinkApi {
         catalog: Arc<Catalog>,
         settings: GatewaySettings,
         shutdown: CancellationToken,
+        links: TaskTracker,
     ) -> Self {
         Self {
             store,
@@ -64,6 +72,7 @@ impl LinkApi {
             catalog,
             settings,
             shutdown,
+            links,
         }
     }
 
@@ -129,7 +138,7 @@ impl pb::agent_link_service_server::AgentLinkService for LinkApi {
             traceparent: String::new(),
         };
         let span = tracing::info_span!("agent_link", dc = %dc);
-        tokio::spawn(link.run().instrument(span));
+        self.links.spawn(link.run().instrument(span));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
