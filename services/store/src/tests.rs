@@ -1195,3 +1195,23 @@ async fn managed_services_follow_their_lifecycle(store: Store) {
     assert!(matches!(refused, StoreError::InUse { .. }), "{refused:?}");
 }
 store_test!(managed_services_follow_their_lifecycle);
+
+store_test!(the_fingerprint_covers_every_table_and_sees_a_change);
+/// Every table the migrations create has a digest (but the audit trail), and a write shows.
+async fn the_fingerprint_covers_every_table_and_sees_a_change(store: Store) {
+    let fingerprints = crate::testing::Fingerprints::of(&store).await;
+    let before = fingerprints.take(&store).await;
+    let covered: Vec<&String> = before.keys().collect();
+    let migrator = sqlx::migrate!("./migrations");
+    let mut created: Vec<String> = migrator
+        .iter()
+        .flat_map(|m| m.sql.as_str().split("CREATE TABLE ").skip(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .filter(|name| name != "audit_records")
+        .collect();
+    created.sort();
+    assert_eq!(covered, created.iter().collect::<Vec<_>>());
+    seed(&store, "a").await;
+    assert_ne!(fingerprints.take(&store).await, before);
+}
