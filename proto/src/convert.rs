@@ -236,6 +236,44 @@ fn by_name<E: Into<i32>>(prefix: &str, name: &str, from: impl Fn(&str) -> Option
     from(&format!("{prefix}{name}")).map_or(0, Into::into)
 }
 
+/// The domain value named by wire value `wire` (`DEPLOYMENT_STATUS_LIVE` is `LIVE`): the
+/// other way of [`by_name`]; `None` for UNSPECIFIED.
+fn from_wire<T>(wire: &str, prefix: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+    parse(wire.strip_prefix(prefix)?)
+}
+
+impl From<outpost_domain::deployment::EnvironmentStatus> for pb::EnvironmentState {
+    fn from(s: outpost_domain::deployment::EnvironmentStatus) -> Self {
+        pb::EnvironmentState::try_from(by_name(
+            "ENVIRONMENT_STATE_",
+            s.as_str(),
+            pb::EnvironmentState::from_str_name,
+        ))
+        .unwrap_or_default()
+    }
+}
+
+impl TryFrom<pb::EnvironmentState> for outpost_domain::deployment::EnvironmentStatus {
+    type Error = ();
+    fn try_from(s: pb::EnvironmentState) -> Result<Self, ()> {
+        from_wire(s.as_str_name(), "ENVIRONMENT_STATE_", Self::parse).ok_or(())
+    }
+}
+
+impl TryFrom<pb::DeploymentStatus> for outpost_domain::deployment::DeploymentStatus {
+    type Error = ();
+    fn try_from(s: pb::DeploymentStatus) -> Result<Self, ()> {
+        from_wire(s.as_str_name(), "DEPLOYMENT_STATUS_", Self::parse).ok_or(())
+    }
+}
+
+impl TryFrom<pb::ManagedServiceState> for outpost_domain::managed::ManagedStatus {
+    type Error = ();
+    fn try_from(s: pb::ManagedServiceState) -> Result<Self, ()> {
+        from_wire(s.as_str_name(), "MANAGED_SERVICE_STATE_", Self::parse).ok_or(())
+    }
+}
+
 impl From<d::ServiceSpec> for pb::Service {
     /// The spec fields only (as in a deployment's spec).
     fn from(spec: d::ServiceSpec) -> Self {
@@ -551,6 +589,25 @@ mod tests {
                 "{e:?}"
             );
         }
+        // And back, for the enums whose wire values a watch reads.
+        for e in outpost_domain::deployment::EnvironmentStatus::ALL {
+            assert_eq!(
+                outpost_domain::deployment::EnvironmentStatus::try_from(
+                    pb::EnvironmentState::from(e)
+                ),
+                Ok(e)
+            );
+        }
+        for s in DeploymentStatus::ALL {
+            let wire = pb::DeploymentStatus::try_from(by_name(
+                "DEPLOYMENT_STATUS_",
+                s.as_str(),
+                pb::DeploymentStatus::from_str_name,
+            ))
+            .expect("a wire value");
+            assert_eq!(DeploymentStatus::try_from(wire), Ok(s));
+        }
+        assert!(DeploymentStatus::try_from(pb::DeploymentStatus::Unspecified).is_err());
         let d = Deployment {
             name: outpost_domain::DeploymentName::parse(
                 "tenants/t/projects/p/environments/e/services/s/deployments/3",

@@ -21,7 +21,7 @@ pub mod validate;
 
 pub use names::{
     ApiTokenName, DatacenterName, DeploymentName, EnvironmentName, ManagedServiceName, NameError,
-    ProjectName, ResourceName, RoleBindingName, ServiceName, TeamName, TenantName, UserName,
+    Named, ProjectName, ResourceName, RoleBindingName, ServiceName, TeamName, TenantName, UserName,
 };
 pub use shape::Shape;
 pub use validate::{FieldViolation, Violations};

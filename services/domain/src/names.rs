@@ -313,6 +313,44 @@ impl fmt::Display for ApiTokenName {
     }
 }
 
+/// What every resource name the API takes has in common: what it names, for a person, how
+/// it is parsed, and the tenant it belongs to (which authorization decides in).
+pub trait Named: Sized + fmt::Display {
+    /// What it names, for a person (`managed service`), in refusals and `NOT_FOUND` answers.
+    const NOUN: &'static str;
+    /// Parses the name, or explains what was expected.
+    fn parse(s: &str) -> Result<Self, NameError>;
+    /// The tenant it belongs to; `None` for the platform's own resources.
+    fn tenant(&self) -> Option<&str>;
+}
+
+macro_rules! named {
+    ($ty:ident, $noun:literal, |$name:ident| $tenant:expr) => {
+        impl Named for $ty {
+            const NOUN: &'static str = $noun;
+            fn parse(s: &str) -> Result<Self, NameError> {
+                $ty::parse(s)
+            }
+            fn tenant(&self) -> Option<&str> {
+                let $name = self;
+                $tenant
+            }
+        }
+    };
+}
+
+named!(TenantName, "tenant", |n| Some(&n.tenant));
+named!(TeamName, "team", |n| Some(&n.tenant));
+named!(RoleBindingName, "role binding", |n| Some(&n.tenant));
+named!(DatacenterName, "datacenter", |_n| None);
+named!(ProjectName, "project", |n| Some(&n.tenant));
+named!(EnvironmentName, "environment", |n| Some(&n.tenant));
+named!(ServiceName, "service", |n| Some(&n.tenant));
+named!(ManagedServiceName, "managed service", |n| Some(&n.tenant));
+named!(DeploymentName, "deployment", |n| Some(&n.tenant));
+named!(UserName, "user", |n| n.tenant.as_deref());
+named!(ApiTokenName, "API token", |n| n.user.tenant.as_deref());
+
 /// Any resource that can carry events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResourceName {

@@ -29,11 +29,11 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use outpost_ca::KeyEncryptionKey;
 use outpost_domain::provider::Catalog;
 use outpost_domain::{
-    DatacenterName, NameError, Violations,
+    DatacenterName, NameError, Named, Violations,
     authz::{self, Kind, Principal, Verb},
     resources::version_of_etag,
 };
-use outpost_store::{PageRequest, Reader, Store, Tx, prelude::*};
+use outpost_store::{Page, PageRequest, Reader, Store, Tx, prelude::*};
 use prost::Message;
 use tonic::Request;
 
@@ -226,6 +226,44 @@ impl Api {
         });
         authz::authorize(&ctx.principal, tenant, kind, verb)
             .map_err(|d| ApiError::denied(d, kind_name, name))
+    }
+
+    /// The preamble of every call about a named resource: authenticates the caller, parses
+    /// request field `field` (`raw`) as an `N`, and authorizes `verb` on `kind` in the name's
+    /// tenant; a refusal names the resource by `N`'s noun.
+    pub(crate) async fn authorized<N: Named, T>(
+        &self,
+        req: &Request<T>,
+        field: &str,
+        raw: &str,
+        kind: Kind,
+        verb: Verb,
+    ) -> Result<(Ctx, N), ApiError> {
+        let ctx = self.context(req).await?;
+        let name = parse_name(field, raw, N::parse)?;
+        self.authorize(&ctx, name.tenant(), kind, verb, N::NOUN, raw)?;
+        Ok((ctx, name))
+    }
+
+    /// One page of a list under `parent` (as the request spells it), with the token for the
+    /// next: `list` reads the page, and when it is empty, `parent_exists` makes sure it does
+    /// not hide a parent that does not exist (`NOT_FOUND` instead). The reader is released
+    /// before this returns.
+    pub(crate) async fn list_page<T>(
+        &self,
+        parent: &str,
+        page_size: i32,
+        page_token: &str,
+        list: impl AsyncFnOnce(&mut Reader, &PageRequest) -> outpost_store::Result<Page<T>>,
+        parent_exists: impl AsyncFnOnce(&mut Reader) -> outpost_store::Result<()>,
+    ) -> Result<(Vec<T>, String), ApiError> {
+        let page = page_request(parent, page_size, page_token)?;
+        let mut reader = self.reader().await?;
+        let page = list(&mut reader, &page).await?;
+        if page.items.is_empty() {
+            parent_exists(&mut reader).await?;
+        }
+        Ok((page.items, next_page_token(parent, page.next_after)))
     }
 
     /// Records the request's idempotency key for the audit log.

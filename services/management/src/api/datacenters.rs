@@ -105,10 +105,10 @@ impl DatacenterService for DatacenterApi {
     ) -> Result<Response<pb::Datacenter>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, DatacenterName::parse)?;
-            api.authorize(&ctx, None, Kind::Datacenter, Verb::Read, "datacenter", raw)?;
+            let (_, name) = api
+                .authorized::<DatacenterName, _>(&req, "name", raw, Kind::Datacenter, Verb::Read)
+                .await?;
             let dc = api.reader().await?.datacenter_get(&name).await?;
             self.with_agent(dc).await
         })
@@ -252,17 +252,16 @@ impl DatacenterService for DatacenterApi {
     ) -> Result<Response<pb::DeleteDatacenterResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, DatacenterName::parse)?;
-            api.authorize(
-                &ctx,
-                None,
-                Kind::Datacenter,
-                Verb::Delete,
-                "datacenter",
-                &r.name,
-            )?;
+            let (ctx, name) = api
+                .authorized::<DatacenterName, _>(
+                    &req,
+                    "name",
+                    &r.name,
+                    Kind::Datacenter,
+                    Verb::Delete,
+                )
+                .await?;
             let actor = ctx.actor();
             let deleted = api
                 .mutate(&ctx, &r.request_id, async |tx| {
@@ -284,10 +283,10 @@ impl DatacenterService for DatacenterApi {
     ) -> Result<Response<pb::CreateJoinTokenResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("datacenter", &r.datacenter, DatacenterName::parse)?;
-            api.authorize(&ctx, None, Kind::Datacenter, Verb::Update, "datacenter", &r.datacenter)?;
+            let (ctx, name) = api
+                .authorized::<DatacenterName, _>(&req, "datacenter", &r.datacenter, Kind::Datacenter, Verb::Update)
+                .await?;
             let ttl = match &r.ttl {
                 None => DEFAULT_JOIN_TOKEN_TTL,
                 Some(d) => match u64::try_from(d.seconds).ok().filter(|_| d.nanos >= 0).map(Duration::from_secs) {
@@ -325,17 +324,16 @@ impl DatacenterService for DatacenterApi {
     ) -> Result<Response<pb::Datacenter>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, DatacenterName::parse)?;
-            api.authorize(
-                &ctx,
-                None,
-                Kind::Datacenter,
-                Verb::Update,
-                "datacenter",
-                &r.name,
-            )?;
+            let (ctx, name) = api
+                .authorized::<DatacenterName, _>(
+                    &req,
+                    "name",
+                    &r.name,
+                    Kind::Datacenter,
+                    Verb::Update,
+                )
+                .await?;
             let actor = ctx.actor();
             let revoked = api
                 .mutate(&ctx, &r.request_id, async |tx| {

@@ -93,7 +93,7 @@ async fn adopt(
     Ok(())
 }
 
-/// Runs a deploy in `tx` and notes the trace for the agent.
+/// Runs a deploy in `tx`.
 async fn deploy(
     tx: &mut Tx,
     name: &ServiceName,
@@ -102,7 +102,6 @@ async fn deploy(
     origin: &str,
     actor: &str,
 ) -> Result<pb::Deployment, ApiError> {
-    tx.set_traceparent(outpost_telemetry::current_traceparent());
     let outcome = tx.service_deploy(name, action, spec, origin, actor).await?;
     Ok(outcome.deployment.into())
 }
@@ -141,10 +140,10 @@ impl DeploymentService for DeploymentApi {
     ) -> Result<Response<pb::Deployment>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, ServiceName::parse)?;
-            api.authorize(&ctx, Some(&name.tenant), Kind::Service, Verb::Update, "service", &r.name)?;
+            let (ctx, name) = api
+                .authorized::<ServiceName, _>(&req, "name", &r.name, Kind::Service, Verb::Update)
+                .await?;
             let target = parse_name("deployment", &r.deployment, DeploymentName::parse)?;
             if target.service_name() != name {
                 return Err(ApiError::field(
@@ -178,17 +177,10 @@ impl DeploymentService for DeploymentApi {
     ) -> Result<Response<pb::Deployment>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, DeploymentName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Service,
-                Verb::Read,
-                "deployment",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<DeploymentName, _>(&req, "name", raw, Kind::Service, Verb::Read)
+                .await?;
             let deployment = api.reader().await?.deployment_get(&name).await?;
             let environment = name.service_name().environment_name();
             let unreachable = reach::of_environment(api.store(), &environment).await?;
@@ -203,17 +195,10 @@ impl DeploymentService for DeploymentApi {
     ) -> Result<Response<pb::ListDeploymentsResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, ServiceName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                Kind::Service,
-                Verb::Read,
-                "service",
-                &r.parent,
-            )?;
+            let (_, parent) = api
+                .authorized::<ServiceName, _>(&req, "parent", &r.parent, Kind::Service, Verb::Read)
+                .await?;
             let page = page_request(&r.parent, r.page_size, &r.page_token)?;
             let page = api.reader().await?.deployment_list(&parent, &page).await?;
             let unreachable =
@@ -236,20 +221,12 @@ impl DeploymentService for DeploymentApi {
     ) -> Result<Response<pb::Deployment>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, DeploymentName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Service,
-                Verb::Update,
-                "deployment",
-                &r.name,
-            )?;
+            let (ctx, name) = api
+                .authorized::<DeploymentName, _>(&req, "name", &r.name, Kind::Service, Verb::Update)
+                .await?;
             let actor = ctx.actor();
             api.mutate(&ctx, &r.request_id, async |tx| {
-                tx.set_traceparent(outpost_telemetry::current_traceparent());
                 Ok(tx.deployment_cancel(&name, &actor).await?.into())
             })
             .await
@@ -263,10 +240,10 @@ impl DeploymentService for DeploymentApi {
     ) -> Result<Response<pb::Deployment>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let source = parse_name("name", &r.name, DeploymentName::parse)?;
-            api.authorize(&ctx, Some(&source.tenant), Kind::Service, Verb::Read, "deployment", &r.name)?;
+            let (ctx, source) = api
+                .authorized::<DeploymentName, _>(&req, "name", &r.name, Kind::Service, Verb::Read)
+                .await?;
             let env = parse_name("target_environment", &r.target_environment, EnvironmentName::parse)?;
             api.authorize(
                 &ctx,
@@ -319,17 +296,10 @@ impl DeploymentService for DeploymentApi {
     ) -> Result<Response<Self::WatchDeploymentStream>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, DeploymentName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Service,
-                Verb::Read,
-                "deployment",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<DeploymentName, _>(&req, "name", raw, Kind::Service, Verb::Read)
+                .await?;
             let store = api.store().clone();
             // Subscribed before the first read, so no change can fall in between.
             let changes = store.subscribe();
@@ -354,13 +324,7 @@ impl DeploymentService for DeploymentApi {
                 datacenter.datacenter,
                 first,
                 read,
-                |d| {
-                    let status = d
-                        .status()
-                        .as_str_name()
-                        .trim_start_matches("DEPLOYMENT_STATUS_");
-                    DeploymentStatus::parse(status).is_none_or(DeploymentStatus::is_final)
-                },
+                |d| DeploymentStatus::try_from(d.status()).map_or(true, DeploymentStatus::is_final),
             ))
         })
         .await

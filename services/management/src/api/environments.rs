@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 use super::{
     Api, UpdateMask, check_etag, datacenter_field,
     deployments::deployment_spec_of,
-    expected_version, next_page_token, page_request, parse_name, reach, required, respond,
+    expected_version, parse_name, reach, required, respond,
     services::with_reported_status,
     watch::{WatchStream, watch},
 };
@@ -63,11 +63,7 @@ async fn status_of(
     let unreachable = reach::of_environment(store, environment).await?;
     Ok(pb::EnvironmentStatus {
         environment: environment.to_string(),
-        state: pb::EnvironmentState::from_str_name(&format!(
-            "ENVIRONMENT_STATE_{}",
-            state.as_str()
-        ))
-        .map_or(0, Into::into),
+        state: pb::EnvironmentState::from(state).into(),
         services: with_reported_status(store, environment, services, unreachable.as_ref()).await?,
         datacenter_unreachable: unreachable
             .map(|u| datacenter_unreachable(&u, !state.is_settled())),
@@ -98,7 +94,6 @@ impl EnvironmentApi {
         let actor = ctx.actor();
         let store = api.store().clone();
         api.mutate(&ctx, request_id, async |tx| {
-            tx.set_traceparent(outpost_telemetry::current_traceparent());
             tx.environment_get(&name).await?;
             for service in all_services(tx, &name).await? {
                 let r = &service.rollout;
@@ -171,17 +166,10 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<Self::WatchEnvironmentStream>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, EnvironmentName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Service,
-                Verb::Read,
-                "environment",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<EnvironmentName, _>(&req, "name", raw, Kind::Service, Verb::Read)
+                .await?;
             let store = api.store().clone();
             // Subscribed before the first read, so no change can fall in between.
             let changes = store.subscribe();
@@ -207,11 +195,7 @@ impl EnvironmentService for EnvironmentApi {
                     as BoxFuture<'static, Result<pb::EnvironmentStatus, ApiError>>
             };
             Ok(watch(store, changes, datacenter, first, next, |e| {
-                let state = e
-                    .state()
-                    .as_str_name()
-                    .trim_start_matches("ENVIRONMENT_STATE_");
-                EnvironmentStatus::parse(state).is_none_or(EnvironmentStatus::is_settled)
+                EnvironmentStatus::try_from(e.state()).map_or(true, EnvironmentStatus::is_settled)
             }))
         })
         .await
@@ -223,17 +207,10 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::Environment>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, EnvironmentName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Environment,
-                Verb::Read,
-                "environment",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<EnvironmentName, _>(&req, "name", raw, Kind::Environment, Verb::Read)
+                .await?;
             let environment = api.reader().await?.environment_get(&name).await?;
             let unreachable = reach::of_datacenter(api.store(), &environment.datacenter).await?;
             let mut out = pb::Environment::from(environment);
@@ -249,32 +226,30 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::ListEnvironmentsResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, ProjectName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                Kind::Environment,
-                Verb::Read,
-                "project",
-                &r.parent,
-            )?;
-            let page = page_request(&r.parent, r.page_size, &r.page_token)?;
-            let page = {
-                let mut reader = api.reader().await?;
-                let page = reader.environment_list(&parent, &page).await?;
-                // An empty page must not hide a parent that does not exist.
-                if page.items.is_empty() {
-                    reader.project_get(&parent).await?;
-                }
-                page
-            };
+            let (_, parent) = api
+                .authorized::<ProjectName, _>(
+                    &req,
+                    "parent",
+                    &r.parent,
+                    Kind::Environment,
+                    Verb::Read,
+                )
+                .await?;
+            let (items, next_page_token) = api
+                .list_page(
+                    &r.parent,
+                    r.page_size,
+                    &r.page_token,
+                    async |reader, page| reader.environment_list(&parent, page).await,
+                    async |reader| reader.project_get(&parent).await.map(drop),
+                )
+                .await?;
             // Each datacenter asked once, however many environments it holds.
             let mut datacenters: Vec<(DatacenterName, Option<pb::DatacenterUnreachable>)> =
                 Vec::new();
-            let mut environments = Vec::with_capacity(page.items.len());
-            for environment in page.items {
+            let mut environments = Vec::with_capacity(items.len());
+            for environment in items {
                 let notice = match datacenters
                     .iter()
                     .find(|(dc, _)| *dc == environment.datacenter)
@@ -293,7 +268,7 @@ impl EnvironmentService for EnvironmentApi {
                 environments.push(out);
             }
             Ok(pb::ListEnvironmentsResponse {
-                next_page_token: next_page_token(&r.parent, page.next_after),
+                next_page_token,
                 environments,
             })
         })
@@ -306,17 +281,16 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::Environment>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, ProjectName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                Kind::Environment,
-                Verb::Create,
-                "project",
-                &r.parent,
-            )?;
+            let (ctx, parent) = api
+                .authorized::<ProjectName, _>(
+                    &req,
+                    "parent",
+                    &r.parent,
+                    Kind::Environment,
+                    Verb::Create,
+                )
+                .await?;
             let env = required("environment", r.environment.as_ref())?;
             let mut v = Violations::default();
             validate::resource_id(&mut v, "environment_id", &r.environment_id);
@@ -405,17 +379,16 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::DeleteEnvironmentResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, EnvironmentName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Environment,
-                Verb::Delete,
-                "environment",
-                &r.name,
-            )?;
+            let (ctx, name) = api
+                .authorized::<EnvironmentName, _>(
+                    &req,
+                    "name",
+                    &r.name,
+                    Kind::Environment,
+                    Verb::Delete,
+                )
+                .await?;
             let actor = ctx.actor();
             let deleted = api
                 .mutate(&ctx, &r.request_id, async |tx| {

@@ -20,7 +20,7 @@ use serde_json::Value;
 use tonic::{Request, Response, Status};
 
 use super::{
-    Api, check_etag, next_page_token, page_request, parse_name, reach, required, respond,
+    Api, check_etag, parse_name, reach, required, respond,
     watch::{WatchStream, watch},
 };
 use crate::error::ApiError;
@@ -141,17 +141,10 @@ impl ManagedServiceService for ManagedApi {
     ) -> Result<Response<pb::ManagedService>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, ManagedServiceName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Service,
-                Verb::Read,
-                "managed service",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<ManagedServiceName, _>(&req, "name", raw, Kind::Service, Verb::Read)
+                .await?;
             let managed = api.reader().await?.managed_get(&name).await?;
             let unreachable = reach::of_environment(api.store(), &name.environment_name()).await?;
             Ok(reach::wire(managed, unreachable.as_ref()))
@@ -187,17 +180,16 @@ impl ManagedServiceService for ManagedApi {
     ) -> Result<Response<pb::ManagedService>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, EnvironmentName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                Kind::Service,
-                Verb::Create,
-                "environment",
-                &r.parent,
-            )?;
+            let (ctx, parent) = api
+                .authorized::<EnvironmentName, _>(
+                    &req,
+                    "parent",
+                    &r.parent,
+                    Kind::Service,
+                    Verb::Create,
+                )
+                .await?;
             let given = required("managed_service", r.managed_service.as_ref())?;
             let mut v = Violations::default();
             validate::resource_id(&mut v, "managed_service_id", &r.managed_service_id);
@@ -222,7 +214,6 @@ impl ManagedServiceService for ManagedApi {
             self.check_datacenter_offers(provider, &parent).await?;
             let actor = ctx.actor();
             api.mutate(&ctx, &r.request_id, async |tx| {
-                tx.set_traceparent(outpost_telemetry::current_traceparent());
                 let new = NewManaged {
                     provider: &provider.definition.name,
                     display_name: &given.display_name,
@@ -277,7 +268,6 @@ impl ManagedServiceService for ManagedApi {
                 provider.check_config(&mut v, "managed_service.config", &config);
                 provider.check_update(&mut v, "managed_service.config", &current.config, &config);
                 v.into_result()?;
-                tx.set_traceparent(outpost_telemetry::current_traceparent());
                 Ok(tx
                     .managed_update(&name, Some(current.meta.version), &config, &actor)
                     .await?
@@ -359,17 +349,10 @@ impl ManagedServiceService for ManagedApi {
     ) -> Result<Response<Self::WatchManagedServiceStream>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, ManagedServiceName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Service,
-                Verb::Read,
-                "managed service",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<ManagedServiceName, _>(&req, "name", raw, Kind::Service, Verb::Read)
+                .await?;
             let store = api.store().clone();
             // Subscribed before the first read, so no change can fall in between.
             let changes = store.subscribe();
@@ -394,13 +377,7 @@ impl ManagedServiceService for ManagedApi {
                 datacenter.datacenter,
                 first,
                 read,
-                |m| {
-                    let state = m
-                        .state()
-                        .as_str_name()
-                        .trim_start_matches("MANAGED_SERVICE_STATE_");
-                    ManagedStatus::parse(state).is_none_or(|s| !s.in_progress())
-                },
+                |m| ManagedStatus::try_from(m.state()).map_or(true, |s| !s.in_progress()),
             ))
         })
         .await
@@ -416,30 +393,22 @@ async fn list<T>(
     page_token: &str,
     deleted: bool,
 ) -> Result<pb::ListManagedServicesResponse, ApiError> {
-    let ctx = api.context(req).await?;
-    let parent = parse_name("parent", parent_raw, EnvironmentName::parse)?;
-    api.authorize(
-        &ctx,
-        Some(&parent.tenant),
-        Kind::Service,
-        Verb::Read,
-        "environment",
-        parent_raw,
-    )?;
-    let page = page_request(parent_raw, page_size, page_token)?;
-    let page = {
-        let mut reader = api.reader().await?;
-        let page = reader.managed_list(&parent, deleted, &page).await?;
-        if page.items.is_empty() {
-            reader.environment_get(&parent).await?;
-        }
-        page
-    };
+    let (_, parent) = api
+        .authorized::<EnvironmentName, _>(req, "parent", parent_raw, Kind::Service, Verb::Read)
+        .await?;
+    let (items, next_page_token) = api
+        .list_page(
+            parent_raw,
+            page_size,
+            page_token,
+            async |reader, page| reader.managed_list(&parent, deleted, page).await,
+            async |reader| reader.environment_get(&parent).await.map(drop),
+        )
+        .await?;
     let unreachable = reach::of_environment(api.store(), &parent).await?;
     Ok(pb::ListManagedServicesResponse {
-        next_page_token: next_page_token(parent_raw, page.next_after),
-        managed_services: page
-            .items
+        next_page_token,
+        managed_services: items
             .into_iter()
             .map(|m| reach::wire(m, unreachable.as_ref()))
             .collect(),

@@ -10,8 +10,7 @@ use outpost_store::prelude::*;
 use tonic::{Request, Response, Status};
 
 use super::{
-    Api, UpdateMask, check_etag, datacenter_field, expected_version, next_page_token, page_request,
-    parse_name, required, respond,
+    Api, UpdateMask, check_etag, datacenter_field, expected_version, parse_name, required, respond,
 };
 
 /// Implements `ProjectService`.
@@ -26,17 +25,10 @@ impl ProjectService for ProjectApi {
     ) -> Result<Response<pb::Project>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, ProjectName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Project,
-                Verb::Read,
-                "project",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<ProjectName, _>(&req, "name", raw, Kind::Project, Verb::Read)
+                .await?;
             Ok(api.reader().await?.project_get(&name).await?.into())
         })
         .await
@@ -48,27 +40,22 @@ impl ProjectService for ProjectApi {
     ) -> Result<Response<pb::ListProjectsResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, TenantName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                Kind::Project,
-                Verb::Read,
-                "tenant",
-                &r.parent,
-            )?;
-            let page = page_request(&r.parent, r.page_size, &r.page_token)?;
-            let mut reader = api.reader().await?;
-            let page = reader.project_list(&parent, &page).await?;
-            // An empty page must not hide a parent that does not exist.
-            if page.items.is_empty() {
-                reader.tenant_get(&parent).await?;
-            }
+            let (_, parent) = api
+                .authorized::<TenantName, _>(&req, "parent", &r.parent, Kind::Project, Verb::Read)
+                .await?;
+            let (items, next_page_token) = api
+                .list_page(
+                    &r.parent,
+                    r.page_size,
+                    &r.page_token,
+                    async |reader, page| reader.project_list(&parent, page).await,
+                    async |reader| reader.tenant_get(&parent).await.map(drop),
+                )
+                .await?;
             Ok(pb::ListProjectsResponse {
-                next_page_token: next_page_token(&r.parent, page.next_after),
-                projects: page.items.into_iter().map(Into::into).collect(),
+                next_page_token,
+                projects: items.into_iter().map(Into::into).collect(),
             })
         })
         .await
@@ -80,17 +67,10 @@ impl ProjectService for ProjectApi {
     ) -> Result<Response<pb::Project>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, TenantName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                Kind::Project,
-                Verb::Create,
-                "tenant",
-                &r.parent,
-            )?;
+            let (ctx, parent) = api
+                .authorized::<TenantName, _>(&req, "parent", &r.parent, Kind::Project, Verb::Create)
+                .await?;
             let project = required("project", r.project.as_ref())?;
             let mut v = Violations::default();
             validate::resource_id(&mut v, "project_id", &r.project_id);
@@ -190,17 +170,10 @@ impl ProjectService for ProjectApi {
     ) -> Result<Response<pb::DeleteProjectResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, ProjectName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Project,
-                Verb::Delete,
-                "project",
-                &r.name,
-            )?;
+            let (ctx, name) = api
+                .authorized::<ProjectName, _>(&req, "name", &r.name, Kind::Project, Verb::Delete)
+                .await?;
             let actor = ctx.actor();
             let deleted = api
                 .mutate(&ctx, &r.request_id, async |tx| {

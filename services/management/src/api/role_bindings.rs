@@ -13,7 +13,7 @@ use outpost_store::prelude::*;
 use rand::RngCore;
 use tonic::{Request, Response, Status};
 
-use super::{Api, next_page_token, page_request, parse_name, required, respond};
+use super::{Api, parse_name, required, respond};
 use crate::error::ApiError;
 
 /// Implements `RoleBindingService`.
@@ -56,17 +56,10 @@ impl RoleBindingService for RoleBindingApi {
     ) -> Result<Response<pb::RoleBinding>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, RoleBindingName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::RoleBinding,
-                Verb::Read,
-                "role binding",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<RoleBindingName, _>(&req, "name", raw, Kind::RoleBinding, Verb::Read)
+                .await?;
             Ok(api.reader().await?.role_binding_get(&name).await?.into())
         })
         .await
@@ -78,27 +71,28 @@ impl RoleBindingService for RoleBindingApi {
     ) -> Result<Response<pb::ListRoleBindingsResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, TenantName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                Kind::RoleBinding,
-                Verb::Read,
-                "tenant",
-                &r.parent,
-            )?;
-            let page = page_request(&r.parent, r.page_size, &r.page_token)?;
-            let mut reader = api.reader().await?;
-            let page = reader.role_binding_list(&parent, &page).await?;
-            // An empty page must not hide a parent that does not exist.
-            if page.items.is_empty() {
-                reader.tenant_get(&parent).await?;
-            }
+            let (_, parent) = api
+                .authorized::<TenantName, _>(
+                    &req,
+                    "parent",
+                    &r.parent,
+                    Kind::RoleBinding,
+                    Verb::Read,
+                )
+                .await?;
+            let (items, next_page_token) = api
+                .list_page(
+                    &r.parent,
+                    r.page_size,
+                    &r.page_token,
+                    async |reader, page| reader.role_binding_list(&parent, page).await,
+                    async |reader| reader.tenant_get(&parent).await.map(drop),
+                )
+                .await?;
             Ok(pb::ListRoleBindingsResponse {
-                next_page_token: next_page_token(&r.parent, page.next_after),
-                role_bindings: page.items.into_iter().map(Into::into).collect(),
+                next_page_token,
+                role_bindings: items.into_iter().map(Into::into).collect(),
             })
         })
         .await
@@ -159,17 +153,16 @@ impl RoleBindingService for RoleBindingApi {
     ) -> Result<Response<pb::DeleteRoleBindingResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, RoleBindingName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::RoleBinding,
-                Verb::Delete,
-                "role binding",
-                &r.name,
-            )?;
+            let (ctx, name) = api
+                .authorized::<RoleBindingName, _>(
+                    &req,
+                    "name",
+                    &r.name,
+                    Kind::RoleBinding,
+                    Verb::Delete,
+                )
+                .await?;
             let actor = ctx.actor();
             let deleted = api
                 .mutate(&ctx, &r.request_id, async |tx| {

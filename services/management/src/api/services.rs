@@ -13,10 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::error::ApiError;
 
-use super::{
-    Api, UpdateMask, check_etag, expected_version, next_page_token, page_request, parse_name,
-    reach, required, respond,
-};
+use super::{Api, UpdateMask, check_etag, expected_version, parse_name, reach, required, respond};
 
 /// Implements `ServiceService`.
 #[derive(Debug, Clone)]
@@ -125,7 +122,6 @@ impl ServiceApi {
         )?;
         let actor = ctx.actor();
         api.mutate(&ctx, request_id, async |tx| {
-            tx.set_traceparent(outpost_telemetry::current_traceparent());
             Ok(op(tx, &name, &actor).await?.into())
         })
         .await
@@ -140,17 +136,10 @@ impl ServiceService for ServiceApi {
     ) -> Result<Response<pb::Service>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, ServiceName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Service,
-                Verb::Read,
-                "service",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<ServiceName, _>(&req, "name", raw, Kind::Service, Verb::Read)
+                .await?;
             let service = api.reader().await?.service_get(&name).await?;
             let status = api.store().workload_status_get(&name).await?;
             let unreachable = reach::of_environment(api.store(), &name.environment_name()).await?;
@@ -167,35 +156,32 @@ impl ServiceService for ServiceApi {
     ) -> Result<Response<pb::ListServicesResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, EnvironmentName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                Kind::Service,
-                Verb::Read,
-                "environment",
-                &r.parent,
-            )?;
-            let page = page_request(&r.parent, r.page_size, &r.page_token)?;
-            let page = {
-                // Released before the status query below: a request holds one pooled
-                // connection at a time, or concurrent lists could exhaust the pool.
-                let mut reader = api.reader().await?;
-                let page = reader.service_list(&parent, &page).await?;
-                // An empty page must not hide a parent that does not exist.
-                if page.items.is_empty() {
-                    reader.environment_get(&parent).await?;
-                }
-                page
-            };
+            let (_, parent) = api
+                .authorized::<EnvironmentName, _>(
+                    &req,
+                    "parent",
+                    &r.parent,
+                    Kind::Service,
+                    Verb::Read,
+                )
+                .await?;
+            // The reader is released before the status query below: a request holds one
+            // pooled connection at a time, or concurrent lists could exhaust the pool.
+            let (items, next_page_token) = api
+                .list_page(
+                    &r.parent,
+                    r.page_size,
+                    &r.page_token,
+                    async |reader, page| reader.service_list(&parent, page).await,
+                    async |reader| reader.environment_get(&parent).await.map(drop),
+                )
+                .await?;
             let unreachable = reach::of_environment(api.store(), &parent).await?;
             let services =
-                with_reported_status(api.store(), &parent, page.items, unreachable.as_ref())
-                    .await?;
+                with_reported_status(api.store(), &parent, items, unreachable.as_ref()).await?;
             Ok(pb::ListServicesResponse {
-                next_page_token: next_page_token(&r.parent, page.next_after),
+                next_page_token,
                 services,
             })
         })
@@ -208,17 +194,16 @@ impl ServiceService for ServiceApi {
     ) -> Result<Response<pb::Service>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, EnvironmentName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                Kind::Service,
-                Verb::Create,
-                "environment",
-                &r.parent,
-            )?;
+            let (ctx, parent) = api
+                .authorized::<EnvironmentName, _>(
+                    &req,
+                    "parent",
+                    &r.parent,
+                    Kind::Service,
+                    Verb::Create,
+                )
+                .await?;
             let service = required("service", r.service.as_ref())?;
             let spec = ServiceSpec::from(service);
             let mut v = Violations::default();
@@ -354,17 +339,10 @@ impl ServiceService for ServiceApi {
     ) -> Result<Response<pb::ListServiceSecretsResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, ServiceName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Service,
-                Verb::Read,
-                "service",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<ServiceName, _>(&req, "name", raw, Kind::Service, Verb::Read)
+                .await?;
             let secrets = api.reader().await?.secret_names(&name).await?;
             Ok(pb::ListServiceSecretsResponse {
                 secrets: secrets
@@ -385,17 +363,10 @@ impl ServiceService for ServiceApi {
     ) -> Result<Response<pb::DeleteServiceResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, ServiceName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Service,
-                Verb::Delete,
-                "service",
-                &r.name,
-            )?;
+            let (ctx, name) = api
+                .authorized::<ServiceName, _>(&req, "name", &r.name, Kind::Service, Verb::Delete)
+                .await?;
             let actor = ctx.actor();
             let deleted = api
                 .mutate(&ctx, &r.request_id, async |tx| {

@@ -9,10 +9,7 @@ use outpost_proto::management::v1::{self as pb, team_service_server::TeamService
 use outpost_store::prelude::*;
 use tonic::{Request, Response, Status};
 
-use super::{
-    Api, UpdateMask, check_etag, expected_version, next_page_token, page_request, parse_name,
-    required, respond,
-};
+use super::{Api, UpdateMask, check_etag, expected_version, parse_name, required, respond};
 
 /// Implements `TeamService`.
 #[derive(Debug, Clone)]
@@ -35,17 +32,10 @@ impl TeamService for TeamApi {
     ) -> Result<Response<pb::Team>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, TeamName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Team,
-                Verb::Read,
-                "team",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<TeamName, _>(&req, "name", raw, Kind::Team, Verb::Read)
+                .await?;
             Ok(api.reader().await?.team_get(&name).await?.into())
         })
         .await
@@ -57,27 +47,22 @@ impl TeamService for TeamApi {
     ) -> Result<Response<pb::ListTeamsResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, TenantName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                Kind::Team,
-                Verb::Read,
-                "tenant",
-                &r.parent,
-            )?;
-            let page = page_request(&r.parent, r.page_size, &r.page_token)?;
-            let mut reader = api.reader().await?;
-            let page = reader.team_list(&parent, &page).await?;
-            // An empty page must not hide a parent that does not exist.
-            if page.items.is_empty() {
-                reader.tenant_get(&parent).await?;
-            }
+            let (_, parent) = api
+                .authorized::<TenantName, _>(&req, "parent", &r.parent, Kind::Team, Verb::Read)
+                .await?;
+            let (items, next_page_token) = api
+                .list_page(
+                    &r.parent,
+                    r.page_size,
+                    &r.page_token,
+                    async |reader, page| reader.team_list(&parent, page).await,
+                    async |reader| reader.tenant_get(&parent).await.map(drop),
+                )
+                .await?;
             Ok(pb::ListTeamsResponse {
-                next_page_token: next_page_token(&r.parent, page.next_after),
-                teams: page.items.into_iter().map(Into::into).collect(),
+                next_page_token,
+                teams: items.into_iter().map(Into::into).collect(),
             })
         })
         .await
@@ -89,17 +74,10 @@ impl TeamService for TeamApi {
     ) -> Result<Response<pb::Team>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, TenantName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                Kind::Team,
-                Verb::Create,
-                "tenant",
-                &r.parent,
-            )?;
+            let (ctx, parent) = api
+                .authorized::<TenantName, _>(&req, "parent", &r.parent, Kind::Team, Verb::Create)
+                .await?;
             let team = required("team", r.team.as_ref())?;
             let mut v = Violations::default();
             validate::resource_id(&mut v, "team_id", &r.team_id);
@@ -183,17 +161,10 @@ impl TeamService for TeamApi {
     ) -> Result<Response<pb::DeleteTeamResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, TeamName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Team,
-                Verb::Delete,
-                "team",
-                &r.name,
-            )?;
+            let (ctx, name) = api
+                .authorized::<TeamName, _>(&req, "name", &r.name, Kind::Team, Verb::Delete)
+                .await?;
             let actor = ctx.actor();
             let deleted = api
                 .mutate(&ctx, &r.request_id, async |tx| {

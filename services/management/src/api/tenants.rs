@@ -26,17 +26,10 @@ impl TenantService for TenantApi {
     ) -> Result<Response<pb::Tenant>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, TenantName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Tenant,
-                Verb::Read,
-                "tenant",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<TenantName, _>(&req, "name", raw, Kind::Tenant, Verb::Read)
+                .await?;
             Ok(api.reader().await?.tenant_get(&name).await?.into())
         })
         .await
@@ -168,17 +161,10 @@ impl TenantService for TenantApi {
     ) -> Result<Response<pb::DeleteTenantResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, TenantName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
-                Kind::Tenant,
-                Verb::Delete,
-                "tenant",
-                &r.name,
-            )?;
+            let (ctx, name) = api
+                .authorized::<TenantName, _>(&req, "name", &r.name, Kind::Tenant, Verb::Delete)
+                .await?;
             let actor = ctx.actor();
             let deleted = api
                 .mutate(&ctx, &r.request_id, async |tx| {

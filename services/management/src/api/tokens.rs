@@ -14,7 +14,7 @@ use prost::Message;
 use rand::RngCore;
 use tonic::{Request, Response, Status};
 
-use super::{Api, Ctx, next_page_token, page_request, parse_name, respond};
+use super::{Api, Ctx, parse_name, respond};
 use crate::auth::new_token;
 
 /// Implements `ApiTokenService`.
@@ -97,16 +97,18 @@ impl ApiTokenService for ApiTokenApi {
                 "user",
                 &r.parent,
             )?;
-            let page = page_request(&r.parent, r.page_size, &r.page_token)?;
-            let mut reader = api.reader().await?;
-            let page = reader.api_token_list(&owner, &page).await?;
-            // An empty page must not hide a parent that does not exist.
-            if page.items.is_empty() {
-                reader.user_get(&owner).await?;
-            }
+            let (items, next_page_token) = api
+                .list_page(
+                    &r.parent,
+                    r.page_size,
+                    &r.page_token,
+                    async |reader, page| reader.api_token_list(&owner, page).await,
+                    async |reader| reader.user_get(&owner).await.map(drop),
+                )
+                .await?;
             Ok(pb::ListApiTokensResponse {
-                next_page_token: next_page_token(&r.parent, page.next_after),
-                api_tokens: page.items.into_iter().map(Into::into).collect(),
+                next_page_token,
+                api_tokens: items.into_iter().map(Into::into).collect(),
             })
         })
         .await

@@ -35,17 +35,10 @@ impl UserService for UserApi {
     ) -> Result<Response<pb::User>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, UserName::parse)?;
-            api.authorize(
-                &ctx,
-                name.tenant.as_deref(),
-                Kind::User,
-                Verb::Read,
-                "user",
-                raw,
-            )?;
+            let (_, name) = api
+                .authorized::<UserName, _>(&req, "name", raw, Kind::User, Verb::Read)
+                .await?;
             Ok(api.reader().await?.user_get(&name).await?.into())
         })
         .await
@@ -169,17 +162,10 @@ impl UserService for UserApi {
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, UserName::parse)?;
-            api.authorize(
-                &ctx,
-                name.tenant.as_deref(),
-                Kind::User,
-                Verb::Delete,
-                "user",
-                &r.name,
-            )?;
+            let (ctx, name) = api
+                .authorized::<UserName, _>(&req, "name", &r.name, Kind::User, Verb::Delete)
+                .await?;
             if name == ctx.principal.user {
                 return Err(crate::error::ApiError::FailedPrecondition {
                     subject: r.name.clone(),
