@@ -605,7 +605,26 @@ pub struct DeploymentSpec {
     pub image: String,
 }
 
+/// A service without an image or a repository: nothing to deploy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("service {0} has no image to deploy")]
+pub struct NothingToDeploy(pub crate::ServiceName);
+
 impl DeploymentSpec {
+    /// What deploying `service` as it is configured now runs. A service built from a
+    /// repository gets its image once the build in the datacenter pushed it.
+    pub fn of(service: &crate::resources::Service) -> Result<Self, NothingToDeploy> {
+        let image = match &service.spec.source {
+            crate::resources::Source::Image(image) => image.clone(),
+            crate::resources::Source::Git(_) => String::new(),
+            crate::resources::Source::Unset => return Err(NothingToDeploy(service.name.clone())),
+        };
+        Ok(Self {
+            service: service.spec.clone(),
+            image,
+        })
+    }
+
     /// Whether running `other` instead of `self` changes what runs (the display name is
     /// not part of what runs).
     pub fn same_workload(&self, other: &Self) -> bool {
@@ -616,6 +635,40 @@ impl DeploymentSpec {
         };
         strip(self) == strip(other)
     }
+}
+
+/// What an action on a whole environment does to one of its services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvironmentStep {
+    /// Deploy this spec.
+    Deploy(DeploymentSpec),
+    /// Stop it.
+    Stop,
+    /// Restart its pods.
+    Restart,
+}
+
+/// The steps of `action` (deploy, stop or restart) on every one of an environment's
+/// `services`: deploy deploys each one's current configuration, and fails naming the first
+/// that has nothing to deploy; stop and restart touch only what runs, and leave the rest as it
+/// is. Other actions are about one deployment and have no environment-wide form.
+pub fn environment_steps(
+    services: &[crate::resources::Service],
+    action: ServiceAction,
+) -> Result<Vec<(crate::ServiceName, EnvironmentStep)>, NothingToDeploy> {
+    let mut steps = Vec::new();
+    for service in services {
+        let r = &service.rollout;
+        let step = match action {
+            ServiceAction::Deploy => EnvironmentStep::Deploy(DeploymentSpec::of(service)?),
+            _ if decide(r.status, r.live_deployment > 0, action).is_err() => continue,
+            ServiceAction::Stop => EnvironmentStep::Stop,
+            ServiceAction::Restart => EnvironmentStep::Restart,
+            _ => continue,
+        };
+        steps.push((service.name.clone(), step));
+    }
+    Ok(steps)
 }
 
 /// The last thing an agent said about a workload, as far as the lifecycle cares.

@@ -113,6 +113,15 @@ impl From<Violations> for ApiError {
     }
 }
 
+impl From<outpost_domain::deployment::NothingToDeploy> for ApiError {
+    fn from(e: outpost_domain::deployment::NothingToDeploy) -> Self {
+        Self::FailedPrecondition {
+            description: e.to_string(),
+            subject: e.0.to_string(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {

@@ -6,7 +6,6 @@ use outpost_domain::{
     DeploymentName, EnvironmentName, ServiceName,
     authz::{Kind, Verb},
     deployment::{DeploymentSpec, DeploymentStatus, ServiceAction},
-    resources::{Service, Source},
 };
 use outpost_proto::management::v1::{self as pb, deployment_service_server::DeploymentService};
 use outpost_store::{Tx, prelude::*};
@@ -21,25 +20,6 @@ use crate::error::ApiError;
 /// Implements `DeploymentService`.
 #[derive(Debug, Clone)]
 pub struct DeploymentApi(pub Api);
-
-/// What a deployment of `service`'s current spec runs (for a git source, what it builds).
-pub(crate) fn deployment_spec_of(service: &Service) -> Result<DeploymentSpec, ApiError> {
-    match &service.spec.source {
-        Source::Image(image) => Ok(DeploymentSpec {
-            service: service.spec.clone(),
-            image: image.clone(),
-        }),
-        // Built in the datacenter first; the image is known once the build pushed it.
-        Source::Git(_) => Ok(DeploymentSpec {
-            service: service.spec.clone(),
-            image: String::new(),
-        }),
-        Source::Unset => Err(ApiError::FailedPrecondition {
-            description: format!("service {} has no image to deploy", service.name),
-            subject: service.name.to_string(),
-        }),
-    }
-}
 
 impl DeploymentApi {
     /// Deploys the service's current spec as `action` (deploy or redeploy).
@@ -63,7 +43,7 @@ impl DeploymentApi {
         let actor = ctx.actor();
         api.mutate(ctx, request_id, async |tx| {
             let service = tx.service_get(&name).await?;
-            let spec = deployment_spec_of(&service)?;
+            let spec = DeploymentSpec::of(&service)?;
             deploy(tx, &name, action, spec, "", &actor).await
         })
         .await

@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use outpost_domain::{
     DatacenterName, EnvironmentName, ProjectName,
     authz::{Kind, Verb},
-    deployment::{EnvironmentStatus, ServiceAction, decide},
+    deployment::{EnvironmentStatus, EnvironmentStep, ServiceAction, environment_steps},
     resources::Service,
     validate::{self, Violations},
 };
@@ -16,9 +16,8 @@ use outpost_store::{PageRequest, Store, prelude::*};
 use tonic::{Request, Response, Status};
 
 use super::{
-    Api, UpdateMask, check_etag, datacenter_field,
-    deployments::deployment_spec_of,
-    expected_version, parse_name, reach, required, respond,
+    Api, UpdateMask, check_etag, datacenter_field, expected_version, parse_name, reach, required,
+    respond,
     services::with_reported_status,
     watch::{WatchStream, watch},
 };
@@ -95,21 +94,18 @@ impl EnvironmentApi {
         let store = api.store().clone();
         api.mutate(&ctx, request_id, async |tx| {
             tx.environment_get(&name).await?;
-            for service in all_services(tx, &name).await? {
-                let r = &service.rollout;
-                match action {
-                    ServiceAction::Deploy => {
-                        let spec = deployment_spec_of(&service)?;
-                        tx.service_deploy(&service.name, action, spec, "", &actor)
+            let services = all_services(tx, &name).await?;
+            for (service, step) in environment_steps(&services, action)? {
+                match step {
+                    EnvironmentStep::Deploy(spec) => {
+                        tx.service_deploy(&service, action, spec, "", &actor)
                             .await?;
                     }
-                    // Only what runs is stopped or restarted; the rest is left as it is.
-                    _ if decide(r.status, r.live_deployment > 0, action).is_err() => {}
-                    ServiceAction::Stop => {
-                        tx.service_stop(&service.name, &actor).await?;
+                    EnvironmentStep::Stop => {
+                        tx.service_stop(&service, &actor).await?;
                     }
-                    _ => {
-                        tx.service_restart(&service.name, &actor).await?;
+                    EnvironmentStep::Restart => {
+                        tx.service_restart(&service, &actor).await?;
                     }
                 }
             }
