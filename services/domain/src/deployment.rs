@@ -641,7 +641,7 @@ impl DeploymentSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvironmentStep {
     /// Deploy this spec.
-    Deploy(DeploymentSpec),
+    Deploy(Box<DeploymentSpec>),
     /// Stop it.
     Stop,
     /// Restart its pods.
@@ -660,7 +660,9 @@ pub fn environment_steps(
     for service in services {
         let r = &service.rollout;
         let step = match action {
-            ServiceAction::Deploy => EnvironmentStep::Deploy(DeploymentSpec::of(service)?),
+            ServiceAction::Deploy => {
+                EnvironmentStep::Deploy(Box::new(DeploymentSpec::of(service)?))
+            }
             _ if decide(r.status, r.live_deployment > 0, action).is_err() => continue,
             ServiceAction::Stop => EnvironmentStep::Stop,
             ServiceAction::Restart => EnvironmentStep::Restart,

@@ -273,7 +273,7 @@ fn an_environment_wide_action_touches_what_it_may_and_deploys_what_there_is() {
     assert_eq!(deployed.len(), 3);
     assert_eq!(
         deployed[0].1,
-        EnvironmentStep::Deploy(DeploymentSpec::of(&running).expect("spec"))
+        EnvironmentStep::Deploy(Box::new(DeploymentSpec::of(&running).expect("spec")))
     );
     // One with nothing to deploy fails the whole action, naming it.
     let empty = service("empty", Source::Unset, ServiceStatus::NotDeployed, 0);

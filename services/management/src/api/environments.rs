@@ -98,7 +98,7 @@ impl EnvironmentApi {
             for (service, step) in environment_steps(&services, action)? {
                 match step {
                     EnvironmentStep::Deploy(spec) => {
-                        tx.service_deploy(&service, action, spec, "", &actor)
+                        tx.service_deploy(&service, action, *spec, "", &actor)
                             .await?;
                     }
                     EnvironmentStep::Stop => {
