@@ -11,6 +11,7 @@ use k8s_openapi::{
 };
 use serde::{Deserialize as _, Serialize, de::DeserializeOwned};
 use serde_json::Value;
+use std::{path::Path, process::Command};
 
 /// `value` as the typed object `T`: it must decode, and nothing may be lost on the way back
 /// (a misspelled or misplaced field would be).
@@ -75,6 +76,24 @@ pub fn typed_objects(yaml: &str) -> Result<Vec<Value>, String> {
         objects.push(value);
     }
     Ok(objects)
+}
+
+/// Runs the real kubectl against a cluster and returns its output.
+pub fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--request-timeout", "10s"])
+        .args(args)
+        .env("HOME", home)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[cfg(test)]
