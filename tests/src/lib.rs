@@ -10,7 +10,7 @@ mod process;
 pub mod proxy;
 mod readme;
 
-pub use grpc::{grpcurl, grpcurl_call};
+pub use grpc::{Grpcurl, grpcurl, grpcurl_call};
 pub use kubernetes::kubectl;
 pub use management::{Installation, Management};
 pub use process::{

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use outpost_e2e::{Installation, grpcurl, kubectl, wait_for};
+use outpost_e2e::{Grpcurl, Installation, kubectl, wait_for};
 use serde_json::{Value, json};
 
 const WEB: &str = "tenants/acme/projects/shop/environments/production/services/web";
@@ -144,19 +144,11 @@ fn rollouts_succeed_fail_with_their_reason_and_never_take_the_live_version_down(
     // The first deploy, watched with the real grpcurl until it is final.
     let first = inst.deploy(WEB, None);
     assert_eq!(first["kind"], "DEPLOYMENT_KIND_DEPLOY");
-    let watch = std::process::Command::new(grpcurl())
-        .args([
-            "-plaintext",
-            "-max-time",
-            "90",
-            "-H",
-            &format!("authorization: Bearer {}", inst.admin),
-        ])
-        .args(["-d", &json!({"name": name(&first)}).to_string()])
-        .arg(&inst.server.api)
-        .arg("outpost.management.v1.DeploymentService/WatchDeployment")
-        .output()
-        .expect("grpcurl");
+    let watch = Grpcurl::call(&inst.server.api, "DeploymentService/WatchDeployment")
+        .max_time(90)
+        .token(&inst.admin)
+        .data(&json!({"name": name(&first)}).to_string())
+        .output();
     assert!(
         watch.status.success(),
         "{}",
@@ -484,19 +476,11 @@ fn environment_actions_apply_to_every_service_and_its_state_follows_them() {
                "service": {"image": "registry.example.com/api:1", "shape": "SHAPE_FLX", "replicas": 1}}),
     );
     let watch_until_settled = || {
-        let out = std::process::Command::new(grpcurl())
-            .args([
-                "-plaintext",
-                "-max-time",
-                "90",
-                "-H",
-                &format!("authorization: Bearer {}", inst.admin),
-            ])
-            .args(["-d", &json!({"name": production}).to_string()])
-            .arg(&inst.server.api)
-            .arg("outpost.management.v1.EnvironmentService/WatchEnvironment")
-            .output()
-            .expect("grpcurl");
+        let out = Grpcurl::call(&inst.server.api, "EnvironmentService/WatchEnvironment")
+            .max_time(90)
+            .token(&inst.admin)
+            .data(&json!({"name": production}).to_string())
+            .output();
         assert!(
             out.status.success(),
             "{}",

@@ -4,11 +4,11 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Output},
     time::Duration,
 };
 
-use outpost_e2e::{Management, agent, cluster, grpcurl, grpcurl_call, wait_for};
+use outpost_e2e::{Grpcurl, Management, agent, cluster, grpcurl_call, wait_for};
 use serde_json::{Value, json};
 
 const WEB: &str = "tenants/acme/projects/shop/environments/production/services/web";
@@ -92,22 +92,11 @@ fn per_pod(entries: &[(String, String)]) -> std::collections::BTreeMap<String, u
 
 /// A StreamLogs call by the real grpcurl in the background, printing to `out`.
 fn follow(server: &Management, token: &str, resource: &str, out: &Path, extra: &[&str]) -> Child {
-    let file = std::fs::File::create(out).expect("output file");
-    Command::new(grpcurl())
-        .arg("-plaintext")
-        .args(extra)
-        .args(["-H", &format!("authorization: Bearer {token}")])
-        .args([
-            "-d",
-            &json!({"resource": resource, "tail_lines": 2}).to_string(),
-        ])
-        .arg(&server.api)
-        .arg("outpost.management.v1.LogService/StreamLogs")
-        .stdout(file.try_clone().expect("file"))
-        .stderr(file)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("grpcurl")
+    Grpcurl::call(&server.api, "LogService/StreamLogs")
+        .flags(extra)
+        .token(token)
+        .data(&json!({"resource": resource, "tail_lines": 2}).to_string())
+        .spawn(out)
 }
 
 /// The entries a followed call printed so far (grpcurl prints one JSON object after another).
@@ -267,14 +256,11 @@ fn logs_are_read_and_followed_through_the_agent_and_end_cleanly() {
         "{build}"
     );
     assert_eq!(build["entries"][0]["container"], "build");
-    let followed = Command::new(grpcurl())
-        .args(["-plaintext", "-max-time", "30", "-H"])
-        .arg(format!("authorization: Bearer {viewer}"))
-        .args(["-d", &json!({"resource": built}).to_string()])
-        .arg(&server.api)
-        .arg("outpost.management.v1.LogService/StreamLogs")
-        .output()
-        .expect("grpcurl");
+    let followed = Grpcurl::call(&server.api, "LogService/StreamLogs")
+        .max_time(30)
+        .token(&viewer)
+        .data(&json!({"resource": built}).to_string())
+        .output();
     assert!(
         followed.status.success(),
         "a finished build's followed log ends by itself: {}",

@@ -7,7 +7,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
     trace_service_server::{TraceService, TraceServiceServer},
 };
-use outpost_e2e::{Management, grpcurl_call};
+use outpost_e2e::{Grpcurl, Management, grpcurl_call};
 use tonic::{Request, Response, Status};
 
 struct Collector(mpsc::Sender<ExportTraceServiceRequest>);
@@ -179,24 +179,11 @@ fn a_trace_continues_from_the_api_call_into_the_agents_reconcile() {
     );
     // The caller's own trace, on the deploy: W3C traceparent with a trace id we will look for.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let out = std::process::Command::new(outpost_e2e::grpcurl())
-        .args([
-            "-plaintext",
-            "-H",
-            &format!("authorization: Bearer {admin}"),
-        ])
-        .args([
-            "-H",
-            &format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01"),
-        ])
-        .args([
-            "-d",
-            r#"{"name":"tenants/acme/projects/shop/environments/production/services/api"}"#,
-        ])
-        .arg(&server.api)
-        .arg("outpost.management.v1.DeploymentService/DeployService")
-        .output()
-        .expect("grpcurl");
+    let out = Grpcurl::call(&server.api, "DeploymentService/DeployService")
+        .token(&admin)
+        .header(&format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01"))
+        .data(r#"{"name":"tenants/acme/projects/shop/environments/production/services/api"}"#)
+        .output();
     assert!(
         out.status.success(),
         "{}",
