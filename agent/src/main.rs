@@ -120,7 +120,7 @@ struct RunArgs {
     #[arg(long, env = "OUTPOST_AGENT_KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
     /// After starting, write `{"datacenter": …}` here.
-    #[arg(long)]
+    #[arg(long, env = "OUTPOST_READY_FILE")]
     ready_file: Option<PathBuf>,
     /// A new version whose pods run but never pass their health check for this long fails
     /// with "health check failed".

@@ -26,7 +26,7 @@ struct Args {
     #[arg(long)]
     state: Option<PathBuf>,
     /// Written after binding: `{"url":"http://ADDR"}`.
-    #[arg(long)]
+    #[arg(long, env = "OUTPOST_READY_FILE")]
     ready_file: Option<PathBuf>,
     /// Milliseconds between simulation steps (at least 1).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]

@@ -81,7 +81,7 @@ struct Args {
     #[command(flatten)]
     ceph: CephArgs,
     /// Once everything is up, write the endpoints here as JSON.
-    #[arg(long)]
+    #[arg(long, env = "OUTPOST_READY_FILE")]
     ready_file: Option<PathBuf>,
     /// Log filter in `tracing` syntax.
     #[arg(long, env = "OUTPOST_LOCAL_LOG", default_value = "info")]

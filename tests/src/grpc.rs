@@ -19,7 +19,8 @@ pub fn grpcurl() -> PathBuf {
 }
 
 /// A call by the real grpcurl in plaintext, built as a user types it: flags, then the
-/// address and the method (`outpost.management.v1.` is added to a bare `Service/Method`).
+/// address and the method (`outpost.management.v1.` is added to a service named without its
+/// package).
 #[derive(Debug)]
 pub struct Grpcurl {
     flags: Vec<String>,
@@ -30,7 +31,9 @@ pub struct Grpcurl {
 impl Grpcurl {
     /// `method` on the API at `addr`.
     pub fn call(addr: &str, method: &str) -> Self {
-        let method = if method.starts_with("outpost.") {
+        // A service named without its package (`TenantService/ListTenants`) is Outpost's.
+        let packaged = method.split('/').next().is_some_and(|s| s.contains('.'));
+        let method = if packaged {
             method.to_owned()
         } else {
             format!("outpost.management.v1.{method}")

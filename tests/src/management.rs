@@ -69,7 +69,7 @@ impl Management {
             ),
         ];
         all.extend_from_slice(env);
-        let process = Process::start("outpost-management", dir, args, &all, 0)?;
+        let process = Process::start("outpost-management", dir, args, &all)?;
         Ok(Self {
             api: process.ready_field("api"),
             metrics: process.ready_field("metrics"),
@@ -271,7 +271,6 @@ impl Installation {
                 dir,
                 &args,
                 &[("OUTPOST_AGENT_LOG", "info,outpost_agent=debug")],
-                3,
             )
             .expect("agent starts"),
         );

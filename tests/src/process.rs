@@ -62,16 +62,16 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts binary `name` in `dir` with `args` and `env`, passing `--ready-file` after the
-    /// first `ready_flag_after` arguments, and waits until the ready file appears.
+    /// Starts binary `name` in `dir` with `args` and `env`, naming its ready file in
+    /// `OUTPOST_READY_FILE` (every Outpost binary reads it as its `--ready-file`), and waits
+    /// until the file appears.
     pub fn start(
         name: &'static str,
         dir: tempfile::TempDir,
         args: &[&str],
         env: &[(&str, &str)],
-        ready_flag_after: usize,
     ) -> anyhow::Result<Self> {
-        Self::start_program(name, &bin(name), dir, args, env, ready_flag_after)
+        Self::start_program(name, &bin(name), dir, args, env)
     }
 
     /// As [`Process::start`], running `program` (an installed binary, or a script that
@@ -82,7 +82,6 @@ impl Process {
         dir: tempfile::TempDir,
         args: &[&str],
         env: &[(&str, &str)],
-        ready_flag_after: usize,
     ) -> anyhow::Result<Self> {
         let ready = dir.path().join("ready.json");
         let _ = std::fs::remove_file(&ready);
@@ -94,13 +93,10 @@ impl Process {
             .create(true)
             .append(true)
             .open(dir.path().join("stderr.log"))?;
-        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        let at = ready_flag_after.min(all.len());
-        all.insert(at, ready.display().to_string());
-        all.insert(at, "--ready-file".into());
         let mut cmd = Command::new(program);
         cmd.current_dir(dir.path())
-            .args(&all)
+            .args(args)
+            .env("OUTPOST_READY_FILE", &ready)
             .stdout(stdout)
             .stderr(stderr)
             .stdin(Stdio::null());
@@ -235,7 +231,6 @@ pub fn cluster() -> (Process, std::path::PathBuf) {
             "cluster.json",
         ],
         &[],
-        0,
     )
     .expect("kube-sim starts");
     let kubeconfig = sim.dir.path().join("kubeconfig");
@@ -277,7 +272,7 @@ pub fn agent_with(
             fingerprint,
         ]);
     }
-    Process::start("outpost-agent", dir, &args, env, 3).expect("agent starts")
+    Process::start("outpost-agent", dir, &args, env).expect("agent starts")
 }
 
 /// The `OUTPOST_AGENT_*` names the agent reads, from its `--help` (`[env: NAME=…]`).

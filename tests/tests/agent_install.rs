@@ -171,7 +171,6 @@ fn an_agent_installed_from_its_manifests_enrolls_and_spares_its_own_namespace() 
         tempfile::tempdir().expect("dir"),
         &args,
         &env_pairs,
-        args.len(),
     )
     .expect("the agent starts as its Deployment says");
 

@@ -220,7 +220,6 @@ fn the_offline_bundle_inside() {
         tempfile::tempdir().expect("dir"),
         &["--prefix", prefix_arg, "--start", "--"],
         &[],
-        4,
     )
     .expect("the bundle installs and starts");
     for file in [

@@ -38,7 +38,6 @@ fn the_readme_walkthrough_runs_verbatim_with_the_real_grpcurl() {
             "--no-ceph",
         ],
         &[],
-        0,
     )
     .expect("outpost-local starts");
     let api = local.ready_field("api");

@@ -34,7 +34,7 @@ fn start(dir: tempfile::TempDir) -> Process {
 
 fn start_with(dir: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Process {
     let all: Vec<&str> = FREE_PORTS.iter().chain(args).copied().collect();
-    Process::start("outpost-local", dir, &all, env, 0).expect("outpost-local starts")
+    Process::start("outpost-local", dir, &all, env).expect("outpost-local starts")
 }
 
 fn text(path: &Path) -> String {

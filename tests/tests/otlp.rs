@@ -157,7 +157,6 @@ fn a_trace_continues_from_the_api_call_into_the_agents_reconcile() {
             join["caFingerprint"].as_str().expect("fingerprint"),
         ],
         &[],
-        5,
     )
     .expect("agent starts");
     outpost_e2e::wait_for(

@@ -239,7 +239,6 @@ fn agents_move_to_the_surviving_instance_and_its_rollouts_finish_there() {
             &b.gateway,
         ],
         &[],
-        3,
     )
     .expect("an enrolled agent starts with --management alone");
     let identity: Value = serde_json::from_str(

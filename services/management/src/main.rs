@@ -16,7 +16,7 @@ struct Args {
     #[arg(long)]
     config: Option<PathBuf>,
     /// After binding, write the bound addresses here as JSON.
-    #[arg(long)]
+    #[arg(long, env = "OUTPOST_READY_FILE")]
     ready_file: Option<PathBuf>,
 }
 
