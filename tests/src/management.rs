@@ -252,28 +252,15 @@ impl Installation {
         extra: &[&str],
         enroll: Option<(&str, &str)>,
     ) {
-        let kubeconfig = self.kubeconfig.to_str().expect("utf-8").to_owned();
-        let mut args = vec!["--state-dir", "state", "run", "--kubeconfig", &kubeconfig];
-        args.extend_from_slice(extra);
-        if let Some((token, fingerprint)) = enroll {
-            args.extend([
-                "--management",
-                &self.server.gateway,
-                "--token",
-                token,
-                "--ca-fingerprint",
-                fingerprint,
-            ]);
-        }
-        self.agent = Some(
-            Process::start(
-                "outpost-agent",
-                dir,
-                &args,
-                &[("OUTPOST_AGENT_LOG", "info,outpost_agent=debug")],
-            )
-            .expect("agent starts"),
-        );
+        let enrollment =
+            enroll.map(|(token, fingerprint)| (self.server.gateway.as_str(), token, fingerprint));
+        self.agent = Some(agent_with(
+            dir,
+            &self.kubeconfig,
+            enrollment,
+            extra,
+            &[crate::process::AGENT_LOG],
+        ));
     }
 
     /// Stops the agent, the cluster and the management service, checking their logs (the

@@ -237,6 +237,9 @@ pub fn cluster() -> (Process, std::path::PathBuf) {
     (sim, kubeconfig)
 }
 
+/// The agent's log filter in tests: its own decisions at debug.
+pub const AGENT_LOG: (&str, &str) = ("OUTPOST_AGENT_LOG", "info,outpost_agent=debug");
+
 /// An agent for the cluster behind `kubeconfig`, in `dir` (a fresh one, or a killed agent's
 /// to restart it); with `enrollment` (`gateways`, comma-separated; `token`; `fingerprint`) it
 /// enrolls first.
@@ -245,23 +248,21 @@ pub fn agent(
     kubeconfig: &Path,
     enrollment: Option<(&str, &str, &str)>,
 ) -> Process {
-    agent_with(
-        dir,
-        kubeconfig,
-        enrollment,
-        &[("OUTPOST_AGENT_LOG", "info,outpost_agent=debug")],
-    )
+    agent_with(dir, kubeconfig, enrollment, &[], &[AGENT_LOG])
 }
 
-/// [`agent`] with the environment `env` (an installation's own settings, say).
+/// [`agent`] with further `run` flags and the environment `env` (an installation's own
+/// settings, say): the one way the tests start an agent.
 pub fn agent_with(
     dir: tempfile::TempDir,
     kubeconfig: &Path,
     enrollment: Option<(&str, &str, &str)>,
+    flags: &[&str],
     env: &[(&str, &str)],
 ) -> Process {
     let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
     let mut args = vec!["--state-dir", "state", "run", "--kubeconfig", kubeconfig];
+    args.extend_from_slice(flags);
     if let Some((gateway, token, fingerprint)) = enrollment {
         args.extend([
             "--management",

@@ -347,6 +347,7 @@ fn the_sites_own_files_inside() {
         tempfile::tempdir().expect("dir"),
         &kubeconfig,
         Some((&server.gateway, &token, &fingerprint)),
+        &[],
         &env,
     );
 

@@ -103,6 +103,7 @@ fn a_cut_to_the_remote_api_server_shows_deletes_nothing_and_the_change_lands_whe
             join["token"].as_str().expect("token"),
             join["caFingerprint"].as_str().expect("fingerprint"),
         )),
+        &[],
         &env,
     );
     let first = ok("DeploymentService/DeployService", json!({"name": SERVICE}));
