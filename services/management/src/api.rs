@@ -240,9 +240,24 @@ impl Api {
         verb: Verb,
     ) -> Result<(Ctx, N), ApiError> {
         let ctx = self.context(req).await?;
-        let name = parse_name(field, raw, N::parse)?;
-        self.authorize(&ctx, name.tenant(), kind, verb, N::NOUN, raw)?;
+        let name = self.authorize_name(&ctx, field, raw, kind, verb)?;
         Ok((ctx, name))
+    }
+
+    /// [`Api::authorized`] for a caller already authenticated (when the request is checked
+    /// for a required field in between): parses `raw` from `field` as an `N` and authorizes
+    /// `verb` on `kind` in its tenant.
+    pub(crate) fn authorize_name<N: Named>(
+        &self,
+        ctx: &Ctx,
+        field: &str,
+        raw: &str,
+        kind: Kind,
+        verb: Verb,
+    ) -> Result<N, ApiError> {
+        let name = parse_name(field, raw, N::parse)?;
+        self.authorize(ctx, name.tenant(), kind, verb, N::NOUN, raw)?;
+        Ok(name)
     }
 
     /// One page of a list under `parent` (as the request spells it), with the token for the

@@ -14,8 +14,7 @@ use std::time::Duration;
 use outpost_store::AgentRecord;
 
 use super::{
-    Api, UpdateMask, check_etag, expected_version, next_page_token, page_request, parse_name,
-    required, respond,
+    Api, UpdateMask, check_etag, expected_version, next_page_token, page_request, required, respond,
 };
 
 /// Implements `DatacenterService`.
@@ -209,14 +208,12 @@ impl DatacenterService for DatacenterApi {
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
             let dc = required("datacenter", r.datacenter.as_ref())?;
-            let name = parse_name("datacenter.name", &dc.name, DatacenterName::parse)?;
-            api.authorize(
+            let name = api.authorize_name::<DatacenterName>(
                 &ctx,
-                None,
+                "datacenter.name",
+                &dc.name,
                 Kind::Datacenter,
                 Verb::Update,
-                "datacenter",
-                &dc.name,
             )?;
             let mask = UpdateMask::parse(r.update_mask.as_ref(), &["display_name", "location"])?;
             let actor = ctx.actor();

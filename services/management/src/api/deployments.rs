@@ -31,15 +31,8 @@ impl DeploymentApi {
     ) -> Result<pb::Deployment, ApiError> {
         let (ctx, request_id) = ctx_req;
         let api = &self.0;
-        let name = parse_name("name", raw, ServiceName::parse)?;
-        api.authorize(
-            ctx,
-            Some(&name.tenant),
-            Kind::Service,
-            Verb::Update,
-            "service",
-            raw,
-        )?;
+        let name =
+            api.authorize_name::<ServiceName>(ctx, "name", raw, Kind::Service, Verb::Update)?;
         let actor = ctx.actor();
         api.mutate(ctx, request_id, async |tx| {
             let service = tx.service_get(&name).await?;
@@ -224,15 +217,7 @@ impl DeploymentService for DeploymentApi {
             let (ctx, source) = api
                 .authorized::<DeploymentName, _>(&req, "name", &r.name, Kind::Service, Verb::Read)
                 .await?;
-            let env = parse_name("target_environment", &r.target_environment, EnvironmentName::parse)?;
-            api.authorize(
-                &ctx,
-                Some(&env.tenant),
-                Kind::Service,
-                Verb::Update,
-                "environment",
-                &r.target_environment,
-            )?;
+            let env = api.authorize_name::<EnvironmentName>(&ctx, "target_environment", &r.target_environment, Kind::Service, Verb::Update)?;
             if env.project_name() != source.service_name().environment_name().project_name() {
                 return Err(ApiError::field(
                     "target_environment",

@@ -16,8 +16,7 @@ use outpost_store::{PageRequest, Store, prelude::*};
 use tonic::{Request, Response, Status};
 
 use super::{
-    Api, UpdateMask, check_etag, datacenter_field, expected_version, parse_name, reach, required,
-    respond,
+    Api, UpdateMask, check_etag, datacenter_field, expected_version, reach, required, respond,
     services::with_reported_status,
     watch::{WatchStream, watch},
 };
@@ -81,15 +80,8 @@ impl EnvironmentApi {
     ) -> Result<pb::EnvironmentStatus, ApiError> {
         let api = &self.0;
         let ctx = api.context(req).await?;
-        let name = parse_name("name", raw, EnvironmentName::parse)?;
-        api.authorize(
-            &ctx,
-            Some(&name.tenant),
-            Kind::Service,
-            Verb::Update,
-            "environment",
-            raw,
-        )?;
+        let name =
+            api.authorize_name::<EnvironmentName>(&ctx, "name", raw, Kind::Service, Verb::Update)?;
         let actor = ctx.actor();
         let store = api.store().clone();
         api.mutate(&ctx, request_id, async |tx| {
@@ -325,14 +317,12 @@ impl EnvironmentService for EnvironmentApi {
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
             let env = required("environment", r.environment.as_ref())?;
-            let name = parse_name("environment.name", &env.name, EnvironmentName::parse)?;
-            api.authorize(
+            let name = api.authorize_name::<EnvironmentName>(
                 &ctx,
-                Some(&name.tenant),
+                "environment.name",
+                &env.name,
                 Kind::Environment,
                 Verb::Update,
-                "environment",
-                &env.name,
             )?;
             let mask = UpdateMask::parse(r.update_mask.as_ref(), &["display_name", "datacenter"])?;
             let actor = ctx.actor();

@@ -88,14 +88,12 @@ impl ManagedApi {
     ) -> Result<pb::ManagedService, ApiError> {
         let api = &self.0;
         let ctx = api.context(req).await?;
-        let name = parse_name("name", raw, ManagedServiceName::parse)?;
-        api.authorize(
+        let name = api.authorize_name::<ManagedServiceName>(
             &ctx,
-            Some(&name.tenant),
+            "name",
+            raw,
             Kind::Service,
             Verb::Update,
-            "managed service",
-            raw,
         )?;
         let actor = ctx.actor();
         api.mutate(&ctx, request_id, async |tx| {
@@ -236,18 +234,12 @@ impl ManagedServiceService for ManagedApi {
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
             let given = required("managed_service", r.managed_service.as_ref())?;
-            let name = parse_name(
+            let name = api.authorize_name::<ManagedServiceName>(
+                &ctx,
                 "managed_service.name",
                 &given.name,
-                ManagedServiceName::parse,
-            )?;
-            api.authorize(
-                &ctx,
-                Some(&name.tenant),
                 Kind::Service,
                 Verb::Update,
-                "managed service",
-                &given.name,
             )?;
             let config = given
                 .config

@@ -9,9 +9,7 @@ use outpost_proto::management::v1::{self as pb, project_service_server::ProjectS
 use outpost_store::prelude::*;
 use tonic::{Request, Response, Status};
 
-use super::{
-    Api, UpdateMask, check_etag, datacenter_field, expected_version, parse_name, required, respond,
-};
+use super::{Api, UpdateMask, check_etag, datacenter_field, expected_version, required, respond};
 
 /// Implements `ProjectService`.
 #[derive(Debug, Clone)]
@@ -109,14 +107,12 @@ impl ProjectService for ProjectApi {
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
             let project = required("project", r.project.as_ref())?;
-            let name = parse_name("project.name", &project.name, ProjectName::parse)?;
-            api.authorize(
+            let name = api.authorize_name::<ProjectName>(
                 &ctx,
-                Some(&name.tenant),
+                "project.name",
+                &project.name,
                 Kind::Project,
                 Verb::Update,
-                "project",
-                &project.name,
             )?;
             let mask = UpdateMask::parse(
                 r.update_mask.as_ref(),

@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::error::ApiError;
 
-use super::{Api, UpdateMask, check_etag, expected_version, parse_name, reach, required, respond};
+use super::{Api, UpdateMask, check_etag, expected_version, reach, required, respond};
 
 /// Implements `ServiceService`.
 #[derive(Debug, Clone)]
@@ -111,15 +111,8 @@ impl ServiceApi {
     ) -> Result<pb::Service, ApiError> {
         let api = &self.0;
         let ctx = api.context(req).await?;
-        let name = parse_name("name", raw, ServiceName::parse)?;
-        api.authorize(
-            &ctx,
-            Some(&name.tenant),
-            Kind::Service,
-            Verb::Update,
-            "service",
-            raw,
-        )?;
+        let name =
+            api.authorize_name::<ServiceName>(&ctx, "name", raw, Kind::Service, Verb::Update)?;
         let actor = ctx.actor();
         api.mutate(&ctx, request_id, async |tx| {
             Ok(op(tx, &name, &actor).await?.into())
@@ -236,14 +229,12 @@ impl ServiceService for ServiceApi {
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
             let service = required("service", r.service.as_ref())?;
-            let name = parse_name("service.name", &service.name, ServiceName::parse)?;
-            api.authorize(
+            let name = api.authorize_name::<ServiceName>(
                 &ctx,
-                Some(&name.tenant),
+                "service.name",
+                &service.name,
                 Kind::Service,
                 Verb::Update,
-                "service",
-                &service.name,
             )?;
             let mask = UpdateMask::parse(r.update_mask.as_ref(), MUTABLE)?;
             let actor = ctx.actor();

@@ -9,7 +9,7 @@ use outpost_proto::management::v1::{self as pb, team_service_server::TeamService
 use outpost_store::prelude::*;
 use tonic::{Request, Response, Status};
 
-use super::{Api, UpdateMask, check_etag, expected_version, parse_name, required, respond};
+use super::{Api, UpdateMask, check_etag, expected_version, required, respond};
 
 /// Implements `TeamService`.
 #[derive(Debug, Clone)]
@@ -111,14 +111,12 @@ impl TeamService for TeamApi {
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
             let team = required("team", r.team.as_ref())?;
-            let name = parse_name("team.name", &team.name, TeamName::parse)?;
-            api.authorize(
+            let name = api.authorize_name::<TeamName>(
                 &ctx,
-                Some(&name.tenant),
+                "team.name",
+                &team.name,
                 Kind::Team,
                 Verb::Update,
-                "team",
-                &team.name,
             )?;
             let mask = UpdateMask::parse(r.update_mask.as_ref(), &["display_name", "members"])?;
             let actor = ctx.actor();

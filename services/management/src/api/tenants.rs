@@ -10,8 +10,7 @@ use outpost_store::{Page, prelude::*};
 use tonic::{Request, Response, Status};
 
 use super::{
-    Api, UpdateMask, check_etag, expected_version, next_page_token, page_request, parse_name,
-    required, respond,
+    Api, UpdateMask, check_etag, expected_version, next_page_token, page_request, required, respond,
 };
 
 /// Implements `TenantService`.
@@ -122,14 +121,12 @@ impl TenantService for TenantApi {
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
             let tenant = required("tenant", r.tenant.as_ref())?;
-            let name = parse_name("tenant.name", &tenant.name, TenantName::parse)?;
-            api.authorize(
+            let name = api.authorize_name::<TenantName>(
                 &ctx,
-                Some(&name.tenant),
+                "tenant.name",
+                &tenant.name,
                 Kind::Tenant,
                 Verb::Update,
-                "tenant",
-                &tenant.name,
             )?;
             let mask = UpdateMask::parse(r.update_mask.as_ref(), &["display_name"])?;
             let actor = ctx.actor();

@@ -119,14 +119,12 @@ impl UserService for UserApi {
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
             let user = required("user", r.user.as_ref())?;
-            let name = parse_name("user.name", &user.name, UserName::parse)?;
-            api.authorize(
+            let name = api.authorize_name::<UserName>(
                 &ctx,
-                name.tenant.as_deref(),
+                "user.name",
+                &user.name,
                 Kind::User,
                 Verb::Update,
-                "user",
-                &user.name,
             )?;
             let mask = UpdateMask::parse(r.update_mask.as_ref(), &["display_name", "email"])?;
             let actor = ctx.actor();
