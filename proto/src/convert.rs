@@ -381,8 +381,8 @@ impl From<&outpost_domain::provider::Definition> for pb::Provider {
     }
 }
 
-impl From<outpost_domain::deployment::Deployment> for pb::Deployment {
-    fn from(dep: outpost_domain::deployment::Deployment) -> Self {
+impl From<outpost_domain::lifecycle::Deployment> for pb::Deployment {
+    fn from(dep: outpost_domain::lifecycle::Deployment) -> Self {
         Self {
             name: dep.name.to_string(),
             uid: dep.meta.uid.clone(),
@@ -519,8 +519,9 @@ impl From<d::AuditRecord> for pb::AuditRecord {
 
 #[cfg(test)]
 mod tests {
-    use outpost_domain::deployment::{
-        Deployment, DeploymentSpec, DeploymentStatus, FailureReason, ServiceAction, ServiceStatus,
+    use outpost_domain::{
+        deployment::{DeploymentStatus, FailureReason, ServiceAction, ServiceStatus},
+        lifecycle::{Deployment, DeploymentSpec},
     };
 
     use super::*;

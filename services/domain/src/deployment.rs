@@ -8,13 +8,10 @@
 //! * what its agent reports about the workload ends the operation in progress
 //!   ([`on_workload`]).
 //!
-//! The store applies these decisions transactionally; nothing here does I/O.
+//! What each action writes, in words and rows, is planned from these in the `lifecycle` module;
+//! nothing here does I/O.
 
 use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-use crate::resources::ServiceSpec;
 
 /// Where a deployment is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -366,35 +363,6 @@ impl ServiceAction {
     }
 }
 
-/// One deployment of a service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deployment {
-    /// Its name; the last segment is its number within the service.
-    pub name: crate::DeploymentName,
-    /// The action that made it: deploy, redeploy, rollback or promote.
-    pub kind: ServiceAction,
-    /// The deployment a rollback or promotion copied; empty otherwise.
-    pub origin: String,
-    /// What it runs.
-    pub spec: DeploymentSpec,
-    /// Where it is in its lifecycle.
-    pub status: DeploymentStatus,
-    /// Why it failed, when it did.
-    pub reason: Option<FailureReason>,
-    /// What happened, for a person.
-    pub message: String,
-    /// The service generation it rolled out at; 0 until it started deploying.
-    pub generation: i64,
-    /// Every status it went through, oldest first, with when it entered it.
-    pub history: Vec<(DeploymentStatus, crate::Timestamp)>,
-    /// Who made it.
-    pub actor: String,
-    /// When it reached a final status.
-    pub end_time: Option<crate::Timestamp>,
-    /// Bookkeeping.
-    pub meta: crate::resources::Meta,
-}
-
 /// What an allowed action does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -593,84 +561,6 @@ pub fn check_cancel(status: DeploymentStatus) -> Result<(), NotCancelable> {
         }
         other => Err(NotCancelable(other)),
     }
-}
-
-/// What a deployment runs: the service's spec when it was made, and the image it runs (for
-/// a source build, the one the build produced; empty until then).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeploymentSpec {
-    /// The service's configuration.
-    pub service: ServiceSpec,
-    /// The image to run.
-    pub image: String,
-}
-
-/// A service without an image or a repository: nothing to deploy.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("service {0} has no image to deploy")]
-pub struct NothingToDeploy(pub crate::ServiceName);
-
-impl DeploymentSpec {
-    /// What deploying `service` as it is configured now runs. A service built from a
-    /// repository gets its image once the build in the datacenter pushed it.
-    pub fn of(service: &crate::resources::Service) -> Result<Self, NothingToDeploy> {
-        let image = match &service.spec.source {
-            crate::resources::Source::Image(image) => image.clone(),
-            crate::resources::Source::Git(_) => String::new(),
-            crate::resources::Source::Unset => return Err(NothingToDeploy(service.name.clone())),
-        };
-        Ok(Self {
-            service: service.spec.clone(),
-            image,
-        })
-    }
-
-    /// Whether running `other` instead of `self` changes what runs (the display name is
-    /// not part of what runs).
-    pub fn same_workload(&self, other: &Self) -> bool {
-        let strip = |s: &Self| {
-            let mut s = s.clone();
-            s.service.display_name.clear();
-            s
-        };
-        strip(self) == strip(other)
-    }
-}
-
-/// What an action on a whole environment does to one of its services.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnvironmentStep {
-    /// Deploy this spec.
-    Deploy(Box<DeploymentSpec>),
-    /// Stop it.
-    Stop,
-    /// Restart its pods.
-    Restart,
-}
-
-/// The steps of `action` (deploy, stop or restart) on every one of an environment's
-/// `services`: deploy deploys each one's current configuration, and fails naming the first
-/// that has nothing to deploy; stop and restart touch only what runs, and leave the rest as it
-/// is. Other actions are about one deployment and have no environment-wide form.
-pub fn environment_steps(
-    services: &[crate::resources::Service],
-    action: ServiceAction,
-) -> Result<Vec<(crate::ServiceName, EnvironmentStep)>, NothingToDeploy> {
-    let mut steps = Vec::new();
-    for service in services {
-        let r = &service.rollout;
-        let step = match action {
-            ServiceAction::Deploy => {
-                EnvironmentStep::Deploy(Box::new(DeploymentSpec::of(service)?))
-            }
-            _ if decide(r.status, r.live_deployment > 0, action).is_err() => continue,
-            ServiceAction::Stop => EnvironmentStep::Stop,
-            ServiceAction::Restart => EnvironmentStep::Restart,
-            _ => continue,
-        };
-        steps.push((service.name.clone(), step));
-    }
-    Ok(steps)
 }
 
 /// The last thing an agent said about a workload, as far as the lifecycle cares.

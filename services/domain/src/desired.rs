@@ -4,7 +4,7 @@
 
 use crate::{
     EnvironmentName, ManagedServiceName, ServiceName,
-    deployment::DeploymentSpec,
+    lifecycle::DeploymentSpec,
     managed::ManagedStatus,
     provider::{Rendered, Run},
     resources::{EnvVar, Environment, Port},

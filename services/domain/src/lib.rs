@@ -10,6 +10,7 @@
 pub mod authz;
 pub mod deployment;
 pub mod desired;
+pub mod lifecycle;
 pub mod logs;
 pub mod managed;
 pub mod names;

@@ -113,8 +113,8 @@ impl From<Violations> for ApiError {
     }
 }
 
-impl From<outpost_domain::deployment::NothingToDeploy> for ApiError {
-    fn from(e: outpost_domain::deployment::NothingToDeploy) -> Self {
+impl From<outpost_domain::lifecycle::NothingToDeploy> for ApiError {
+    fn from(e: outpost_domain::lifecycle::NothingToDeploy) -> Self {
         Self::FailedPrecondition {
             description: e.to_string(),
             subject: e.0.to_string(),

@@ -1,13 +1,16 @@
-//! Deployments and the service lifecycle (DESIGN §5): each action runs the pure decisions of
-//! [`outpost_domain::deployment`] and records their effect in one transaction: the
-//! deployment row, the service's lifecycle columns, events in words, and a bump of the
-//! datacenter's revision whenever what should run changed (which is what reaches the agent).
+//! Deployments and the service lifecycle (DESIGN §5): each action reads the service, asks a
+//! planner of [`outpost_domain::lifecycle`] what to do, and writes the [`Effects`] it returns
+//! in one transaction: the deployment row, the service's lifecycle columns, the event in
+//! words, and a bump of the datacenter's revision whenever what should run changed (which is
+//! what reaches the agent).
 
 use outpost_domain::{
     DeploymentName, ServiceName, Timestamp,
-    deployment::{
-        Completion, Decision, Deployment, DeploymentEvent, DeploymentSpec, DeploymentStatus,
-        FailureReason, ServiceAction, ServiceStatus, check_cancel, decide, on_workload,
+    deployment::{DeploymentStatus, FailureReason, ServiceAction},
+    lifecycle::{
+        DeployPlan, Deployment, DeploymentChange, DeploymentSpec, Effects, Event, Publish,
+        RolloutChange, plan_build, plan_cancel, plan_deploy, plan_operation, plan_report,
+        plan_secret_change, plan_start,
     },
     observed::{BuildOutcome, WorkloadStatus},
     resources::Service,
@@ -203,104 +206,66 @@ impl Tx {
         origin: &str,
         actor: Actor<'_>,
     ) -> Result<DeployOutcome> {
-        let current = service_get_in(&mut self.tx, service).await?;
-        let r = &current.rollout;
-        let decision = decide(r.status, r.live_deployment > 0, action).map_err(|e| {
-            StoreError::NotAllowed {
-                kind: "service",
-                name: service.to_string(),
-                detail: e.to_string(),
-            }
-        })?;
-        if decision == Decision::StartDeployment && r.live_deployment > 0 && !r.stopped {
-            let live = deployment_get(&mut self.tx, service, r.live_deployment).await?;
-            if live.spec.same_workload(&spec) {
-                let message = format!(
-                    "Nothing to deploy: the spec equals deployment {}, which is live; nothing was restarted.",
-                    live.name.deployment
-                );
-                event_add(
-                    &mut self.tx,
-                    &service.tenant,
-                    &service.to_string(),
-                    "NoChanges",
-                    &message,
-                    actor,
-                )
-                .await?;
-                return Ok(DeployOutcome {
+        let current = self.service_locked(service).await?;
+        let live = self
+            .deployment_numbered(service, current.rollout.live_deployment)
+            .await?;
+        let number = deployment_count(&mut self.tx, service).await? + 1;
+        let plan = plan_deploy(
+            &current,
+            live.as_ref(),
+            action,
+            &spec,
+            origin,
+            actor,
+            number,
+        )
+        .map_err(|e| not_allowed("service", service, e))?;
+        match (plan, live) {
+            (DeployPlan::Unchanged(event), Some(live)) => {
+                self.event(service, &event, actor).await?;
+                Ok(DeployOutcome {
                     deployment: live,
                     changed: false,
-                });
+                })
+            }
+            (DeployPlan::Create { event, start }, _) => {
+                self.deployment_insert(service, number, action, &spec, origin, actor)
+                    .await?;
+                self.event(service, &event, actor).await?;
+                if start {
+                    self.deployment_start(&current, number).await?;
+                }
+                Ok(DeployOutcome {
+                    deployment: deployment_get(&mut self.tx, service, number).await?,
+                    changed: true,
+                })
+            }
+            (DeployPlan::Unchanged(_), None) => {
+                Err(corrupt(format!("live deployment of {service}")))
             }
         }
-        let number = self
-            .deployment_insert(service, action, &spec, origin, actor)
-            .await?;
-        let what = match action {
-            ServiceAction::Rollback => format!("rolling back to {origin}"),
-            ServiceAction::Promote => format!("promoting {origin}"),
-            _ => format!("{} {}", action.verb(), deployment_source(&spec)),
-        };
-        if decision == Decision::QueueDeployment {
-            event_add(
-                &mut self.tx,
-                &service.tenant,
-                &service.to_string(),
-                "DeploymentQueued",
-                &format!(
-                    "Deployment {number} ({what}) by {actor} is queued: the service is {}; it starts when that finishes.",
-                    r.status
-                ),
-                actor,
-            )
-            .await?;
-        } else {
-            event_add(
-                &mut self.tx,
-                &service.tenant,
-                &service.to_string(),
-                "DeploymentCreated",
-                &format!("Deployment {number} ({what}) by {actor}."),
-                actor,
-            )
-            .await?;
-            self.deployment_start(&current, number).await?;
-        }
-        Ok(DeployOutcome {
-            deployment: deployment_get(&mut self.tx, service, number).await?,
-            changed: true,
-        })
     }
 
     async fn deployment_insert(
         &mut self,
         service: &ServiceName,
+        number: i64,
         action: ServiceAction,
         spec: &DeploymentSpec,
         origin: &str,
         actor: Actor<'_>,
-    ) -> Result<i64> {
+    ) -> Result<()> {
         sqlx::query(
-            "UPDATE services SET deployment_count = deployment_count + 1 \
-             WHERE tenant = $1 AND project = $2 AND environment = $3 AND name = $4",
+            "UPDATE services SET deployment_count = $1 \
+             WHERE tenant = $2 AND project = $3 AND environment = $4 AND name = $5",
         )
+        .bind(number)
         .bind(&service.tenant)
         .bind(&service.project)
         .bind(&service.environment)
         .bind(&service.service)
         .execute(&mut *self.tx)
-        .await
-        .map_err(backend)?;
-        let number: i64 = sqlx::query_scalar(
-            "SELECT deployment_count FROM services \
-             WHERE tenant = $1 AND project = $2 AND environment = $3 AND name = $4",
-        )
-        .bind(&service.tenant)
-        .bind(&service.project)
-        .bind(&service.environment)
-        .bind(&service.service)
-        .fetch_one(&mut *self.tx)
         .await
         .map_err(backend)?;
         let spec_json = serde_json::to_string(spec).map_err(|_| corrupt("deployment spec"))?;
@@ -327,174 +292,26 @@ impl Tx {
         .execute(&mut *self.tx)
         .await
         .map_err(StoreError::from_write("deployment", DeploymentName::new(service, number)))?;
-        Ok(number)
+        Ok(())
     }
 
-    /// Starts queued deployment `number` of `service` (whose row is `service`): it builds
-    /// first when it has no image yet, otherwise it rolls out at a new generation.
+    /// Starts queued deployment `number` of `service` (whose row is `service`).
     async fn deployment_start(&mut self, service: &Service, number: i64) -> Result<()> {
-        let name = &service.name;
-        let deployment = deployment_get(&mut self.tx, name, number).await?;
-        let needs_build = deployment.spec.image.is_empty();
-        let status = deployment
-            .status
-            .next(DeploymentEvent::Started { needs_build })
+        let deployment = deployment_get(&mut self.tx, &service.name, number).await?;
+        let effects = plan_start(service, &deployment)
             .ok_or_else(|| corrupt(format!("queued status of {}", deployment.name)))?;
-        let generation = service.rollout.generation + 1;
-        let message = if needs_build {
-            "Building the image from source."
-        } else {
-            "Rolling out; the previous version keeps serving until the new one is healthy."
-        };
-        self.deployment_set(
-            name,
-            number,
-            status,
-            None,
-            message,
-            if needs_build { 0 } else { generation },
-        )
-        .await?;
-        // A build leaves the workload as it is until there is an image (the agent learns
-        // of the build from the new revision all the same).
-        let (service_generation, stopped) = if needs_build {
-            (service.rollout.generation, None)
-        } else {
-            (generation, Some(false))
-        };
-        self.rollout_set(
-            name,
-            ServiceStatus::of_deployment(status),
-            &format!("Deployment {number}: {message}"),
-            service_generation,
-            RolloutPointers {
-                live: service.rollout.live_deployment,
-                current: number,
-            },
-            stopped,
-            None,
-        )
-        .await?;
-        // From the first deployment on, the environment's datacenter is fixed.
-        self.environment_mark_deployed(&name.environment_name(), Timestamp::now())
-            .await?;
-        self.touch_service(name).await
+        self.apply(&service.name, &effects, SYSTEM).await
     }
 
-    /// Ends the build of deployment `outcome.deployment`, if it is the one building: with
-    /// an image it rolls out; without, it ends `BUILD_ERROR` and the live version serves on.
+    /// Ends the build `outcome` reports, if it is the one under way.
     pub(crate) async fn lifecycle_on_build(&mut self, outcome: &BuildOutcome) -> Result<()> {
-        let name = &outcome.service;
-        let service = service_get_in(&mut self.tx, name).await?;
-        let r = service.rollout.clone();
-        if r.status != ServiceStatus::Building || r.current_deployment != outcome.deployment {
-            // A late or repeated report of a build that is no longer current.
-            return Ok(());
-        }
-        let number = outcome.deployment;
-        let deployment = deployment_get(&mut self.tx, name, number).await?;
-        match &outcome.image {
-            Some(image) => {
-                let mut spec = deployment.spec.clone();
-                spec.image.clone_from(image);
-                let spec_json =
-                    serde_json::to_string(&spec).map_err(|_| corrupt("deployment spec"))?;
-                sqlx::query(
-                    "UPDATE deployments SET spec = $1 \
-                     WHERE tenant = $2 AND project = $3 AND environment = $4 AND service = $5 AND number = $6",
-                )
-                .bind(spec_json)
-                .bind(&name.tenant)
-                .bind(&name.project)
-                .bind(&name.environment)
-                .bind(&name.service)
-                .bind(number)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(backend)?;
-                let generation = r.generation + 1;
-                let message = format!(
-                    "Built {image}; rolling out, the previous version keeps serving until the new one is healthy."
-                );
-                self.deployment_set(
-                    name,
-                    number,
-                    DeploymentStatus::Deploying,
-                    None,
-                    &message,
-                    generation,
-                )
-                .await?;
-                self.rollout_set(
-                    name,
-                    ServiceStatus::Deploying,
-                    &format!("Deployment {number}: {message}"),
-                    generation,
-                    RolloutPointers {
-                        live: r.live_deployment,
-                        current: number,
-                    },
-                    Some(false),
-                    None,
-                )
-                .await?;
-                event_add(
-                    &mut self.tx,
-                    &name.tenant,
-                    &name.to_string(),
-                    "DeploymentBuilt",
-                    &format!("Deployment {number}: {message}"),
-                    SYSTEM,
-                )
-                .await?;
-                self.touch_service(name).await
-            }
-            None => {
-                let previous = if r.live_deployment > 0 {
-                    format!("deployment {} keeps serving", r.live_deployment)
-                } else {
-                    "nothing was serving before".to_owned()
-                };
-                let message = format!(
-                    "Failed: {} ({}); {previous}.",
-                    FailureReason::BuildFailed.explain(),
-                    outcome.message
-                );
-                self.deployment_set(
-                    name,
-                    number,
-                    DeploymentStatus::BuildError,
-                    Some(FailureReason::BuildFailed),
-                    &message,
-                    0,
-                )
-                .await?;
-                self.rollout_set(
-                    name,
-                    ServiceStatus::BuildError,
-                    &format!("Deployment {number}: {message}"),
-                    r.generation,
-                    RolloutPointers {
-                        live: r.live_deployment,
-                        current: 0,
-                    },
-                    None,
-                    None,
-                )
-                .await?;
-                event_add(
-                    &mut self.tx,
-                    &name.tenant,
-                    &name.to_string(),
-                    "DeploymentBuildError",
-                    &format!("Deployment {number}: {message}"),
-                    SYSTEM,
-                )
-                .await?;
-                // The build leaves the desired state: a new revision.
-                self.touch_service(name).await?;
-                self.start_next_queued(name).await
-            }
+        let service = service_get_in(&mut self.tx, &outcome.service).await?;
+        let current = self
+            .deployment_numbered(&service.name, service.rollout.current_deployment)
+            .await?;
+        match plan_build(&service, current.as_ref(), outcome) {
+            Some(effects) => self.settle(&service.name, &effects, SYSTEM).await,
+            None => Ok(()),
         }
     }
 
@@ -524,131 +341,26 @@ impl Tx {
         action: ServiceAction,
         actor: Actor<'_>,
     ) -> Result<Service> {
-        let current = service_get_in(&mut self.tx, service).await?;
-        let r = &current.rollout;
-        decide(r.status, r.live_deployment > 0, action).map_err(|e| StoreError::NotAllowed {
-            kind: "service",
-            name: service.to_string(),
-            detail: e.to_string(),
-        })?;
-        let pointers = RolloutPointers {
-            live: r.live_deployment,
-            current: 0,
-        };
-        let (status, reason, message, stopped, restart) = if action == ServiceAction::Stop {
-            (
-                ServiceStatus::Stopping,
-                "Stopping",
-                format!("Stopping (scaling to zero) by {actor}; storage is kept."),
-                Some(true),
-                None,
-            )
-        } else {
-            (
-                ServiceStatus::Restarting,
-                "Restarting",
-                format!(
-                    "Rolling restart by {actor}: pods are replaced one by one, without a config change."
-                ),
-                None,
-                Some(Timestamp::now()),
-            )
-        };
-        self.rollout_set(
-            service,
-            status,
-            &message,
-            r.generation + 1,
-            pointers,
-            stopped,
-            restart,
-        )
-        .await?;
-        event_add(
-            &mut self.tx,
-            &service.tenant,
-            &service.to_string(),
-            reason,
-            &message,
-            actor,
-        )
-        .await?;
-        self.touch_service(service).await?;
+        let current = self.service_locked(service).await?;
+        let effects = plan_operation(&current, action, actor)
+            .map_err(|e| not_allowed("service", service, e))?;
+        self.settle(service, &effects, actor).await?;
         service_get_in(&mut self.tx, service).await
     }
 
-    /// Cancels a queued, building or deploying deployment. One under way rolls the service
-    /// back to its live version (`CANCELING` until that is done); without a live version the
-    /// workload is removed and the cancel is immediate.
+    /// Cancels a queued, building or deploying deployment (see
+    /// [`outpost_domain::lifecycle::plan_cancel`]).
     pub async fn deployment_cancel(
         &mut self,
         name: &DeploymentName,
         actor: Actor<'_>,
     ) -> Result<Deployment> {
         let service_name = name.service_name();
-        let service = service_get_in(&mut self.tx, &service_name).await?;
+        let service = self.service_locked(&service_name).await?;
         let deployment = deployment_get(&mut self.tx, &service_name, name.number()).await?;
-        check_cancel(deployment.status).map_err(|e| StoreError::NotAllowed {
-            kind: "deployment",
-            name: name.to_string(),
-            detail: e.to_string(),
-        })?;
-        let r = &service.rollout;
-        let rollback = r.live_deployment > 0;
-        let status = deployment
-            .status
-            .next(DeploymentEvent::CancelRequested { rollback })
-            .ok_or_else(|| corrupt(format!("status of {name}")))?;
-        let message = match status {
-            DeploymentStatus::Canceling => format!(
-                "Canceled by {actor}; rolling back to deployment {}.",
-                r.live_deployment
-            ),
-            _ => format!("Canceled by {actor}."),
-        };
-        let under_way = deployment.status != DeploymentStatus::Queued;
-        self.deployment_set(
-            &service_name,
-            name.number(),
-            status,
-            None,
-            &message,
-            deployment.generation,
-        )
-        .await?;
-        event_add(
-            &mut self.tx,
-            &service_name.tenant,
-            &service_name.to_string(),
-            "DeploymentCanceled",
-            &format!("Deployment {}: {message}", name.deployment),
-            actor,
-        )
-        .await?;
-        if under_way {
-            let (service_status, current) = if status == DeploymentStatus::Canceling {
-                (ServiceStatus::Canceling, name.number())
-            } else {
-                (ServiceStatus::Canceled, 0)
-            };
-            self.rollout_set(
-                &service_name,
-                service_status,
-                &format!("Deployment {}: {message}", name.deployment),
-                r.generation + 1,
-                RolloutPointers {
-                    live: r.live_deployment,
-                    current,
-                },
-                None,
-                None,
-            )
-            .await?;
-            self.touch_service(&service_name).await?;
-            if current == 0 {
-                self.start_next_queued(&service_name).await?;
-            }
-        }
+        let effects = plan_cancel(&service, &deployment, actor)
+            .map_err(|e| not_allowed("deployment", name, e))?;
+        self.settle(&service_name, &effects, actor).await?;
         deployment_get(&mut self.tx, &service_name, name.number()).await
     }
 
@@ -661,7 +373,7 @@ impl Tx {
         sealed: &[u8],
         actor: Actor<'_>,
     ) -> Result<Service> {
-        let current = service_get_in(&mut self.tx, service).await?;
+        let current = self.service_locked(service).await?;
         let t = Timestamp::now().0;
         sqlx::query(
             "INSERT INTO service_secrets (tenant, project, environment, service, name, sealed, update_time) \
@@ -678,8 +390,9 @@ impl Tx {
         .execute(&mut *self.tx)
         .await
         .map_err(backend)?;
-        self.secrets_changed(&current, &format!("Secret {name} set by {actor}"), actor)
-            .await
+        let effects = plan_secret_change(&current, &format!("Secret {name} set by {actor}"));
+        self.settle(service, &effects, actor).await?;
+        service_get_in(&mut self.tx, service).await
     }
 
     /// Deletes a secret; [`StoreError::NotFound`] if it does not exist.
@@ -689,7 +402,7 @@ impl Tx {
         name: &str,
         actor: Actor<'_>,
     ) -> Result<Service> {
-        let current = service_get_in(&mut self.tx, service).await?;
+        let current = self.service_locked(service).await?;
         let deleted = sqlx::query(
             "DELETE FROM service_secrets WHERE tenant = $1 AND project = $2 AND environment = $3 \
              AND service = $4 AND name = $5",
@@ -708,217 +421,139 @@ impl Tx {
                 name: service.secret_name(name),
             });
         }
-        self.secrets_changed(
-            &current,
-            &format!("Secret {name} deleted by {actor}"),
-            actor,
-        )
-        .await
+        let effects = plan_secret_change(&current, &format!("Secret {name} deleted by {actor}"));
+        self.settle(service, &effects, actor).await?;
+        service_get_in(&mut self.tx, service).await
     }
 
-    /// After a secret change: a running service restarts (pods read secrets at start); one
-    /// under way picks the change up in its rollout; one not running gets it when it runs.
-    async fn secrets_changed(
-        &mut self,
-        service: &Service,
-        what: &str,
-        actor: Actor<'_>,
-    ) -> Result<Service> {
-        let name = &service.name;
+    /// Ends the operation a report completes, if it completes one. Runs inside the report's
+    /// transaction.
+    pub(crate) async fn lifecycle_on_report(&mut self, report: &WorkloadStatus) -> Result<()> {
+        let service = service_get_in(&mut self.tx, &report.service).await?;
         let r = &service.rollout;
-        let running = r.live_deployment > 0 && !r.stopped && !r.status.in_progress();
-        let message = if running {
-            self.rollout_set(
-                name,
-                ServiceStatus::Restarting,
-                &format!("{what}; rolling restart so the pods see it."),
-                r.generation + 1,
-                RolloutPointers {
-                    live: r.live_deployment,
-                    current: 0,
-                },
-                None,
-                Some(Timestamp::now()),
-            )
+        // Only an operation under way can end; most reports are of settled services.
+        if !r.status.in_progress() {
+            return Ok(());
+        }
+        let current = self
+            .deployment_numbered(&service.name, r.current_deployment)
             .await?;
-            format!("{what}; rolling restart so the pods see it.")
-        } else if r.status.in_progress() {
-            // The rollout under way applies it: bump the generation it waits for.
-            self.rollout_set(
-                name,
-                r.status,
-                &r.message,
-                r.generation + 1,
-                RolloutPointers {
-                    live: r.live_deployment,
-                    current: r.current_deployment,
-                },
-                None,
-                Some(Timestamp::now()),
-            )
-            .await?;
-            if r.current_deployment > 0 {
-                sqlx::query(
-                    "UPDATE deployments SET generation = $1 WHERE tenant = $2 AND project = $3 \
-                     AND environment = $4 AND service = $5 AND number = $6 AND generation > 0",
-                )
-                .bind(r.generation + 1)
-                .bind(&name.tenant)
-                .bind(&name.project)
-                .bind(&name.environment)
-                .bind(&name.service)
-                .bind(r.current_deployment)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(backend)?;
-            }
-            format!("{what}; the {} under way applies it.", r.status)
-        } else {
-            format!("{what}; it applies when the service next runs.")
-        };
-        event_add(
-            &mut self.tx,
-            &name.tenant,
-            &name.to_string(),
-            "SecretChanged",
-            &message,
-            actor,
+        match plan_report(&service, current.as_ref(), report) {
+            Some(effects) => self.settle(&service.name, &effects, SYSTEM).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The service's row, locked for this transaction: concurrent lifecycle calls on one
+    /// service (on PostgreSQL, from other connections) wait instead of deciding on the same
+    /// status. A no-op update is the lock both backends understand.
+    async fn service_locked(&mut self, name: &ServiceName) -> Result<Service> {
+        sqlx::query(
+            "UPDATE services SET deployment_count = deployment_count \
+             WHERE tenant = $1 AND project = $2 AND environment = $3 AND name = $4",
         )
-        .await?;
-        self.touch_service(name).await?;
+        .bind(&name.tenant)
+        .bind(&name.project)
+        .bind(&name.environment)
+        .bind(&name.service)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(backend)?;
         service_get_in(&mut self.tx, name).await
     }
 
-    /// Ends the operation a report completes, if it completes one (see
-    /// [`outpost_domain::deployment::on_workload`]). Runs inside the report's transaction.
-    pub(crate) async fn lifecycle_on_report(&mut self, report: &WorkloadStatus) -> Result<()> {
-        let name = &report.service;
-        let service = service_get_in(&mut self.tx, name).await?;
-        let r = service.rollout.clone();
-        let outcome = report.outcome();
-        let Some(completion) = on_workload(r.status, r.generation, report.generation, &outcome)
-        else {
-            return Ok(());
-        };
-        let reason = match outcome {
-            outpost_domain::deployment::WorkloadOutcome::Failed(reason) => Some(reason),
-            _ => None,
-        };
-        match completion {
-            Completion::Deployment(event, service_status) => {
-                let number = r.current_deployment;
-                let deployment = deployment_get(&mut self.tx, name, number).await?;
-                let Some(status) = deployment.status.next(event) else {
-                    return Ok(());
-                };
-                let (message, live, generation, reason) = match status {
-                    DeploymentStatus::Deployed => (
-                        format!("Deployed: {}.", report.message),
-                        number,
-                        r.generation,
-                        None,
-                    ),
-                    DeploymentStatus::DeploymentError => {
-                        let why = reason.unwrap_or(FailureReason::TimedOut);
-                        let previous = if r.live_deployment > 0 {
-                            format!("deployment {} keeps serving", r.live_deployment)
-                        } else {
-                            "nothing was serving before".to_owned()
-                        };
-                        (
-                            format!(
-                                "Failed: {} ({}); the rollout was aborted and {previous}.",
-                                why.explain(),
-                                report.message
-                            ),
-                            r.live_deployment,
-                            // Back to the live spec, at a new generation.
-                            r.generation + 1,
-                            Some(why),
-                        )
-                    }
-                    _ => (
-                        format!(
-                            "Canceled; deployment {} is serving again.",
-                            r.live_deployment
-                        ),
-                        r.live_deployment,
-                        r.generation,
-                        None,
-                    ),
-                };
-                self.deployment_set(
-                    name,
-                    number,
-                    status,
-                    reason,
-                    &message,
-                    deployment.generation,
-                )
+    /// Deployment `number` of `service`, or `None` for 0 (a rollout pointer that points
+    /// nowhere).
+    async fn deployment_numbered(
+        &mut self,
+        service: &ServiceName,
+        number: i64,
+    ) -> Result<Option<Deployment>> {
+        if number == 0 {
+            return Ok(None);
+        }
+        deployment_get(&mut self.tx, service, number)
+            .await
+            .map(Some)
+    }
+
+    /// Writes `effects` to `service`, then starts the next queued deployment when they say
+    /// nothing is under way any more.
+    async fn settle(
+        &mut self,
+        service: &ServiceName,
+        effects: &Effects,
+        actor: Actor<'_>,
+    ) -> Result<()> {
+        self.apply(service, effects, actor).await?;
+        if effects.start_next {
+            self.start_next_queued(service).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `effects` to `service`'s rows in the order they list, with `actor` on the
+    /// event.
+    async fn apply(
+        &mut self,
+        service: &ServiceName,
+        effects: &Effects,
+        actor: Actor<'_>,
+    ) -> Result<()> {
+        if let Some(change) = &effects.deployment {
+            self.deployment_set(service, change).await?;
+        }
+        if let Some((number, generation)) = effects.current_generation {
+            sqlx::query(
+                "UPDATE deployments SET generation = $1 WHERE tenant = $2 AND project = $3 \
+                 AND environment = $4 AND service = $5 AND number = $6 AND generation > 0",
+            )
+            .bind(generation)
+            .bind(&service.tenant)
+            .bind(&service.project)
+            .bind(&service.environment)
+            .bind(&service.service)
+            .bind(number)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        }
+        if let Some(change) = &effects.rollout {
+            self.rollout_set(service, change).await?;
+        }
+        if effects.environment_deployed {
+            // From the first deployment on, the environment's datacenter is fixed.
+            self.environment_mark_deployed(&service.environment_name(), Timestamp::now())
                 .await?;
-                self.rollout_set(
-                    name,
-                    service_status,
-                    &format!("Deployment {number}: {message}"),
-                    generation,
-                    RolloutPointers { live, current: 0 },
-                    None,
-                    None,
-                )
-                .await?;
-                event_add(
-                    &mut self.tx,
-                    &name.tenant,
-                    &name.to_string(),
-                    &format!("Deployment{}", camel(status.as_str())),
-                    &format!("Deployment {number}: {message}"),
-                    SYSTEM,
-                )
-                .await?;
-                if generation != r.generation {
-                    self.touch_service(name).await?;
-                } else {
-                    self.notify_service(name).await?;
-                }
-            }
-            Completion::Service(status) => {
-                let message = match (status, reason) {
-                    (ServiceStatus::Stopped, _) => "Stopped; storage is kept.".to_owned(),
-                    (ServiceStatus::Restarted, _) => {
-                        format!("Restarted: {}.", report.message)
-                    }
-                    (_, why) => format!(
-                        "Restart failed: {} ({}); the pods that were ready keep serving.",
-                        why.unwrap_or(FailureReason::TimedOut).explain(),
-                        report.message
-                    ),
-                };
-                self.rollout_set(
-                    name,
-                    status,
-                    &message,
-                    r.generation,
-                    RolloutPointers {
-                        live: r.live_deployment,
-                        current: 0,
-                    },
-                    None,
-                    None,
-                )
-                .await?;
-                event_add(
-                    &mut self.tx,
-                    &name.tenant,
-                    &name.to_string(),
-                    &camel(status.as_str()),
-                    &message,
-                    SYSTEM,
-                )
-                .await?;
-                self.notify_service(name).await?;
+        }
+        if let Some(event) = &effects.event {
+            self.event(service, event, actor).await?;
+        }
+        if let Some(publish) = effects.publish {
+            let dc = service_datacenter(&mut self.tx, service).await?;
+            match publish {
+                Publish::Revision => self.touch_datacenter(&dc).await?,
+                Publish::Watchers => self.notify_datacenter(&dc),
             }
         }
-        self.start_next_queued(name).await
+        Ok(())
+    }
+
+    async fn event(
+        &mut self,
+        service: &ServiceName,
+        event: &Event,
+        actor: Actor<'_>,
+    ) -> Result<()> {
+        event_add(
+            &mut self.tx,
+            &service.tenant,
+            &service.to_string(),
+            &event.reason,
+            &event.message,
+            actor,
+        )
+        .await
     }
 
     /// Starts the oldest queued deployment, if any, now that nothing is under way.
@@ -953,11 +588,7 @@ impl Tx {
     async fn deployment_set(
         &mut self,
         service: &ServiceName,
-        number: i64,
-        status: DeploymentStatus,
-        reason: Option<FailureReason>,
-        message: &str,
-        generation: i64,
+        change: &DeploymentChange,
     ) -> Result<()> {
         let t = Timestamp::now().0;
         let history: String = sqlx::query_scalar(
@@ -968,56 +599,53 @@ impl Tx {
         .bind(&service.project)
         .bind(&service.environment)
         .bind(&service.service)
-        .bind(number)
+        .bind(change.number)
         .fetch_one(&mut *self.tx)
         .await
         .map_err(backend)?;
+        let spec = change
+            .spec
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|_| corrupt("deployment spec"))?;
         sqlx::query(
             "UPDATE deployments SET status = $1, reason = $2, message = $3, generation = $4, update_time = $5, \
-               end_time = $6, version = version + 1, history = $12 \
+               end_time = $6, version = version + 1, history = $12, spec = COALESCE($13, spec) \
              WHERE tenant = $7 AND project = $8 AND environment = $9 AND service = $10 AND number = $11",
         )
-        .bind(status.as_str())
-        .bind(reason.map_or("", FailureReason::as_str))
-        .bind(message)
-        .bind(generation)
+        .bind(change.status.as_str())
+        .bind(change.reason.map_or("", FailureReason::as_str))
+        .bind(&change.message)
+        .bind(change.generation)
         .bind(t)
-        .bind(if status.is_final() { t } else { 0 })
+        .bind(if change.status.is_final() { t } else { 0 })
         .bind(&service.tenant)
         .bind(&service.project)
         .bind(&service.environment)
         .bind(&service.service)
-        .bind(number)
-        .bind(history_append(&history, status, t))
+        .bind(change.number)
+        .bind(history_append(&history, change.status, t))
+        .bind(spec)
         .execute(&mut *self.tx)
         .await
         .map_err(backend)?;
         Ok(())
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one row's lifecycle columns")]
-    async fn rollout_set(
-        &mut self,
-        service: &ServiceName,
-        status: ServiceStatus,
-        message: &str,
-        generation: i64,
-        pointers: RolloutPointers,
-        stopped: Option<bool>,
-        restart_time: Option<Timestamp>,
-    ) -> Result<()> {
+    async fn rollout_set(&mut self, service: &ServiceName, change: &RolloutChange) -> Result<()> {
         sqlx::query(
             "UPDATE services SET status = $1, status_message = $2, generation = $3, live_deployment = $4, \
                current_deployment = $5, stopped = COALESCE($6, stopped), restart_time = COALESCE($7, restart_time) \
              WHERE tenant = $8 AND project = $9 AND environment = $10 AND name = $11",
         )
-        .bind(status.as_str())
-        .bind(message)
-        .bind(generation)
-        .bind(pointers.live)
-        .bind(pointers.current)
-        .bind(stopped.map(i64::from))
-        .bind(restart_time.map(|t| t.0))
+        .bind(change.status.as_str())
+        .bind(&change.message)
+        .bind(change.generation)
+        .bind(change.live_deployment)
+        .bind(change.current_deployment)
+        .bind(change.stopped.map(i64::from))
+        .bind(change.restart.then(|| Timestamp::now().0))
         .bind(&service.tenant)
         .bind(&service.project)
         .bind(&service.environment)
@@ -1027,26 +655,29 @@ impl Tx {
         .map_err(backend)?;
         Ok(())
     }
+}
 
-    /// What should run changed: bump the service's datacenter revision.
-    async fn touch_service(&mut self, name: &ServiceName) -> Result<()> {
-        let dc = service_datacenter(&mut self.tx, name).await?;
-        self.touch_datacenter(&dc).await
-    }
-
-    /// Only the lifecycle moved: tell watchers, without a new desired state.
-    async fn notify_service(&mut self, name: &ServiceName) -> Result<()> {
-        let dc = service_datacenter(&mut self.tx, name).await?;
-        self.notify_datacenter(&dc);
-        Ok(())
+/// A lifecycle refusal as the store's error about `kind` `name`.
+fn not_allowed(kind: &'static str, name: impl ToString, refusal: impl ToString) -> StoreError {
+    StoreError::NotAllowed {
+        kind,
+        name: name.to_string(),
+        detail: refusal.to_string(),
     }
 }
 
-/// Which deployments a service points at.
-#[derive(Debug, Clone, Copy)]
-struct RolloutPointers {
-    live: i64,
-    current: i64,
+async fn deployment_count(conn: &mut AnyConnection, service: &ServiceName) -> Result<i64> {
+    sqlx::query_scalar(
+        "SELECT deployment_count FROM services \
+         WHERE tenant = $1 AND project = $2 AND environment = $3 AND name = $4",
+    )
+    .bind(&service.tenant)
+    .bind(&service.project)
+    .bind(&service.environment)
+    .bind(&service.service)
+    .fetch_one(conn)
+    .await
+    .map_err(backend)
 }
 
 async fn service_datacenter(conn: &mut AnyConnection, name: &ServiceName) -> Result<String> {
@@ -1073,26 +704,4 @@ fn history_append(history: &str, status: DeploymentStatus, at: i64) -> String {
         steps.push((status.as_str().to_owned(), at));
     }
     serde_json::to_string(&steps).unwrap_or_else(|_| "[]".to_owned())
-}
-
-/// `DEPLOYMENT_ERROR` → `DeploymentError`, for event reasons.
-fn camel(upper_snake: &str) -> String {
-    upper_snake
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_string() + &c.as_str().to_ascii_lowercase())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-/// The source of a deployment, in words.
-fn deployment_source(spec: &DeploymentSpec) -> String {
-    match &spec.service.source {
-        outpost_domain::resources::Source::Git(g) => format!("git {}", g.url),
-        outpost_domain::resources::Source::Image(image) => image.clone(),
-        outpost_domain::resources::Source::Unset => "nothing".to_owned(),
-    }
 }

@@ -786,9 +786,8 @@ store_test!(the_first_certificate_authority_stays);
 /// cancel, stop, restart, and "nothing to deploy".
 async fn deployments_follow_the_lifecycle(store: Store) {
     use outpost_domain::{
-        deployment::{
-            DeploymentSpec, DeploymentStatus, FailureReason, ServiceAction, ServiceStatus,
-        },
+        deployment::{DeploymentStatus, FailureReason, ServiceAction, ServiceStatus},
+        lifecycle::DeploymentSpec,
         observed::{AgentReport, WorkloadPhase, WorkloadStatus},
     };
     let project = seed(&store, "t").await;
@@ -1043,7 +1042,10 @@ store_test!(deployments_follow_the_lifecycle);
 
 /// Secrets are stored sealed as given, listed by name only, and restart a running service.
 async fn secrets_are_listed_by_name_and_restart_the_service(store: Store) {
-    use outpost_domain::deployment::{DeploymentSpec, ServiceAction, ServiceStatus};
+    use outpost_domain::{
+        deployment::{ServiceAction, ServiceStatus},
+        lifecycle::DeploymentSpec,
+    };
     let project = seed(&store, "t").await;
     let web = svc_of(&project, "production", "web");
     let mut tx = store.begin().await.unwrap();

@@ -158,19 +158,6 @@ fn reports_end_only_the_operation_at_their_generation() {
     }
 }
 
-#[test]
-fn display_name_changes_are_not_workload_changes() {
-    let a = DeploymentSpec {
-        image: "web:1".into(),
-        ..Default::default()
-    };
-    let mut b = a.clone();
-    b.service.display_name = "Web".into();
-    assert!(a.same_workload(&b));
-    b.image = "web:2".into();
-    assert!(!a.same_workload(&b));
-}
-
 proptest! {
     /// Whatever events arrive, in whatever order and however often: a final status never
     /// changes, and a deployment only ever reaches a final status through its table.
@@ -214,72 +201,4 @@ fn environment_status_is_derived_from_its_services() {
             );
         }
     }
-}
-
-fn service(
-    id: &str,
-    source: crate::resources::Source,
-    status: ServiceStatus,
-    live: i64,
-) -> crate::resources::Service {
-    crate::resources::Service {
-        name: crate::ServiceName::parse(&format!(
-            "tenants/t/projects/p/environments/e/services/{id}"
-        ))
-        .expect("name"),
-        spec: crate::resources::ServiceSpec {
-            source,
-            ..Default::default()
-        },
-        rollout: crate::resources::ServiceRollout {
-            status,
-            live_deployment: live,
-            ..Default::default()
-        },
-        meta: crate::resources::Meta {
-            uid: String::new(),
-            create_time: crate::Timestamp(0),
-            update_time: crate::Timestamp(0),
-            version: 1,
-        },
-    }
-}
-
-#[test]
-fn an_environment_wide_action_touches_what_it_may_and_deploys_what_there_is() {
-    use crate::resources::Source;
-    let image = |i: &str| Source::Image(i.into());
-    let running = service("web", image("web:1"), ServiceStatus::Deployed, 3);
-    let stopped = service("cron", image("cron:1"), ServiceStatus::Stopped, 2);
-    let never = service("new", image("new:1"), ServiceStatus::NotDeployed, 0);
-    let services = [running.clone(), stopped.clone(), never.clone()];
-    let names = |steps: Vec<(crate::ServiceName, EnvironmentStep)>| {
-        steps
-            .into_iter()
-            .map(|(n, s)| (n.service, s))
-            .collect::<Vec<_>>()
-    };
-    // Stop and restart only what runs.
-    assert_eq!(
-        names(environment_steps(&services, ServiceAction::Stop).expect("steps")),
-        vec![("web".to_owned(), EnvironmentStep::Stop)]
-    );
-    assert_eq!(
-        names(environment_steps(&services, ServiceAction::Restart).expect("steps")),
-        vec![("web".to_owned(), EnvironmentStep::Restart)]
-    );
-    // Deploy deploys every one as configured now.
-    let deployed = names(environment_steps(&services, ServiceAction::Deploy).expect("steps"));
-    assert_eq!(deployed.len(), 3);
-    assert_eq!(
-        deployed[0].1,
-        EnvironmentStep::Deploy(Box::new(DeploymentSpec::of(&running).expect("spec")))
-    );
-    // One with nothing to deploy fails the whole action, naming it.
-    let empty = service("empty", Source::Unset, ServiceStatus::NotDeployed, 0);
-    let err = environment_steps(&[running, empty], ServiceAction::Deploy).expect_err("refused");
-    assert_eq!(
-        err.to_string(),
-        "service tenants/t/projects/p/environments/e/services/empty has no image to deploy"
-    );
 }

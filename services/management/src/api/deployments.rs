@@ -5,7 +5,8 @@
 use outpost_domain::{
     DeploymentName, EnvironmentName, ServiceName,
     authz::{Kind, Verb},
-    deployment::{DeploymentSpec, DeploymentStatus, ServiceAction},
+    deployment::{DeploymentStatus, ServiceAction},
+    lifecycle::DeploymentSpec,
 };
 use outpost_proto::management::v1::{self as pb, deployment_service_server::DeploymentService};
 use outpost_store::{Tx, prelude::*};

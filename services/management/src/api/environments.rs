@@ -4,7 +4,8 @@ use futures::future::BoxFuture;
 use outpost_domain::{
     DatacenterName, EnvironmentName, ProjectName,
     authz::{Kind, Verb},
-    deployment::{EnvironmentStatus, EnvironmentStep, ServiceAction, environment_steps},
+    deployment::{EnvironmentStatus, ServiceAction},
+    lifecycle::{EnvironmentStep, environment_steps},
     resources::Service,
     validate::{self, Violations},
 };

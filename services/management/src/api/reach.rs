@@ -91,7 +91,7 @@ impl Busy for outpost_domain::resources::Service {
     }
 }
 
-impl Busy for outpost_domain::deployment::Deployment {
+impl Busy for outpost_domain::lifecycle::Deployment {
     fn in_progress(&self) -> bool {
         !self.status.is_final()
     }
