@@ -14,7 +14,7 @@ use crate::fields;
 use crate::patch::{self, PatchKind};
 use crate::resource::Resource;
 use crate::selector::{FieldSelectorExpr, LabelSelectorExpr};
-use crate::sim::Shared;
+use crate::shared::Shared;
 use crate::store::Key;
 use crate::store::write::{DeleteOpts, Part};
 

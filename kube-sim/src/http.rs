@@ -24,7 +24,7 @@ use crate::logs;
 use crate::patch::PatchKind;
 use crate::resource::Resource;
 use crate::scale;
-use crate::sim::{Access, Shared};
+use crate::shared::{Access, Shared};
 use crate::store::Key;
 use crate::store::write::{DeleteOpts, Part, Propagation};
 use crate::table;

@@ -46,6 +46,7 @@ mod resource;
 mod scale;
 mod selector;
 mod serve;
+mod shared;
 mod sim;
 mod store;
 mod table;
@@ -54,5 +55,6 @@ mod watch;
 
 pub use faults::{FAULT_ANNOTATION, Fault};
 pub use serve::{kubeconfig, serve, serve_until};
-pub use sim::{Access, Sim, SimConfig, SimError, StepReport, Stepping};
+pub use shared::{Access, StepReport};
+pub use sim::{Sim, SimConfig, SimError, Stepping};
 pub use store::persist::PersistError;

@@ -9,7 +9,7 @@ use crate::api;
 use crate::error::{ApiError, Cause};
 use crate::fields;
 use crate::patch::{self, PatchKind};
-use crate::sim::Shared;
+use crate::shared::Shared;
 use crate::store::Key;
 use crate::store::write::Part;
 

@@ -8,16 +8,15 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::SimClock;
-use crate::controller;
 use crate::resource::Resource;
+use crate::shared::{Access, Shared, StepReport};
 use crate::store::persist::{self, PersistError};
 use crate::store::write::{Part, WriteOpts};
 use crate::store::{Key, Store};
@@ -82,101 +81,8 @@ pub enum SimError {
     },
 }
 
-/// What one controller step did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StepReport {
-    /// Object changes (creations, updates, deletions) the step made; `0` means the cluster
-    /// is settled at the current simulated time.
-    pub changes: u64,
-}
-
 /// The most steps [`Sim::settle`] takes before reporting [`SimError::NotSettled`].
 const SETTLE_LIMIT: usize = 1000;
-
-/// State shared by the router, the controllers and the stepping task.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    store: Mutex<Store>,
-    pub clock: SimClock,
-    state_path: Option<PathBuf>,
-    /// Serializes state-file writes and remembers the last persisted resourceVersion.
-    persisted: Mutex<u64>,
-    /// Serializes controller steps (timed task vs explicit callers).
-    stepping: Mutex<()>,
-    /// Cancelled at shutdown: ends watch and log streams and the stepping task.
-    pub cancel: CancellationToken,
-    /// Every kind of request served so far, as an authorizer sees it.
-    requests: Mutex<BTreeSet<Access>>,
-}
-
-/// A request as Kubernetes' authorizer (RBAC) sees it: what a role must grant for it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Access {
-    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`.
-    pub verb: &'static str,
-    /// API group; empty for the core group.
-    pub group: &'static str,
-    /// The resource's plural, with its subresource after a slash: `pods/log`.
-    pub resource: String,
-}
-
-fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave the store torn (writes are whole-object
-    // replacements), so a poisoned lock is still usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Shared {
-    /// Locks the store. Never hold the guard across an `.await`.
-    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
-        relock(&self.store)
-    }
-
-    /// Records that a request needing `access` was served.
-    pub(crate) fn record(&self, access: Access) {
-        relock(&self.requests).insert(access);
-    }
-
-    /// Options for a write happening now.
-    pub(crate) fn write_opts(&self, dry_run: bool) -> WriteOpts {
-        WriteOpts {
-            now: self.clock.now(),
-            dry_run,
-        }
-    }
-
-    /// Writes the state file if anything changed since the last write. A no-op without a
-    /// state path.
-    pub(crate) fn persist(&self) -> Result<(), PersistError> {
-        let Some(path) = &self.state_path else {
-            return Ok(());
-        };
-        let mut persisted = relock(&self.persisted);
-        let (rv, bytes) = {
-            let store = self.store();
-            if store.rv() == *persisted {
-                return Ok(());
-            }
-            (store.rv(), persist::encode(&store))
-        };
-        persist::write_atomically(path, &bytes)?;
-        *persisted = rv;
-        Ok(())
-    }
-
-    fn step(&self) -> Result<StepReport, SimError> {
-        let _one_at_a_time = relock(&self.stepping);
-        let now = self.clock.now();
-        let changes = {
-            let mut store = self.store();
-            let before = store.rv();
-            controller::step(&mut store, now);
-            store.rv() - before
-        };
-        self.persist()?;
-        Ok(StepReport { changes })
-    }
-}
 
 /// Namespaces every cluster starts with.
 const INITIAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -237,15 +143,7 @@ impl Sim {
         };
         let restored = loaded.is_some();
         let store = loaded.unwrap_or_else(|| fresh_store(clock.now()));
-        let shared = Arc::new(Shared {
-            persisted: Mutex::new(if restored { store.rv() } else { 0 }),
-            store: Mutex::new(store),
-            clock,
-            state_path: config.state_path,
-            stepping: Mutex::new(()),
-            cancel: CancellationToken::new(),
-            requests: Mutex::default(),
-        });
+        let shared = Arc::new(Shared::new(store, clock, config.state_path, restored));
         shared.persist()?;
         let tasks = TaskTracker::new();
         if let Stepping::Timed { interval } = config.stepping {
@@ -258,7 +156,7 @@ impl Sim {
     /// What every request served so far needed, as RBAC would check it; to test that a
     /// role grants what a client uses (the simulator itself enforces no RBAC).
     pub fn requests(&self) -> BTreeSet<Access> {
-        relock(&self.shared.requests).clone()
+        self.shared.requests()
     }
 
     /// The Kubernetes HTTP API of this cluster, for `axum::serve` or an in-process client.
@@ -275,7 +173,7 @@ impl Sim {
     /// Runs every controller once at the current simulated time. Each pod advances at most
     /// one lifecycle transition per step. Errors: persisting the result failed.
     pub fn step(&self) -> Result<StepReport, SimError> {
-        self.shared.step()
+        Ok(self.shared.step()?)
     }
 
     /// Steps until a step changes nothing; returns the number of steps that changed

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::logs;
 use crate::resource::Resource;
 use crate::selector::{FieldSelectorExpr, LabelSelectorExpr};
-use crate::sim::Shared;
+use crate::shared::Shared;
 use crate::store::Key;
 use crate::watch::{Frame, WatchFilter};
 
