@@ -23,8 +23,8 @@ use crate::{
     fetch_limit, new_uid,
     records::event_add,
     rows::{MetaRow, corrupt},
+    services::service_get as service_get_in,
     split_page,
-    workloads::service_get as service_get_in,
 };
 
 /// The actor of changes the lifecycle makes by itself (a report, a queue moving on).
@@ -530,7 +530,7 @@ impl Tx {
             self.event(service, event, actor).await?;
         }
         if let Some(publish) = effects.publish {
-            let dc = service_datacenter(&mut self.tx, service).await?;
+            let dc = crate::lookups::service_datacenter(&mut self.tx, service).await?;
             match publish {
                 Publish::Revision => self.touch_datacenter(&dc).await?,
                 Publish::Watchers => self.notify_datacenter(&dc),
@@ -678,22 +678,6 @@ async fn deployment_count(conn: &mut AnyConnection, service: &ServiceName) -> Re
     .fetch_one(conn)
     .await
     .map_err(backend)
-}
-
-async fn service_datacenter(conn: &mut AnyConnection, name: &ServiceName) -> Result<String> {
-    sqlx::query_scalar(
-        "SELECT datacenter FROM environments WHERE tenant = $1 AND project = $2 AND name = $3",
-    )
-    .bind(&name.tenant)
-    .bind(&name.project)
-    .bind(&name.environment)
-    .fetch_optional(conn)
-    .await
-    .map_err(backend)?
-    .ok_or_else(|| StoreError::NotFound {
-        kind: "environment",
-        name: name.environment_name().to_string(),
-    })
 }
 
 /// `history` (JSON) with `status` entered at `at` appended; a repeated status (a secret

@@ -17,14 +17,20 @@
 #![warn(missing_docs)]
 
 mod agents;
+mod api_tokens;
 mod deployments;
+mod environments;
 mod error;
-mod identity;
+mod lookups;
 mod managed;
 mod platform;
+mod projects;
 mod records;
+mod role_bindings;
 mod rows;
-mod workloads;
+mod services;
+mod teams;
+mod users;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -41,19 +47,25 @@ pub use agents::{
     AgentCapacity, AgentRecord, ClusterReach, DatacenterChange, DesiredInputs, ManagedInput,
     ReportedStatus, SealedAuthority, SealedSecret,
 };
+pub use api_tokens::ApiTokenQueries;
 pub use deployments::{DeployOutcome, DeploymentQueries};
+pub use environments::EnvironmentQueries;
 pub use error::{PAGE_TOKEN_MISMATCH, StoreError};
-pub use identity::IdentityQueries;
 pub use managed::{DELETED_RETENTION_MS, ManagedQueries, NewManaged};
 pub use platform::PlatformQueries;
+pub use projects::ProjectQueries;
 pub use records::{NewAuditRecord, RecordQueries, StoredAnswer};
-pub use workloads::WorkloadQueries;
+pub use role_bindings::RoleBindingQueries;
+pub use services::ServiceQueries;
+pub use teams::TeamQueries;
+pub use users::UserQueries;
 
 /// Every query trait, for `use outpost_store::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        DeploymentQueries, IdentityQueries, ManagedQueries, PlatformQueries, Queries,
-        RecordQueries, WorkloadQueries,
+        ApiTokenQueries, DeploymentQueries, EnvironmentQueries, ManagedQueries, PlatformQueries,
+        ProjectQueries, Queries, RecordQueries, RoleBindingQueries, ServiceQueries, TeamQueries,
+        UserQueries,
     };
 }
 

@@ -230,7 +230,8 @@ impl Tx {
         new: NewManaged<'_>,
         actor: Actor<'_>,
     ) -> Result<ManagedService> {
-        let env = crate::workloads::environment_get(&mut self.tx, &name.environment_name()).await?;
+        let env =
+            crate::environments::environment_get(&mut self.tx, &name.environment_name()).await?;
         let t = Timestamp::now().0;
         sqlx::query(
             "INSERT INTO managed_services (tenant, project, environment, name, uid, provider, display_name, config, \
@@ -368,7 +369,8 @@ impl Tx {
             actor,
         )
         .await?;
-        let env = crate::workloads::environment_get(&mut self.tx, &name.environment_name()).await?;
+        let env =
+            crate::environments::environment_get(&mut self.tx, &name.environment_name()).await?;
         self.touch_datacenter(&env.datacenter.datacenter).await?;
         self.notify_datacenter(&env.datacenter.datacenter);
         let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -533,38 +535,4 @@ impl Tx {
         self.notify_datacenter(dc);
         Ok(())
     }
-}
-
-/// Refuses deleting a tenant, project or environment (`kind` named `name`) that still holds
-/// live managed services, cascade or not: their data lives in their datacenter, and only
-/// deleting each one (its id typed as confirmation) removes it there. A cascade never drops
-/// data silently, nor leaves it behind unowned.
-pub(crate) async fn refuse_while_holding_data(
-    conn: &mut AnyConnection,
-    kind: &'static str,
-    name: &str,
-    scope: [Option<&str>; 3],
-) -> Result<()> {
-    let [tenant, project, environment] = scope;
-    let live: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM managed_services WHERE tenant = $1 AND ($2 = '' OR project = $2) \
-         AND ($3 = '' OR environment = $3) AND status <> 'DELETED'",
-    )
-    .bind(tenant.unwrap_or_default())
-    .bind(project.unwrap_or_default())
-    .bind(environment.unwrap_or_default())
-    .fetch_one(conn)
-    .await
-    .map_err(backend)?;
-    if live > 0 {
-        return Err(StoreError::InUse {
-            kind,
-            name: name.to_owned(),
-            detail: format!(
-                "still has {live} managed services, whose data lives in their datacenter; delete each one \
-                 first (typing its id as confirmation): cascade never deletes managed data"
-            ),
-        });
-    }
-    Ok(())
 }

@@ -243,7 +243,7 @@ impl Tx {
     ) -> Result<()> {
         let current = tenant_get(&mut self.tx, name).await?;
         check_version(expected_version, current.meta.version, "tenant", name)?;
-        crate::managed::refuse_while_holding_data(
+        crate::lookups::refuse_while_holding_data(
             &mut self.tx,
             "tenant",
             &name.to_string(),

@@ -28,7 +28,7 @@ use crate::error::ApiError;
 pub struct EnvironmentApi(pub Api);
 
 /// Every service of `environment`, by name.
-async fn all_services<Q: WorkloadQueries>(
+async fn all_services<Q: ServiceQueries>(
     q: &mut Q,
     environment: &EnvironmentName,
 ) -> Result<Vec<Service>, ApiError> {
