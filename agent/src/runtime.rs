@@ -2,6 +2,7 @@
 //! for one enrolled state directory. Shared by the `outpost-agent` binary and the local
 //! installation, which differ only in how they enroll and when they stop.
 
+use outpost_domain::observed::Capacity;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
@@ -222,7 +223,7 @@ pub async fn run(
 /// The cluster's capacity with its Ceph's, if it has one. A Ceph that cannot be read now
 /// (its manager has no statistics yet, say) counts as unknown (0 bytes), never as failed:
 /// the next measurement tries again.
-async fn measure(cluster: &KubeCluster, ceph: Option<&Ceph>) -> outpost_proto::agent::v1::Capacity {
+async fn measure(cluster: &KubeCluster, ceph: Option<&Ceph>) -> Capacity {
     let mut capacity = cluster.capacity().await;
     if let Some(ceph) = ceph {
         capacity.object_storage = true;

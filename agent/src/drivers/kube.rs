@@ -12,6 +12,7 @@ pub mod managed;
 pub mod manifests;
 pub mod secrets;
 
+use outpost_domain::observed::Capacity;
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::Arc,
@@ -30,7 +31,6 @@ use kube::{
     Api, Client,
     api::{DeleteParams, ListParams, Patch, PatchParams},
 };
-use outpost_proto::agent::v1 as pb;
 
 use crate::plan::{
     Action, Live, LiveKey, Observed, ObservedClaim, ObservedStateful, ObservedWorkload, Rollout,
@@ -577,14 +577,14 @@ impl KubeCluster {
 
     /// Allocatable CPU and memory summed over the cluster's nodes; zero if nodes cannot be
     /// listed (a restricted service account, say).
-    pub async fn capacity(&self) -> pb::Capacity {
+    pub async fn capacity(&self) -> Capacity {
         let Ok(nodes) = Api::<Node>::all(self.client.clone())
             .list(&ListParams::default())
             .await
         else {
-            return pb::Capacity::default();
+            return Capacity::default();
         };
-        let mut capacity = pb::Capacity::default();
+        let mut capacity = Capacity::default();
         for node in nodes {
             let allocatable = node.status.and_then(|s| s.allocatable).unwrap_or_default();
             if let Some(cpu) = allocatable.get("cpu") {

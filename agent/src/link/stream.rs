@@ -6,6 +6,7 @@
 //! management side drops duplicates by sequence number), and renews the certificate at half
 //! its lifetime. Log requests are answered on the stream that carried them ([`super::logs`]).
 
+use outpost_domain::observed::Capacity;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
@@ -40,7 +41,7 @@ pub struct LinkHandles {
     /// Woken when the outbox has something new.
     pub outbox: std::sync::Arc<Notify>,
     /// The cluster's capacity, as last measured.
-    pub capacity: watch::Receiver<pb::Capacity>,
+    pub capacity: watch::Receiver<Capacity>,
     /// Whether the cluster's API server answers, as the last reconcile pass found.
     pub cluster: watch::Receiver<pb::ClusterReach>,
     /// Set while a stream is open.
@@ -210,7 +211,7 @@ async fn session(
     let hello = pb::Hello {
         stored_revision: state.stored_revision().await.context(LocalStateFailed)?,
         agent_version: crate::VERSION.into(),
-        capacity: Some(*handles.capacity.borrow()),
+        capacity: Some(pb::Capacity::from(*handles.capacity.borrow())),
         cluster: Some(handles.cluster.borrow().clone()),
     };
     outbound.send(message(Out::Hello(hello))).await?;
@@ -273,7 +274,7 @@ async fn session(
             },
             Ok(()) = capacity.changed() => {
                 let measured = *capacity.borrow_and_update();
-                outbound.send(message(Out::Capacity(measured))).await?;
+                outbound.send(message(Out::Capacity(measured.into()))).await?;
             }
             Ok(()) = cluster.changed() => {
                 let reach = cluster.borrow_and_update().clone();

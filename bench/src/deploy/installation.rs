@@ -175,7 +175,9 @@ impl Installation {
             .unwrap_or_default();
         let reports = self
             .store
-            .agent_get(DATACENTER)
+            .agent_get(&outpost_domain::DatacenterName {
+                datacenter: DATACENTER.into(),
+            })
             .await
             .context("reading the agent's record")?
             .context("the agent is not enrolled")?

@@ -6,13 +6,50 @@ use outpost_domain::{
     deployment::FailureReason,
     desired::{Build, DesiredState, ManagedWorkload, NamespaceSpec, Workload},
     managed::Observation,
-    observed::{AgentReport, BuildOutcome, ManagedReport, WorkloadPhase, WorkloadStatus},
+    observed::{
+        AgentReport, BuildOutcome, Capacity, ClusterCut, ManagedReport, WorkloadPhase,
+        WorkloadStatus,
+    },
     provider::{BucketRun, Run, StatefulRun},
     resources::{EnvVar, GitSource, Port, Protocol},
 };
 
 use super::{from_timestamp, timestamp};
 use crate::agent::v1 as pb;
+
+impl From<Capacity> for pb::Capacity {
+    fn from(c: Capacity) -> Self {
+        Self {
+            cpu_millis: c.cpu_millis,
+            memory_bytes: c.memory_bytes,
+            storage_bytes: c.storage_bytes,
+            storage_used_bytes: c.storage_used_bytes,
+            object_storage: c.object_storage,
+        }
+    }
+}
+
+impl From<&pb::Capacity> for Capacity {
+    fn from(c: &pb::Capacity) -> Self {
+        Self {
+            cpu_millis: c.cpu_millis,
+            memory_bytes: c.memory_bytes,
+            storage_bytes: c.storage_bytes,
+            storage_used_bytes: c.storage_used_bytes,
+            object_storage: c.object_storage,
+        }
+    }
+}
+
+/// What an agent says of its cluster: since when and why it cannot reach it, or `None`
+/// while it can. An agent too old to say counts as reaching it.
+pub fn cluster_cut(reach: Option<&pb::ClusterReach>) -> Option<ClusterCut> {
+    let reach = reach?;
+    reach.unreachable_since.as_ref().map(|since| ClusterCut {
+        since: from_timestamp(since),
+        error: reach.error.clone(),
+    })
+}
 
 impl From<&DesiredState> for pb::DesiredState {
     fn from(d: &DesiredState) -> Self {

@@ -153,6 +153,45 @@ pub struct ClusterCut {
     pub error: String,
 }
 
+/// What a datacenter can offer, as its agent measures it: allocatable CPU and memory summed
+/// over the cluster's nodes, and its Ceph's raw capacity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capacity {
+    /// Allocatable CPU, millicores.
+    pub cpu_millis: i64,
+    /// Allocatable memory, bytes.
+    pub memory_bytes: i64,
+    /// Raw Ceph capacity, bytes; 0 when unknown.
+    pub storage_bytes: i64,
+    /// Raw Ceph bytes used.
+    pub storage_used_bytes: i64,
+    /// The agent can make buckets (it has a Ceph object gateway).
+    pub object_storage: bool,
+}
+
+/// An enrolled agent, as the management side keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// The datacenter it serves.
+    pub datacenter: DatacenterName,
+    /// Serial of its current certificate.
+    pub serial: String,
+    /// When that certificate expires.
+    pub certificate_expire_time: Timestamp,
+    /// When it enrolled.
+    pub enroll_time: Timestamp,
+    /// Its link and whether it reaches its cluster.
+    pub reach: AgentReach,
+    /// The version it reported.
+    pub version: String,
+    /// The highest desired-state revision it has stored.
+    pub stored_revision: i64,
+    /// The highest report sequence applied.
+    pub report_sequence: i64,
+    /// What its datacenter can offer, as it last said.
+    pub capacity: Capacity,
+}
+
 /// What the management side knows of a datacenter's agent, to judge whether it is reachable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentReach {

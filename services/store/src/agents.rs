@@ -9,13 +9,18 @@ use outpost_domain::{
     DatacenterName, EnvironmentName, ManagedServiceName, ResourceName, ServiceName, Timestamp,
     desired::{BuildTarget, ServiceTarget},
     managed::ManagedStatus,
-    observed::{AgentReport, WorkloadStatus},
+    observed::{Agent, AgentReach, AgentReport, Capacity, ClusterCut, WorkloadStatus},
     resources::{Environment, Source},
 };
 use sqlx::{AnyConnection, FromRow};
 use tokio::sync::broadcast;
 
-use crate::{Result, Store, StoreError, Tx, error::backend, records::event_add, rows::MetaRow};
+use crate::{
+    Result, Store, StoreError, Tx,
+    error::backend,
+    records::event_add,
+    rows::{MetaRow, datacenter_ref},
+};
 
 /// A notice that datacenters' desired state may have changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,80 +146,69 @@ pub struct SealedAuthority {
     pub sealed_key: Vec<u8>,
 }
 
-/// An enrolled agent and what it last said.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
-pub struct AgentRecord {
-    /// Its datacenter's id.
-    pub datacenter: String,
-    /// Serial of its current certificate.
-    pub serial: String,
-    /// When that certificate expires (unix ms).
-    pub not_after: i64,
-    /// When it enrolled (unix ms).
-    pub enroll_time: i64,
-    /// 1 while a stream is open.
-    pub connected: i64,
-    /// Last message (unix ms).
-    pub last_seen: i64,
-    /// Version it reported.
-    pub agent_version: String,
-    /// Highest desired-state revision it has stored.
-    pub stored_revision: i64,
-    /// Allocatable CPU, millicores.
-    pub cpu_millis: i64,
-    /// Allocatable memory, bytes.
-    pub memory_bytes: i64,
-    /// Highest report sequence applied.
-    pub report_sequence: i64,
-    /// Raw Ceph capacity, bytes; 0 when unknown.
-    pub storage_bytes: i64,
-    /// Raw Ceph bytes used.
-    pub storage_used_bytes: i64,
-    /// 1 when the agent can make buckets.
-    pub object_storage: i64,
-    /// Since when the agent has not reached its cluster's API server (unix ms); 0 while it
-    /// does.
-    pub cluster_unreachable_since: i64,
-    /// Its last failure to reach it.
-    pub cluster_error: String,
+/// An agent's row.
+#[derive(FromRow)]
+struct AgentRow {
+    datacenter: String,
+    serial: String,
+    not_after: i64,
+    enroll_time: i64,
+    connected: i64,
+    last_seen: i64,
+    agent_version: String,
+    stored_revision: i64,
+    cpu_millis: i64,
+    memory_bytes: i64,
+    report_sequence: i64,
+    storage_bytes: i64,
+    storage_used_bytes: i64,
+    object_storage: i64,
+    cluster_unreachable_since: i64,
+    cluster_error: String,
 }
 
-/// Whether an agent reaches its cluster's API server, as it last said.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClusterReach {
-    /// Since when it has not; `None` while it does.
-    pub unreachable_since: Option<Timestamp>,
-    /// Its last failure to reach it.
-    pub error: String,
-}
-
-/// What an agent says its datacenter can offer, when it connects.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AgentCapacity {
-    /// Allocatable CPU, millicores.
-    pub cpu_millis: i64,
-    /// Allocatable memory, bytes.
-    pub memory_bytes: i64,
-    /// Raw Ceph capacity, bytes; 0 when unknown.
-    pub storage_bytes: i64,
-    /// Raw Ceph bytes used.
-    pub storage_used_bytes: i64,
-    /// It can make buckets.
-    pub object_storage: bool,
+impl From<AgentRow> for Agent {
+    fn from(r: AgentRow) -> Self {
+        Agent {
+            datacenter: datacenter_ref(&r.datacenter),
+            serial: r.serial,
+            certificate_expire_time: Timestamp(r.not_after),
+            enroll_time: Timestamp(r.enroll_time),
+            reach: AgentReach {
+                connected: r.connected == 1,
+                last_seen: Timestamp(r.last_seen),
+                cluster: (r.cluster_unreachable_since > 0).then_some(ClusterCut {
+                    since: Timestamp(r.cluster_unreachable_since),
+                    error: r.cluster_error,
+                }),
+            },
+            version: r.agent_version,
+            stored_revision: r.stored_revision,
+            report_sequence: r.report_sequence,
+            capacity: Capacity {
+                cpu_millis: r.cpu_millis,
+                memory_bytes: r.memory_bytes,
+                storage_bytes: r.storage_bytes,
+                storage_used_bytes: r.storage_used_bytes,
+                object_storage: r.object_storage == 1,
+            },
+        }
+    }
 }
 
 const AGENT_COLUMNS: &str = "datacenter, serial, not_after, enroll_time, connected, last_seen, agent_version, \
                              stored_revision, cpu_millis, memory_bytes, report_sequence, storage_bytes, \
                              storage_used_bytes, object_storage, cluster_unreachable_since, cluster_error";
 
-async fn agent_get(conn: &mut AnyConnection, dc: &str) -> Result<Option<AgentRecord>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+async fn agent_get(conn: &mut AnyConnection, dc: &str) -> Result<Option<Agent>> {
+    let row: Option<AgentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {AGENT_COLUMNS} FROM agents WHERE datacenter = $1"
     )))
     .bind(dc)
     .fetch_optional(conn)
     .await
-    .map_err(backend)
+    .map_err(backend)?;
+    Ok(row.map(Agent::from))
 }
 
 impl Store {
@@ -449,21 +443,26 @@ impl Store {
     }
 
     /// The enrolled agent of `dc`, if any.
-    pub async fn agent_get(&self, dc: &str) -> Result<Option<AgentRecord>> {
+    pub async fn agent_get(&self, dc: &DatacenterName) -> Result<Option<Agent>> {
         let mut conn = self.read.acquire().await.map_err(backend)?;
-        agent_get(&mut conn, dc).await
+        agent_get(&mut conn, &dc.datacenter).await
     }
 
     /// Agents of the datacenters named `first..=last` (a page of datacenters), in one query.
-    pub async fn agent_list_range(&self, first: &str, last: &str) -> Result<Vec<AgentRecord>> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    pub async fn agent_list_range(
+        &self,
+        first: &DatacenterName,
+        last: &DatacenterName,
+    ) -> Result<Vec<Agent>> {
+        let rows: Vec<AgentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {AGENT_COLUMNS} FROM agents WHERE datacenter >= $1 AND datacenter <= $2 ORDER BY datacenter"
         )))
-        .bind(first)
-        .bind(last)
+        .bind(&first.datacenter)
+        .bind(&last.datacenter)
         .fetch_all(&self.read)
         .await
-        .map_err(backend)
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(Agent::from).collect())
     }
 
     /// Every revoked certificate serial with its revocation time, for the CRL.
@@ -482,8 +481,8 @@ impl Store {
         dc: &str,
         agent_version: &str,
         stored_revision: i64,
-        capacity: &AgentCapacity,
-        cluster: &ClusterReach,
+        capacity: &Capacity,
+        cluster: Option<&ClusterCut>,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE agents SET connected = 1, agent_version = $1, stored_revision = $2 WHERE datacenter = $3",
@@ -498,14 +497,15 @@ impl Store {
         self.agent_cluster(dc, cluster).await
     }
 
-    /// Records whether `dc`'s agent reaches its cluster's API server.
-    pub async fn agent_cluster(&self, dc: &str, cluster: &ClusterReach) -> Result<()> {
+    /// Records whether `dc`'s agent reaches its cluster's API server: `cluster` says since
+    /// when and why not; `None` while it does.
+    pub async fn agent_cluster(&self, dc: &str, cluster: Option<&ClusterCut>) -> Result<()> {
         sqlx::query(
             "UPDATE agents SET last_seen = $1, cluster_unreachable_since = $2, cluster_error = $3 WHERE datacenter = $4",
         )
         .bind(Timestamp::now().0)
-        .bind(cluster.unreachable_since.map_or(0, |t| t.0))
-        .bind(&cluster.error)
+        .bind(cluster.map_or(0, |c| c.since.0))
+        .bind(cluster.map_or("", |c| c.error.as_str()))
         .bind(dc)
         .execute(&self.write)
         .await
@@ -514,7 +514,7 @@ impl Store {
     }
 
     /// Records the capacity `dc`'s agent measured anew.
-    pub async fn agent_capacity(&self, dc: &str, capacity: &AgentCapacity) -> Result<()> {
+    pub async fn agent_capacity(&self, dc: &str, capacity: &Capacity) -> Result<()> {
         sqlx::query(
             "UPDATE agents SET last_seen = $1, cpu_millis = $2, memory_bytes = $3, storage_bytes = $4, \
              storage_used_bytes = $5, object_storage = $6 WHERE datacenter = $7",

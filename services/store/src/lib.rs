@@ -44,8 +44,7 @@ use sqlx::{AnyConnection, AnyPool, Executor, any::AnyPoolOptions, pool::PoolConn
 use tokio::sync::broadcast;
 
 pub use agents::{
-    AgentCapacity, AgentRecord, ClusterReach, DatacenterChange, DesiredInputs, ManagedInput,
-    ReportedStatus, SealedAuthority, SealedSecret,
+    DatacenterChange, DesiredInputs, ManagedInput, ReportedStatus, SealedAuthority, SealedSecret,
 };
 pub use api_tokens::ApiTokenQueries;
 pub use deployments::{DeployOutcome, DeploymentQueries};

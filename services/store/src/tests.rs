@@ -755,7 +755,7 @@ async fn reports_apply_once_and_only_within_the_agents_datacenter(store: Store) 
     let mut tx = store.begin().await.unwrap();
     assert!(tx.agent_revoke(&dc1, ACTOR).await.unwrap());
     tx.commit().await.unwrap();
-    assert!(store.agent_get("dc1").await.unwrap().is_none());
+    assert!(store.agent_get(&dc1).await.unwrap().is_none());
     let revoked: Vec<String> = store
         .revoked_serials()
         .await

@@ -1,8 +1,9 @@
 //! `DatacenterService`: where environments run. Platform admins manage them; anyone reads.
 
 use outpost_domain::{
-    DatacenterName,
+    DatacenterName, Timestamp,
     authz::{Kind, Verb},
+    observed::{Agent, AgentReach, link_is_live},
     validate::{self, Violations},
 };
 use outpost_proto::management::v1::{self as pb, datacenter_service_server::DatacenterService};
@@ -10,8 +11,6 @@ use outpost_store::prelude::*;
 use tonic::{Request, Response, Status};
 
 use std::time::Duration;
-
-use outpost_store::AgentRecord;
 
 use super::{
     Api, UpdateMask, check_etag, expected_version, next_page_token, page_request, required, respond,
@@ -25,8 +24,8 @@ pub struct DatacenterApi(pub Api);
 const DEFAULT_JOIN_TOKEN_TTL: Duration = Duration::from_secs(3600);
 const MAX_JOIN_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// The wire form of a datacenter's agent record at its current `revision`.
-fn agent_status(agent: Option<&AgentRecord>, revision: i64) -> pb::AgentStatus {
+/// The wire form of a datacenter's agent at its current `revision`.
+fn agent_status(agent: Option<&Agent>, revision: i64) -> pb::AgentStatus {
     use outpost_proto::convert::timestamp;
     use pb::agent_status::State;
     let Some(a) = agent else {
@@ -36,37 +35,34 @@ fn agent_status(agent: Option<&AgentRecord>, revision: i64) -> pb::AgentStatus {
             ..Default::default()
         };
     };
-    let live = outpost_domain::observed::link_is_live(
-        a.connected == 1,
-        outpost_domain::Timestamp(a.last_seen),
-        outpost_domain::Timestamp::now(),
-    );
+    let reach = &a.reach;
+    let live = link_is_live(reach.connected, reach.last_seen, Timestamp::now());
     let state = if live {
         State::Connected
     } else {
         State::Disconnected
     };
+    let capacity = &a.capacity;
     pb::AgentStatus {
         state: state.into(),
-        last_seen_time: Some(timestamp(outpost_domain::Timestamp(a.last_seen))),
-        agent_version: a.agent_version.clone(),
+        last_seen_time: Some(timestamp(reach.last_seen)),
+        agent_version: a.version.clone(),
         applied_revision: a.stored_revision,
         desired_revision: revision,
-        cpu_millis: a.cpu_millis,
-        memory_bytes: a.memory_bytes,
-        certificate_expire_time: Some(timestamp(outpost_domain::Timestamp(a.not_after))),
-        storage_bytes: a.storage_bytes,
-        storage_used_bytes: a.storage_used_bytes,
-        object_storage: a.object_storage == 1,
-        cluster: Some(cluster_status(a, live)),
+        cpu_millis: capacity.cpu_millis,
+        memory_bytes: capacity.memory_bytes,
+        certificate_expire_time: Some(timestamp(a.certificate_expire_time)),
+        storage_bytes: capacity.storage_bytes,
+        storage_used_bytes: capacity.storage_used_bytes,
+        object_storage: capacity.object_storage,
+        cluster: Some(cluster_status(reach, live)),
     }
 }
 
 /// Whether the agent reaches its cluster; not known while the agent is not linked, though
 /// since when it last could not is still said.
-fn cluster_status(a: &AgentRecord, live: bool) -> pb::ClusterStatus {
+fn cluster_status(reach: &AgentReach, live: bool) -> pb::ClusterStatus {
     use pb::cluster_status::State;
-    let reach = super::reach::agent_reach(a);
     let state = match (&reach.cluster, live) {
         (_, false) => State::Unknown,
         (Some(_), true) => State::Unreachable,
@@ -78,7 +74,11 @@ fn cluster_status(a: &AgentRecord, live: bool) -> pb::ClusterStatus {
             .cluster
             .as_ref()
             .map(|c| outpost_proto::convert::timestamp(c.since)),
-        message: reach.cluster.map(|c| c.error).unwrap_or_default(),
+        message: reach
+            .cluster
+            .as_ref()
+            .map(|c| c.error.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -88,7 +88,7 @@ impl DatacenterApi {
         &self,
         dc: outpost_domain::resources::Datacenter,
     ) -> Result<pb::Datacenter, crate::error::ApiError> {
-        let agent = self.0.store().agent_get(&dc.name.datacenter).await?;
+        let agent = self.0.store().agent_get(&dc.name).await?;
         let revision = dc.revision;
         let mut out = pb::Datacenter::from(dc);
         out.agent = Some(agent_status(agent.as_ref(), revision));
@@ -135,7 +135,7 @@ impl DatacenterService for DatacenterApi {
             let agents = match (page.items.first(), page.items.last()) {
                 (Some(first), Some(last)) => {
                     api.store()
-                        .agent_list_range(&first.name.datacenter, &last.name.datacenter)
+                        .agent_list_range(&first.name, &last.name)
                         .await?
                 }
                 _ => Vec::new(),
@@ -144,7 +144,7 @@ impl DatacenterService for DatacenterApi {
                 .items
                 .into_iter()
                 .map(|dc| {
-                    let agent = agents.iter().find(|a| a.datacenter == dc.name.datacenter);
+                    let agent = agents.iter().find(|a| a.datacenter == dc.name);
                     let revision = dc.revision;
                     let mut out = pb::Datacenter::from(dc);
                     out.agent = Some(agent_status(agent, revision));

@@ -63,8 +63,8 @@ impl ManagedApi {
         let store = self.0.store();
         let env = store.reader().await?.environment_get(environment).await?;
         let dc = &env.datacenter.datacenter;
-        match store.agent_get(dc).await? {
-            Some(agent) if agent.object_storage == 0 => Err(ApiError::FailedPrecondition {
+        match store.agent_get(&env.datacenter).await? {
+            Some(agent) if !agent.capacity.object_storage => Err(ApiError::FailedPrecondition {
                 subject: env.datacenter.to_string(),
                 description: format!(
                     "datacenter {dc} has no object storage: its agent runs without a Ceph object gateway. \

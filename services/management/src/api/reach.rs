@@ -3,12 +3,9 @@
 //! would otherwise read as progress). Nothing fails or is deleted for it.
 
 use futures::future::BoxFuture;
-use outpost_domain::{
-    DatacenterName, EnvironmentName, Timestamp,
-    observed::{AgentReach, ClusterCut, Unreachable},
-};
+use outpost_domain::{DatacenterName, EnvironmentName, observed::Unreachable};
 use outpost_proto::{convert::datacenter_unreachable, management::v1 as pb};
-use outpost_store::{AgentRecord, Store, prelude::*};
+use outpost_store::{Store, prelude::*};
 
 use crate::error::ApiError;
 
@@ -18,24 +15,12 @@ pub(crate) async fn of_datacenter(
     store: &Store,
     datacenter: &DatacenterName,
 ) -> Result<Option<Unreachable>, ApiError> {
-    let agent = store.agent_get(&datacenter.datacenter).await?;
+    let agent = store.agent_get(datacenter).await?;
     Ok(Unreachable::of(
         datacenter,
-        agent.as_ref().map(agent_reach),
+        agent.map(|a| a.reach),
         outpost_domain::Timestamp::now(),
     ))
-}
-
-/// What an agent's record says of its reach.
-pub(crate) fn agent_reach(a: &AgentRecord) -> AgentReach {
-    AgentReach {
-        connected: a.connected == 1,
-        last_seen: Timestamp(a.last_seen),
-        cluster: (a.cluster_unreachable_since > 0).then(|| ClusterCut {
-            since: Timestamp(a.cluster_unreachable_since),
-            error: a.cluster_error.clone(),
-        }),
-    }
 }
 
 /// [`of_datacenter`] for the datacenter `environment` is placed in.

@@ -10,13 +10,16 @@ use futures::Stream;
 use outpost_domain::{
     DatacenterName,
     desired::{self, ManagedTarget, ServiceTarget},
-    observed::AgentReport,
+    observed::{AgentReport, Capacity},
     provider::Catalog,
     resources::EnvVar,
 };
 use outpost_proto::{
     agent::v1::{self as pb, attach_request::Kind as In, attach_response::Kind as Out},
-    convert::{agent::from_report, timestamp},
+    convert::{
+        agent::{cluster_cut, from_report},
+        timestamp,
+    },
 };
 use outpost_store::Store;
 use tokio::sync::{mpsc, watch};
@@ -110,11 +113,7 @@ impl pb::agent_link_service_server::AgentLinkService for LinkApi {
         req: Request<Streaming<pb::AttachRequest>>,
     ) -> Result<Response<AttachStream>, Status> {
         let (dc, serial) = Self::identity(&req)?;
-        let agent = self
-            .store
-            .agent_get(&dc.datacenter)
-            .await
-            .map_err(internal)?;
+        let agent = self.store.agent_get(&dc).await.map_err(internal)?;
         if agent.is_none() {
             return Err(Status::permission_denied(
                 "this agent's enrollment was revoked; enroll again",
@@ -152,13 +151,7 @@ impl pb::agent_link_service_server::AgentLinkService for LinkApi {
             return Err(Status::invalid_argument("csr_pem must be at most 16 KiB"));
         }
         let mut tx = self.store.begin().await.map_err(internal)?;
-        if self
-            .store
-            .agent_get(&dc.datacenter)
-            .await
-            .map_err(internal)?
-            .is_none()
-        {
+        if self.store.agent_get(&dc).await.map_err(internal)?.is_none() {
             return Err(Status::permission_denied(
                 "this agent's enrollment was revoked; enroll again",
             ));
@@ -242,8 +235,8 @@ impl Link {
                 &self.dc.datacenter,
                 &hello.agent_version,
                 hello.stored_revision,
-                &capacity_of(&capacity),
-                &cluster_of(hello.cluster.as_ref()),
+                &Capacity::from(&capacity),
+                cluster_cut(hello.cluster.as_ref()).as_ref(),
             )
             .await
         {
@@ -327,19 +320,19 @@ impl Link {
             }
             Some(In::Capacity(capacity)) => self
                 .store
-                .agent_capacity(&self.dc.datacenter, &capacity_of(&capacity))
+                .agent_capacity(&self.dc.datacenter, &Capacity::from(&capacity))
                 .await
                 .map_err(|e| End::Refused(internal(e))),
             Some(In::Cluster(cluster)) => {
-                let reach = cluster_of(Some(&cluster));
-                match &reach.unreachable_since {
-                    Some(_) => {
-                        tracing::warn!(error = %reach.error, "the agent cannot reach its cluster's API server")
+                let cut = cluster_cut(Some(&cluster));
+                match &cut {
+                    Some(cut) => {
+                        tracing::warn!(error = %cut.error, "the agent cannot reach its cluster's API server")
                     }
                     None => tracing::info!("the agent reaches its cluster's API server again"),
                 }
                 self.store
-                    .agent_cluster(&self.dc.datacenter, &reach)
+                    .agent_cluster(&self.dc.datacenter, cut.as_ref())
                     .await
                     .map_err(|e| End::Refused(internal(e)))
             }
@@ -373,7 +366,7 @@ impl Link {
             .map_err(|e| End::Refused(internal(e)))?;
         let gone = self
             .store
-            .agent_get(&self.dc.datacenter)
+            .agent_get(&self.dc)
             .await
             .map_err(|e| End::Refused(internal(e)))?
             .is_none();
@@ -508,28 +501,4 @@ fn render_managed(
             }
         })
         .collect()
-}
-
-/// What the agent says of its cluster; an agent too old to say counts as reaching it.
-fn cluster_of(c: Option<&pb::ClusterReach>) -> outpost_store::ClusterReach {
-    let Some(c) = c else {
-        return outpost_store::ClusterReach::default();
-    };
-    outpost_store::ClusterReach {
-        unreachable_since: c
-            .unreachable_since
-            .as_ref()
-            .map(outpost_proto::convert::from_timestamp),
-        error: c.error.clone(),
-    }
-}
-
-fn capacity_of(c: &pb::Capacity) -> outpost_store::AgentCapacity {
-    outpost_store::AgentCapacity {
-        cpu_millis: c.cpu_millis,
-        memory_bytes: c.memory_bytes,
-        storage_bytes: c.storage_bytes,
-        storage_used_bytes: c.storage_used_bytes,
-        object_storage: c.object_storage,
-    }
 }
