@@ -18,7 +18,9 @@
 
 mod agents;
 mod api_tokens;
+mod changes;
 mod deployments;
+mod desired;
 mod environments;
 mod error;
 mod lookups;
@@ -26,6 +28,7 @@ mod managed;
 mod platform;
 mod projects;
 mod records;
+mod reports;
 mod role_bindings;
 mod rows;
 mod services;
@@ -43,17 +46,18 @@ use std::{collections::BTreeSet, sync::Arc};
 use sqlx::{AnyConnection, AnyPool, Executor, any::AnyPoolOptions, pool::PoolConnection};
 use tokio::sync::broadcast;
 
-pub use agents::{
-    DatacenterChange, DesiredInputs, ManagedInput, ReportedStatus, SealedAuthority, SealedSecret,
-};
+pub use agents::SealedAuthority;
 pub use api_tokens::ApiTokenQueries;
+pub use changes::DatacenterChange;
 pub use deployments::{DeployOutcome, DeploymentQueries};
+pub use desired::{DesiredInputs, ManagedInput, SealedSecret};
 pub use environments::EnvironmentQueries;
 pub use error::{PAGE_TOKEN_MISMATCH, StoreError};
 pub use managed::{DELETED_RETENTION_MS, ManagedQueries, NewManaged};
 pub use platform::PlatformQueries;
 pub use projects::ProjectQueries;
 pub use records::{NewAuditRecord, RecordQueries, StoredAnswer};
+pub use reports::ReportedStatus;
 pub use role_bindings::RoleBindingQueries;
 pub use services::ServiceQueries;
 pub use teams::TeamQueries;
@@ -109,7 +113,7 @@ pub struct Store {
     backend: Backend,
     changes: broadcast::Sender<DatacenterChange>,
     /// Forwards PostgreSQL notifications while any clone of the store lives.
-    _listener: Option<Arc<agents::ListenerTask>>,
+    _listener: Option<Arc<changes::ListenerTask>>,
 }
 
 /// How many change notices a slow subscriber may fall behind before it is told to resync.
@@ -165,7 +169,7 @@ impl Store {
                     .await
                     .map_err(StoreError::Migrate)?;
                 let (changes, _) = broadcast::channel(CHANGE_BUFFER);
-                let listener = agents::ListenerTask::start(url, changes.clone()).await?;
+                let listener = changes::ListenerTask::start(url, changes.clone()).await?;
                 Self {
                     read: pool.clone(),
                     write: pool,
