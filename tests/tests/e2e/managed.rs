@@ -383,7 +383,7 @@ fn postgresql_and_redis_update_pause_resume_and_delete_keeping_their_volume_unti
 #[test]
 fn an_operators_provider_runs_and_a_datacenter_failure_ends_in_error_with_the_reason() {
     let providers = tempfile::tempdir().expect("dir");
-    let redis = include_str!("../../services/domain/providers/redis.json");
+    let redis = include_str!("../../../services/domain/providers/redis.json");
     let valkey = redis
         .replace("\"redis\"", "\"valkey\"")
         .replace("redis:${config.version}", "valkey/valkey:${config.version}");
