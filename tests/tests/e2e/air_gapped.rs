@@ -46,7 +46,7 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// Runs `inner`, a test of this file, in a new network namespace with only `lo` (brought up
+/// Runs `inner`, a test of this module, in a new network namespace with only `lo` (brought up
 /// first), under strace recording every `connect`; checks it passed and that no process in
 /// the namespace tried an address off this host. The namespace has its own process ids
 /// (and so its own /proc, where threads find themselves by id): when the test ends,
@@ -61,6 +61,9 @@ fn in_a_namespace(inner: &str) {
         return;
     }
     let exe = std::env::current_exe().expect("test executable");
+    // The harness names a test by its path below the crate: `air_gapped::NAME`.
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let inner_path = format!("{module}::{inner}");
     let traces = tempfile::tempdir().expect("dir");
     let trace = traces.path().join("connect.strace");
     let out = Command::new("strace")
@@ -78,7 +81,7 @@ fn in_a_namespace(inner: &str) {
         .args(["--", "sh", "-c"])
         .arg(r#"ip link set lo up && exec "$0" --exact "$1" --ignored --nocapture"#)
         .arg(&exe)
-        .arg(inner)
+        .arg(&inner_path)
         .env(INSIDE, "1")
         .output()
         .unwrap_or_else(|e| panic!("running strace (scripts/setup installs it): {e}"));
