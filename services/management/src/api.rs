@@ -29,10 +29,12 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use outpost_ca::KeyEncryptionKey;
 use outpost_domain::provider::Catalog;
 use outpost_domain::{
-    DatacenterName, NameError, Named, Violations,
+    DatacenterName, EnvironmentName, NameError, Named, ProjectName, ServiceName, TenantName,
+    UserName, Violations,
     authz::{self, Kind, Principal, Verb},
     resources::version_of_etag,
 };
+use outpost_proto::management::v1 as pb;
 use outpost_store::{Page, PageRequest, Reader, Store, Tx, prelude::*};
 use prost::Message;
 use tonic::Request;
@@ -255,30 +257,69 @@ impl Api {
         kind: Kind,
         verb: Verb,
     ) -> Result<N, ApiError> {
+        self.authorize_name_as(ctx, field, raw, |_| kind, verb)
+    }
+
+    /// [`Api::authorize_name`] where the name decides which kind of resource it is to the
+    /// policy (one's own API tokens and other people's, say).
+    pub(crate) fn authorize_name_as<N: Named>(
+        &self,
+        ctx: &Ctx,
+        field: &str,
+        raw: &str,
+        kind: impl FnOnce(&N) -> Kind,
+        verb: Verb,
+    ) -> Result<N, ApiError> {
         let name = parse_name(field, raw, N::parse)?;
-        self.authorize(ctx, name.tenant(), kind, verb, N::NOUN, raw)?;
+        self.authorize(ctx, name.tenant(), kind(&name), verb, N::NOUN, raw)?;
         Ok(name)
     }
 
-    /// One page of a list under `parent` (as the request spells it), with the token for the
-    /// next: `list` reads the page, and when it is empty, `parent_exists` makes sure it does
-    /// not hide a parent that does not exist (`NOT_FOUND` instead). The reader is released
-    /// before this returns.
-    pub(crate) async fn list_page<T>(
+    /// One page of `kind` under the request's parent: authenticates, parses the parent as a
+    /// `P`, authorizes reading `kind` in its tenant, and reads the page with `list`. For an
+    /// empty page it makes sure the parent exists, so the page never hides a parent that does
+    /// not (`NOT_FOUND` instead). Returns the parent with the items and the next page token.
+    pub(crate) async fn list_under<P: Parent, T, R: ListRequest>(
         &self,
-        parent: &str,
-        page_size: i32,
-        page_token: &str,
+        req: &Request<R>,
+        kind: Kind,
+        list: impl AsyncFnOnce(&mut Reader, &P, &PageRequest) -> outpost_store::Result<Page<T>>,
+    ) -> Result<Listed<P, T>, ApiError> {
+        let r = req.get_ref();
+        let (_, parent) = self
+            .authorized::<P, _>(req, "parent", r.parent(), kind, Verb::Read)
+            .await?;
+        let (items, next_page_token) = self
+            .list_page(
+                r,
+                async |reader, page| list(reader, &parent, page).await,
+                &parent,
+            )
+            .await?;
+        Ok(Listed {
+            parent,
+            items,
+            next_page_token,
+        })
+    }
+
+    /// [`Api::list_under`] after the caller is authorized: one page under `parent`, the
+    /// request's, with the check that an empty page does not hide a missing parent. The
+    /// reader is released before this returns.
+    pub(crate) async fn list_page<P: Parent, T>(
+        &self,
+        request: &impl ListRequest,
         list: impl AsyncFnOnce(&mut Reader, &PageRequest) -> outpost_store::Result<Page<T>>,
-        parent_exists: impl AsyncFnOnce(&mut Reader) -> outpost_store::Result<()>,
+        parent: &P,
     ) -> Result<(Vec<T>, String), ApiError> {
-        let page = page_request(parent, page_size, page_token)?;
+        let raw = request.parent();
+        let page = page_request(raw, request.page_size(), request.page_token())?;
         let mut reader = self.reader().await?;
         let page = list(&mut reader, &page).await?;
         if page.items.is_empty() {
-            parent_exists(&mut reader).await?;
+            P::exists(&mut reader, parent).await?;
         }
-        Ok((page.items, next_page_token(parent, page.next_after)))
+        Ok((page.items, next_page_token(raw, page.next_after)))
     }
 
     /// Records the request's idempotency key for the audit log.
@@ -543,3 +584,74 @@ pub(crate) fn datacenter_field(
 pub(crate) fn required<'a, T>(field: &str, value: Option<&'a T>) -> Result<&'a T, ApiError> {
     value.ok_or_else(|| ApiError::field(field, "is required"))
 }
+
+/// A page of a list and where it came from.
+pub(crate) struct Listed<P, T> {
+    /// The parent, parsed.
+    pub parent: P,
+    /// The page.
+    pub items: Vec<T>,
+    /// The token for the next page; empty after the last.
+    pub next_page_token: String,
+}
+
+/// A list request: its parent (as the caller spelled it) and the page it asks for.
+pub(crate) trait ListRequest {
+    fn parent(&self) -> &str;
+    fn page_size(&self) -> i32;
+    fn page_token(&self) -> &str;
+}
+
+macro_rules! list_requests {
+    ($($request:ty),* $(,)?) => {$(
+        impl ListRequest for $request {
+            fn parent(&self) -> &str {
+                &self.parent
+            }
+            fn page_size(&self) -> i32 {
+                self.page_size
+            }
+            fn page_token(&self) -> &str {
+                &self.page_token
+            }
+        }
+    )*};
+}
+
+list_requests!(
+    pb::ListProjectsRequest,
+    pb::ListEnvironmentsRequest,
+    pb::ListServicesRequest,
+    pb::ListDeploymentsRequest,
+    pb::ListManagedServicesRequest,
+    pb::ListDeletedManagedServicesRequest,
+    pb::ListTeamsRequest,
+    pb::ListRoleBindingsRequest,
+    pb::ListApiTokensRequest,
+);
+
+/// A resource other resources are listed under: for an empty page, whether it exists.
+pub(crate) trait Parent: Named {
+    fn exists(
+        reader: &mut Reader,
+        name: &Self,
+    ) -> impl Future<Output = outpost_store::Result<()>> + Send;
+}
+
+macro_rules! parents {
+    ($($name:ty => $get:ident),* $(,)?) => {$(
+        impl Parent for $name {
+            async fn exists(reader: &mut Reader, name: &Self) -> outpost_store::Result<()> {
+                reader.$get(name).await.map(drop)
+            }
+        }
+    )*};
+}
+
+parents!(
+    TenantName => tenant_get,
+    ProjectName => project_get,
+    EnvironmentName => environment_get,
+    ServiceName => service_get,
+    UserName => user_get,
+);

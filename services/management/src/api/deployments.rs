@@ -13,7 +13,7 @@ use outpost_store::{Tx, prelude::*};
 use tonic::{Request, Response, Status};
 
 use super::{
-    Api, next_page_token, page_request, parse_name, reach, respond,
+    Api, Listed, parse_name, reach, respond,
     watch::{WatchStream, watch},
 };
 use crate::error::ApiError;
@@ -169,18 +169,22 @@ impl DeploymentService for DeploymentApi {
     ) -> Result<Response<pb::ListDeploymentsResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let r = req.get_ref();
-            let (_, parent) = api
-                .authorized::<ServiceName, _>(&req, "parent", &r.parent, Kind::Service, Verb::Read)
+            let Listed {
+                parent,
+                items,
+                next_page_token,
+            } = api
+                .list_under::<ServiceName, _, _>(
+                    &req,
+                    Kind::Service,
+                    async |reader, parent, page| reader.deployment_list(parent, page).await,
+                )
                 .await?;
-            let page = page_request(&r.parent, r.page_size, &r.page_token)?;
-            let page = api.reader().await?.deployment_list(&parent, &page).await?;
             let unreachable =
                 reach::of_environment(api.store(), &parent.environment_name()).await?;
             Ok(pb::ListDeploymentsResponse {
-                next_page_token: next_page_token(&r.parent, page.next_after),
-                deployments: page
-                    .items
+                next_page_token,
+                deployments: items
                     .into_iter()
                     .map(|d| reach::wire(d, unreachable.as_ref()))
                     .collect(),

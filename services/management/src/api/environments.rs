@@ -17,7 +17,8 @@ use outpost_store::{PageRequest, Store, prelude::*};
 use tonic::{Request, Response, Status};
 
 use super::{
-    Api, UpdateMask, check_etag, datacenter_field, expected_version, reach, required, respond,
+    Api, Listed, UpdateMask, check_etag, datacenter_field, expected_version, reach, required,
+    respond,
     services::with_reported_status,
     watch::{WatchStream, watch},
 };
@@ -215,23 +216,15 @@ impl EnvironmentService for EnvironmentApi {
     ) -> Result<Response<pb::ListEnvironmentsResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let r = req.get_ref();
-            let (_, parent) = api
-                .authorized::<ProjectName, _>(
+            let Listed {
+                items,
+                next_page_token,
+                ..
+            } = api
+                .list_under::<ProjectName, _, _>(
                     &req,
-                    "parent",
-                    &r.parent,
                     Kind::Environment,
-                    Verb::Read,
-                )
-                .await?;
-            let (items, next_page_token) = api
-                .list_page(
-                    &r.parent,
-                    r.page_size,
-                    &r.page_token,
-                    async |reader, page| reader.environment_list(&parent, page).await,
-                    async |reader| reader.project_get(&parent).await.map(drop),
+                    async |reader, parent, page| reader.environment_list(parent, page).await,
                 )
                 .await?;
             // Each datacenter asked once, however many environments it holds.

@@ -20,7 +20,7 @@ use serde_json::Value;
 use tonic::{Request, Response, Status};
 
 use super::{
-    Api, check_etag, parse_name, reach, required, respond,
+    Api, ListRequest, Listed, check_etag, parse_name, reach, required, respond,
     watch::{WatchStream, watch},
 };
 use crate::error::ApiError;
@@ -154,22 +154,14 @@ impl ManagedServiceService for ManagedApi {
         &self,
         req: Request<pb::ListManagedServicesRequest>,
     ) -> Result<Response<pb::ListManagedServicesResponse>, Status> {
-        respond(async {
-            let r = req.get_ref();
-            list(&self.0, &req, &r.parent, r.page_size, &r.page_token, false).await
-        })
-        .await
+        respond(list(&self.0, &req, false)).await
     }
 
     async fn list_deleted_managed_services(
         &self,
         req: Request<pb::ListDeletedManagedServicesRequest>,
     ) -> Result<Response<pb::ListManagedServicesResponse>, Status> {
-        respond(async {
-            let r = req.get_ref();
-            list(&self.0, &req, &r.parent, r.page_size, &r.page_token, true).await
-        })
-        .await
+        respond(list(&self.0, &req, true)).await
     }
 
     async fn create_managed_service(
@@ -377,25 +369,19 @@ impl ManagedServiceService for ManagedApi {
 }
 
 /// A page of an environment's managed services, live or recently deleted.
-async fn list<T>(
+async fn list<R: ListRequest>(
     api: &Api,
-    req: &Request<T>,
-    parent_raw: &str,
-    page_size: i32,
-    page_token: &str,
+    req: &Request<R>,
     deleted: bool,
 ) -> Result<pb::ListManagedServicesResponse, ApiError> {
-    let (_, parent) = api
-        .authorized::<EnvironmentName, _>(req, "parent", parent_raw, Kind::Service, Verb::Read)
-        .await?;
-    let (items, next_page_token) = api
-        .list_page(
-            parent_raw,
-            page_size,
-            page_token,
-            async |reader, page| reader.managed_list(&parent, deleted, page).await,
-            async |reader| reader.environment_get(&parent).await.map(drop),
-        )
+    let Listed {
+        parent,
+        items,
+        next_page_token,
+    } = api
+        .list_under::<EnvironmentName, _, _>(req, Kind::Service, async |reader, parent, page| {
+            reader.managed_list(parent, deleted, page).await
+        })
         .await?;
     let unreachable = reach::of_environment(api.store(), &parent).await?;
     Ok(pb::ListManagedServicesResponse {

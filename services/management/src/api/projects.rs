@@ -37,23 +37,17 @@ impl ProjectService for ProjectApi {
         req: Request<pb::ListProjectsRequest>,
     ) -> Result<Response<pb::ListProjectsResponse>, Status> {
         respond(async {
-            let api = &self.0;
-            let r = req.get_ref();
-            let (_, parent) = api
-                .authorized::<TenantName, _>(&req, "parent", &r.parent, Kind::Project, Verb::Read)
-                .await?;
-            let (items, next_page_token) = api
-                .list_page(
-                    &r.parent,
-                    r.page_size,
-                    &r.page_token,
-                    async |reader, page| reader.project_list(&parent, page).await,
-                    async |reader| reader.tenant_get(&parent).await.map(drop),
+            let listed = self
+                .0
+                .list_under::<TenantName, _, _>(
+                    &req,
+                    Kind::Project,
+                    async |reader, parent, page| reader.project_list(parent, page).await,
                 )
                 .await?;
             Ok(pb::ListProjectsResponse {
-                next_page_token,
-                projects: items.into_iter().map(Into::into).collect(),
+                next_page_token: listed.next_page_token,
+                projects: listed.items.into_iter().map(Into::into).collect(),
             })
         })
         .await

@@ -13,7 +13,7 @@ use outpost_store::prelude::*;
 use rand::RngCore;
 use tonic::{Request, Response, Status};
 
-use super::{Api, parse_name, required, respond};
+use super::{Api, required, respond};
 use crate::error::ApiError;
 
 /// Implements `RoleBindingService`.
@@ -70,29 +70,17 @@ impl RoleBindingService for RoleBindingApi {
         req: Request<pb::ListRoleBindingsRequest>,
     ) -> Result<Response<pb::ListRoleBindingsResponse>, Status> {
         respond(async {
-            let api = &self.0;
-            let r = req.get_ref();
-            let (_, parent) = api
-                .authorized::<TenantName, _>(
+            let listed = self
+                .0
+                .list_under::<TenantName, _, _>(
                     &req,
-                    "parent",
-                    &r.parent,
                     Kind::RoleBinding,
-                    Verb::Read,
-                )
-                .await?;
-            let (items, next_page_token) = api
-                .list_page(
-                    &r.parent,
-                    r.page_size,
-                    &r.page_token,
-                    async |reader, page| reader.role_binding_list(&parent, page).await,
-                    async |reader| reader.tenant_get(&parent).await.map(drop),
+                    async |reader, parent, page| reader.role_binding_list(parent, page).await,
                 )
                 .await?;
             Ok(pb::ListRoleBindingsResponse {
-                next_page_token,
-                role_bindings: items.into_iter().map(Into::into).collect(),
+                next_page_token: listed.next_page_token,
+                role_bindings: listed.items.into_iter().map(Into::into).collect(),
             })
         })
         .await
@@ -106,7 +94,6 @@ impl RoleBindingService for RoleBindingApi {
             let api = &self.0;
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let parent = parse_name("parent", &r.parent, TenantName::parse)?;
             let binding = required("role_binding", r.role_binding.as_ref())?;
             let role = from_role(binding.role).ok_or_else(|| {
                 ApiError::field(
@@ -116,14 +103,8 @@ impl RoleBindingService for RoleBindingApi {
             });
             // Authorize before reporting anything about the body, so other tenants learn nothing.
             let kind = kind_for(*role.as_ref().unwrap_or(&Role::Viewer));
-            api.authorize(
-                &ctx,
-                Some(&parent.tenant),
-                kind,
-                Verb::Create,
-                "tenant",
-                &r.parent,
-            )?;
+            let parent =
+                api.authorize_name::<TenantName>(&ctx, "parent", &r.parent, kind, Verb::Create)?;
             let role = role?;
             let member = member(&parent.tenant, &binding.member)?;
             let mut id = [0u8; 6];

@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::error::ApiError;
 
-use super::{Api, UpdateMask, check_etag, expected_version, reach, required, respond};
+use super::{Api, Listed, UpdateMask, check_etag, expected_version, reach, required, respond};
 
 /// Implements `ServiceService`.
 #[derive(Debug, Clone)]
@@ -149,25 +149,17 @@ impl ServiceService for ServiceApi {
     ) -> Result<Response<pb::ListServicesResponse>, Status> {
         respond(async {
             let api = &self.0;
-            let r = req.get_ref();
-            let (_, parent) = api
-                .authorized::<EnvironmentName, _>(
-                    &req,
-                    "parent",
-                    &r.parent,
-                    Kind::Service,
-                    Verb::Read,
-                )
-                .await?;
             // The reader is released before the status query below: a request holds one
             // pooled connection at a time, or concurrent lists could exhaust the pool.
-            let (items, next_page_token) = api
-                .list_page(
-                    &r.parent,
-                    r.page_size,
-                    &r.page_token,
-                    async |reader, page| reader.service_list(&parent, page).await,
-                    async |reader| reader.environment_get(&parent).await.map(drop),
+            let Listed {
+                parent,
+                items,
+                next_page_token,
+            } = api
+                .list_under::<EnvironmentName, _, _>(
+                    &req,
+                    Kind::Service,
+                    async |reader, parent, page| reader.service_list(parent, page).await,
                 )
                 .await?;
             let unreachable = reach::of_environment(api.store(), &parent).await?;

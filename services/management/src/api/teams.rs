@@ -46,23 +46,15 @@ impl TeamService for TeamApi {
         req: Request<pb::ListTeamsRequest>,
     ) -> Result<Response<pb::ListTeamsResponse>, Status> {
         respond(async {
-            let api = &self.0;
-            let r = req.get_ref();
-            let (_, parent) = api
-                .authorized::<TenantName, _>(&req, "parent", &r.parent, Kind::Team, Verb::Read)
-                .await?;
-            let (items, next_page_token) = api
-                .list_page(
-                    &r.parent,
-                    r.page_size,
-                    &r.page_token,
-                    async |reader, page| reader.team_list(&parent, page).await,
-                    async |reader| reader.tenant_get(&parent).await.map(drop),
-                )
+            let listed = self
+                .0
+                .list_under::<TenantName, _, _>(&req, Kind::Team, async |reader, parent, page| {
+                    reader.team_list(parent, page).await
+                })
                 .await?;
             Ok(pb::ListTeamsResponse {
-                next_page_token,
-                teams: items.into_iter().map(Into::into).collect(),
+                next_page_token: listed.next_page_token,
+                teams: listed.items.into_iter().map(Into::into).collect(),
             })
         })
         .await

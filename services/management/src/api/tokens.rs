@@ -14,7 +14,7 @@ use prost::Message;
 use rand::RngCore;
 use tonic::{Request, Response, Status};
 
-use super::{Api, Ctx, parse_name, respond};
+use super::{Api, Ctx, respond};
 use crate::auth::new_token;
 
 /// Implements `ApiTokenService`.
@@ -66,14 +66,12 @@ impl ApiTokenService for ApiTokenApi {
             let api = &self.0;
             let ctx = api.context(&req).await?;
             let raw = &req.get_ref().name;
-            let name = parse_name("name", raw, ApiTokenName::parse)?;
-            api.authorize(
+            let name = api.authorize_name_as::<ApiTokenName>(
                 &ctx,
-                name.user.tenant.as_deref(),
-                kind_for(&ctx, &name.user),
-                Verb::Read,
-                "API token",
+                "name",
                 raw,
+                |n| kind_for(&ctx, &n.user),
+                Verb::Read,
             )?;
             Ok(api.reader().await?.api_token_get(&name).await?.into())
         })
@@ -88,22 +86,18 @@ impl ApiTokenService for ApiTokenApi {
             let api = &self.0;
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let owner = parse_name("parent", &r.parent, UserName::parse)?;
-            api.authorize(
+            let owner = api.authorize_name_as::<UserName>(
                 &ctx,
-                owner.tenant.as_deref(),
-                kind_for(&ctx, &owner),
-                Verb::Read,
-                "user",
+                "parent",
                 &r.parent,
+                |n| kind_for(&ctx, n),
+                Verb::Read,
             )?;
             let (items, next_page_token) = api
                 .list_page(
-                    &r.parent,
-                    r.page_size,
-                    &r.page_token,
+                    r,
                     async |reader, page| reader.api_token_list(&owner, page).await,
-                    async |reader| reader.user_get(&owner).await.map(drop),
+                    &owner,
                 )
                 .await?;
             Ok(pb::ListApiTokensResponse {
@@ -122,14 +116,12 @@ impl ApiTokenService for ApiTokenApi {
             let api = &self.0;
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let owner = parse_name("parent", &r.parent, UserName::parse)?;
-            api.authorize(
+            let owner = api.authorize_name_as::<UserName>(
                 &ctx,
-                owner.tenant.as_deref(),
-                kind_for(&ctx, &owner),
-                Verb::Create,
-                "user",
+                "parent",
                 &r.parent,
+                |n| kind_for(&ctx, n),
+                Verb::Create,
             )?;
             let mut v = Violations::default();
             let display_name = r
@@ -183,14 +175,12 @@ impl ApiTokenService for ApiTokenApi {
             let api = &self.0;
             let ctx = api.context(&req).await?;
             let r = req.get_ref();
-            let name = parse_name("name", &r.name, ApiTokenName::parse)?;
-            api.authorize(
+            let name = api.authorize_name_as::<ApiTokenName>(
                 &ctx,
-                name.user.tenant.as_deref(),
-                kind_for(&ctx, &name.user),
-                Verb::Update,
-                "API token",
+                "name",
                 &r.name,
+                |n| kind_for(&ctx, &n.user),
+                Verb::Update,
             )?;
             let actor = ctx.actor();
             let revoked = api

@@ -937,3 +937,64 @@ async fn managed_services_validate_against_their_provider_and_never_show_secrets
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
 }
+
+/// An empty page never hides a parent that does not exist: every list under a parent answers
+/// NOT_FOUND for a missing one, and an empty page for one that exists but holds nothing.
+#[tokio::test]
+async fn every_list_under_a_missing_parent_is_not_found() {
+    let server = seeded().await;
+    let admin = &server.admin_token;
+    let env = "tenants/a/projects/p/environments/production";
+    let lists = [
+        ("ProjectService/ListProjects", "tenants/nobody".to_owned()),
+        ("TeamService/ListTeams", "tenants/nobody".to_owned()),
+        (
+            "RoleBindingService/ListRoleBindings",
+            "tenants/nobody".to_owned(),
+        ),
+        (
+            "EnvironmentService/ListEnvironments",
+            "tenants/a/projects/nothing".to_owned(),
+        ),
+        (
+            "ServiceService/ListServices",
+            "tenants/a/projects/p/environments/nowhere".to_owned(),
+        ),
+        (
+            "ManagedServiceService/ListManagedServices",
+            "tenants/a/projects/p/environments/nowhere".to_owned(),
+        ),
+        (
+            "ManagedServiceService/ListDeletedManagedServices",
+            "tenants/a/projects/p/environments/nowhere".to_owned(),
+        ),
+        (
+            "DeploymentService/ListDeployments",
+            format!("{env}/services/nothing"),
+        ),
+        (
+            "ApiTokenService/ListApiTokens",
+            "tenants/a/users/nobody".to_owned(),
+        ),
+    ];
+    for (method, parent) in lists {
+        let answer = server
+            .call(admin, method, &json!({ "parent": parent }).to_string())
+            .await;
+        assert_eq!(code(&answer), Code::NotFound, "{method} under {parent}");
+    }
+    let empty = server
+        .call(
+            admin,
+            "ManagedServiceService/ListManagedServices",
+            &json!({ "parent": env }).to_string(),
+        )
+        .await
+        .expect("an existing parent with nothing in it");
+    assert!(
+        empty
+            .get("managedServices")
+            .is_none_or(|m| m.as_array().is_some_and(Vec::is_empty)),
+        "{empty}"
+    );
+}
